@@ -1,0 +1,1 @@
+"""The ``odradek`` command: serve a broker, and operator subcommands."""

@@ -1,0 +1,58 @@
+"""Entry point of the ``odradek`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from ..config import BrokerConfig, ConfigError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        config = BrokerConfig.load(args.config, args.override)
+    except (ConfigError, OSError) as e:
+        print(f"odradek: {e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="[%(asctime)s] %(levelname)s %(name)s: %(message)s",
+    )
+    from ..server.broker import Broker
+
+    try:
+        broker = Broker(config)
+    except (ConfigError, OSError) as e:
+        print(f"odradek: {e}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(broker.serve_forever())
+    except OSError as e:
+        print(f"odradek: cannot start: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="odradek", description="Odradek: a Kafka-protocol broker in Python")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="start a broker (like kafka-server-start.sh)")
+    serve.add_argument("config", nargs="?", help="a server.properties file")
+    serve.add_argument("--override", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(func=_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""The MetadataStore interface, its records, and the embedded single-node store.
+
+The embedded store keeps everything in one JSON document in the data directory
+(``odradek-metadata.json``), rewritten atomically (temp file, fsync, rename) on every change, so a
+restart finds every topic, topic id, partition count and config override it had.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+METADATA_FILE = "odradek-metadata.json"
+
+
+@dataclass
+class PartitionState:
+    partition: int
+    replicas: list[int]
+    leader: int
+    leader_epoch: int = 0
+    isr: list[int] = field(default_factory=list)
+
+
+@dataclass
+class TopicMeta:
+    name: str
+    topic_id: str  # UUID string
+    partitions: dict[int, PartitionState]
+    configs: dict[str, str] = field(default_factory=dict)  # overrides, as strings
+
+    @property
+    def uuid(self) -> uuid.UUID:
+        return uuid.UUID(self.topic_id)
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "topic_id": self.topic_id,
+            "configs": self.configs,
+            "partitions": [asdict(p) for p in sorted(self.partitions.values(), key=lambda p: p.partition)],
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> "TopicMeta":
+        parts = {p["partition"]: PartitionState(**p) for p in d["partitions"]}
+        return cls(d["name"], d["topic_id"], parts, dict(d.get("configs", {})))
+
+
+class MetadataStore:
+    """What the broker needs of the control plane. Every mutation bumps :attr:`version`."""
+
+    cluster_id: str
+    version: int
+
+    def topics(self) -> dict[str, TopicMeta]:
+        raise NotImplementedError
+
+    def create_topic(self, meta: TopicMeta) -> None:
+        raise NotImplementedError
+
+    def delete_topic(self, name: str) -> None:
+        raise NotImplementedError
+
+    def add_partitions(self, name: str, new: list[PartitionState]) -> None:
+        raise NotImplementedError
+
+    def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
+        raise NotImplementedError
+
+    def broker_configs(self) -> dict[str, dict[str, str]]:
+        """Dynamic broker configs by scope: "" is the cluster default, "<id>" one broker."""
+        raise NotImplementedError
+
+    def set_broker_configs(self, scope: str, configs: dict[str, str]) -> None:
+        raise NotImplementedError
+
+    def allocate_producer_id(self) -> int:
+        raise NotImplementedError
+
+    def subscribe(self, callback: Callable[[], None]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class EmbeddedStore(MetadataStore):
+    """Single-node metadata in a JSON file. Not shared between processes."""
+
+    def __init__(self, data_dir: Path, cluster_id: str | None = None) -> None:
+        self.path = Path(data_dir) / METADATA_FILE
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
+        self.version = 1
+        self._topics: dict[str, TopicMeta] = {}
+        self._broker_configs: dict[str, dict[str, str]] = {}
+        self._next_producer_id = 0
+        if self.path.exists():
+            doc = json.loads(self.path.read_text(encoding="utf-8"))
+            self.cluster_id = doc["cluster_id"]
+            self._topics = {t["name"]: TopicMeta.from_json(t) for t in doc.get("topics", [])}
+            self._broker_configs = dict(doc.get("broker_configs", {}))
+            self._next_producer_id = doc.get("next_producer_id", 0)
+        else:
+            self.cluster_id = cluster_id or _new_cluster_id()
+            self._save()
+
+    def _save(self) -> None:
+        doc = {
+            "version": 1,
+            "cluster_id": self.cluster_id,
+            "broker_configs": self._broker_configs,
+            "next_producer_id": self._next_producer_id,
+            "topics": [t.to_json() for t in sorted(self._topics.values(), key=lambda t: t.name)],
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        dfd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    def _changed(self) -> None:
+        self.version += 1
+        self._save()
+        for cb in list(self._listeners):
+            cb()
+
+    def topics(self) -> dict[str, TopicMeta]:
+        return self._topics
+
+    def create_topic(self, meta: TopicMeta) -> None:
+        with self._lock:
+            if meta.name in self._topics:
+                raise KeyError(meta.name)
+            self._topics[meta.name] = meta
+            self._changed()
+
+    def delete_topic(self, name: str) -> None:
+        with self._lock:
+            self._topics.pop(name)
+            self._changed()
+
+    def add_partitions(self, name: str, new: list[PartitionState]) -> None:
+        with self._lock:
+            t = self._topics[name]
+            for p in new:
+                t.partitions[p.partition] = p
+            self._changed()
+
+    def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
+        with self._lock:
+            self._topics[name].configs = dict(configs)
+            self._changed()
+
+    def broker_configs(self) -> dict[str, dict[str, str]]:
+        return self._broker_configs
+
+    def set_broker_configs(self, scope: str, configs: dict[str, str]) -> None:
+        with self._lock:
+            self._broker_configs[scope] = dict(configs)
+            self._changed()
+
+    def allocate_producer_id(self) -> int:
+        with self._lock:
+            pid = self._next_producer_id
+            self._next_producer_id += 1
+            self._save()
+            return pid
+
+    def subscribe(self, callback: Callable[[], None]) -> None:
+        self._listeners.append(callback)
+
+
+def _new_cluster_id() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")

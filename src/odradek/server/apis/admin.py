@@ -1,0 +1,297 @@
+"""Admin APIs: CreateTopics, DeleteTopics, CreatePartitions, DescribeConfigs, AlterConfigs,
+IncrementalAlterConfigs, with Kafka's config names, defaults, sources and validation."""
+
+from __future__ import annotations
+
+from ...config import BROKER, TOPIC, TOPIC_SOURCE, ConfigError, parse_topic_configs, render
+from ...protocol.errors import ErrorCode, KafkaError
+from ..router import register
+
+CREATE_TOPICS, DELETE_TOPICS, CREATE_PARTITIONS = 19, 20, 37
+DESCRIBE_CONFIGS, ALTER_CONFIGS, INCREMENTAL_ALTER_CONFIGS = 32, 33, 44
+
+TOPIC_RESOURCE, BROKER_RESOURCE, BROKER_LOGGER_RESOURCE = 2, 4, 8
+# Config sources
+DYNAMIC_TOPIC, DYNAMIC_BROKER, DYNAMIC_DEFAULT_BROKER, STATIC_BROKER, DEFAULT = 1, 2, 3, 4, 5
+CONFIG_TYPES = {"bool": 1, "string": 2, "int": 3, "long": 5, "double": 6, "list": 7, "class": 8, "password": 9}
+SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
+
+
+def _err(e: KafkaError) -> dict:
+    return {"error_code": e.code, "error_message": e.message or e.name}
+
+
+@register(CREATE_TOPICS, 2, 7)
+async def create_topics(conn, header, request):
+    broker = conn.broker
+    out = []
+    seen: set[str] = set()
+    for t in request.topics:
+        entry = {"name": t.name, "num_partitions": -1, "replication_factor": -1}
+        try:
+            if t.name in seen:
+                raise KafkaError(ErrorCode.invalid_request, f"Topic {t.name} appears more than once in the request")
+            seen.add(t.name)
+            assignments = {a.partition_index: list(a.broker_ids) for a in t.assignments} or None
+            if assignments and (t.num_partitions != -1 or t.replication_factor != -1):
+                raise KafkaError(ErrorCode.invalid_request, "give either assignments or partitions and replication factor")
+            meta = broker.create_topic(
+                t.name,
+                t.num_partitions,
+                t.replication_factor,
+                {c.name: c.value for c in t.configs},
+                assignments,
+                validate_only=request.validate_only,
+            )
+            entry.update(
+                topic_id=meta.uuid,
+                num_partitions=len(meta.partitions),
+                replication_factor=len(meta.partitions[0].replicas),
+                configs=[_topic_entry(broker, meta.name, k, v)[0] for k, v in sorted(broker.config.topic_config(parse_topic_configs(meta.configs)).items())],
+            )
+        except KafkaError as e:
+            entry.update(_err(e))
+        out.append(entry)
+    return {"throttle_time": 0, "topics": out}
+
+
+@register(DELETE_TOPICS, 1, 6)
+async def delete_topics(conn, header, request):
+    broker = conn.broker
+    out = []
+    if header.api_version >= 6:
+        items = [(t.name, t.topic_id) for t in request.topics]
+    else:
+        items = [(n, None) for n in request.topic_names]
+    for name, tid in items:
+        entry = {"name": name, "topic_id": tid, "error_code": 0}
+        try:
+            if name is None and tid is not None:
+                meta = broker.topic_by_id(tid)
+                if meta is None:
+                    raise KafkaError(ErrorCode.unknown_topic_id, f"Topic id {tid} does not exist.")
+                name = entry["name"] = meta.name
+            meta = broker.store.topics().get(name)
+            if meta is not None:
+                entry["topic_id"] = meta.uuid
+            broker.delete_topic(name)
+        except KafkaError as e:
+            entry.update(_err(e))
+        out.append(entry)
+    return {"throttle_time": 0, "responses": out}
+
+
+@register(CREATE_PARTITIONS, 0, 3)
+async def create_partitions(conn, header, request):
+    broker = conn.broker
+    out = []
+    for t in request.topics:
+        entry = {"name": t.name, "error_code": 0, "error_message": None}
+        try:
+            assign = [list(a.broker_ids) for a in t.assignments] if t.assignments else None
+            broker.add_partitions(t.name, t.count, assign, request.validate_only)
+        except KafkaError as e:
+            entry.update(_err(e))
+        out.append(entry)
+    return {"throttle_time": 0, "results": out}
+
+
+# --- configs ------------------------------------------------------------------------------------
+
+
+def _topic_entry(broker, topic: str, key: str, value, want_synonyms: bool = False) -> tuple[dict, None]:
+    meta = broker.store.topics().get(topic)
+    overridden = meta is not None and key in meta.configs
+    d = TOPIC[key]
+    synonyms = []
+    if overridden:
+        source = DYNAMIC_TOPIC
+        synonyms.append({"name": key, "value": meta.configs[key], "source": DYNAMIC_TOPIC})
+    src_key = TOPIC_SOURCE.get(key)
+    broker_source = DEFAULT
+    if src_key is not None:
+        if src_key in broker.config.dynamic:
+            broker_source = DYNAMIC_DEFAULT_BROKER
+        elif src_key in broker.config.values:
+            broker_source = STATIC_BROKER
+        if broker_source != DEFAULT:
+            synonyms.append({"name": src_key, "value": render(broker.config.get(src_key)), "source": broker_source})
+    if not overridden:
+        source = broker_source
+    synonyms.append({"name": src_key or key, "value": render(BROKER[src_key].default if src_key else d.default), "source": DEFAULT})
+    return (
+        {
+            "name": key,
+            "value": render(value),
+            "read_only": False,
+            "is_default": source == DEFAULT,
+            "config_source": source,
+            "is_sensitive": False,
+            "synonyms": synonyms if want_synonyms else [],
+            "config_type": CONFIG_TYPES.get(d.type, 2),
+            "documentation": d.doc,
+        },
+        None,
+    )
+
+
+def _broker_entry(broker, key: str, want_synonyms: bool) -> dict:
+    d = BROKER[key]
+    cfg = broker.config
+    if key in cfg.dynamic:
+        scopes = broker.store.broker_configs()
+        source = DYNAMIC_BROKER if key in scopes.get(str(broker.broker_id), {}) else DYNAMIC_DEFAULT_BROKER
+    elif key in cfg.values:
+        source = STATIC_BROKER
+    else:
+        source = DEFAULT
+    value = cfg.get(key)
+    if key == "broker.id":
+        value = broker.broker_id
+    return {
+        "name": key,
+        "value": render(value),
+        "read_only": d.read_only,
+        "is_default": source == DEFAULT,
+        "config_source": source,
+        "is_sensitive": d.type == "password",
+        "synonyms": [{"name": key, "value": render(value), "source": source}] if want_synonyms else [],
+        "config_type": CONFIG_TYPES.get(d.type, 2),
+        "documentation": d.doc,
+    }
+
+
+@register(DESCRIBE_CONFIGS, 1, 4)
+async def describe_configs(conn, header, request):
+    broker = conn.broker
+    synonyms = getattr(request, "include_synonyms", False)
+    results = []
+    for r in request.resources:
+        entry = {"error_code": 0, "error_message": None, "resource_type": r.resource_type, "resource_name": r.resource_name, "configs": []}
+        keys = list(r.configuration_keys) if r.configuration_keys else None
+        try:
+            if r.resource_type == TOPIC_RESOURCE:
+                if r.resource_name not in broker.store.topics():
+                    raise KafkaError(ErrorCode.unknown_topic_or_partition, f"Topic '{r.resource_name}' does not exist.")
+                cfg = broker.topic_config(r.resource_name)
+                names = keys or sorted(TOPIC)
+                entry["configs"] = [_topic_entry(broker, r.resource_name, k, cfg[k], synonyms)[0] for k in names if k in TOPIC]
+            elif r.resource_type == BROKER_RESOURCE:
+                _check_broker_name(broker, r.resource_name)
+                names = keys or sorted(BROKER)
+                entry["configs"] = [_broker_entry(broker, k, synonyms) for k in names if k in BROKER]
+            elif r.resource_type == BROKER_LOGGER_RESOURCE:
+                _check_broker_name(broker, r.resource_name)
+            else:
+                raise KafkaError(ErrorCode.invalid_request, f"unsupported resource type {r.resource_type}")
+        except KafkaError as e:
+            entry.update(_err(e))
+        results.append(entry)
+    return {"throttle_time": 0, "results": results}
+
+
+def _check_broker_name(broker, name: str) -> None:
+    if name not in ("", str(broker.broker_id)):
+        raise KafkaError(ErrorCode.invalid_request, f"Unexpected broker id {name!r}: this is broker {broker.broker_id}")
+
+
+def _validated_broker_changes(changes: dict[str, str | None]) -> None:
+    for k, v in changes.items():
+        d = BROKER.get(k)
+        if d is None:
+            raise KafkaError(ErrorCode.invalid_config, f"Unknown broker config name: {k}")
+        if d.read_only:
+            raise KafkaError(ErrorCode.invalid_config, f"Cannot update these configs dynamically: {k}")
+        if v is not None:
+            try:
+                d.parse(v, k)
+            except ConfigError as e:
+                raise KafkaError(ErrorCode.invalid_config, str(e)) from None
+
+
+def _apply(broker, resource_type: int, name: str, new: dict[str, str], validate_only: bool) -> None:
+    if resource_type == TOPIC_RESOURCE:
+        if name not in broker.store.topics():
+            raise KafkaError(ErrorCode.unknown_topic_or_partition, f"Topic '{name}' does not exist.")
+        try:
+            parse_topic_configs(new)
+        except ConfigError as e:
+            raise KafkaError(ErrorCode.invalid_config, str(e)) from None
+        if not validate_only:
+            broker.set_topic_configs(name, new)
+    elif resource_type == BROKER_RESOURCE:
+        _check_broker_name(broker, name)
+        _validated_broker_changes(new)
+        if not validate_only:
+            broker.set_broker_configs(name, new)
+    elif resource_type == BROKER_LOGGER_RESOURCE:
+        _check_broker_name(broker, name)
+    else:
+        raise KafkaError(ErrorCode.invalid_request, f"unsupported resource type {resource_type}")
+
+
+def _current(broker, resource_type: int, name: str) -> dict[str, str]:
+    if resource_type == TOPIC_RESOURCE:
+        meta = broker.store.topics().get(name)
+        return dict(meta.configs) if meta else {}
+    if resource_type == BROKER_RESOURCE:
+        return dict(broker.store.broker_configs().get(name, {}))
+    return {}
+
+
+@register(ALTER_CONFIGS, 0, 2)
+async def alter_configs(conn, header, request):
+    broker = conn.broker
+    out = []
+    for r in request.resources:
+        entry = {"error_code": 0, "error_message": None, "resource_type": r.resource_type, "resource_name": r.resource_name}
+        try:
+            new = {}
+            for c in r.configs:
+                if c.value is None:
+                    raise KafkaError(ErrorCode.invalid_config, f"Null value not supported for {c.name}")
+                new[c.name] = c.value
+            _apply(broker, r.resource_type, r.resource_name, new, request.validate_only)
+        except KafkaError as e:
+            entry.update(_err(e))
+        out.append(entry)
+    return {"throttle_time": 0, "responses": out}
+
+
+@register(INCREMENTAL_ALTER_CONFIGS, 0, 1)
+async def incremental_alter_configs(conn, header, request):
+    broker = conn.broker
+    out = []
+    for r in request.resources:
+        entry = {"error_code": 0, "error_message": None, "resource_type": r.resource_type, "resource_name": r.resource_name}
+        try:
+            new = _current(broker, r.resource_type, r.resource_name)
+            for c in r.configs:
+                op = c.config_operation
+                if op == SET:
+                    if c.value is None:
+                        raise KafkaError(ErrorCode.invalid_config, f"Null value not supported for {c.name}")
+                    new[c.name] = c.value
+                elif op == DELETE:
+                    new.pop(c.name, None)
+                elif op in (APPEND, SUBTRACT):
+                    d = TOPIC.get(c.name) if r.resource_type == TOPIC_RESOURCE else BROKER.get(c.name)
+                    if d is None or d.type != "list":
+                        raise KafkaError(ErrorCode.invalid_config, f"Config {c.name} is not a list; APPEND/SUBTRACT need one")
+                    cur = new.get(c.name)
+                    if cur is None:
+                        cur = render(broker.topic_config(r.resource_name)[c.name]) if r.resource_type == TOPIC_RESOURCE else render(broker.config.get(c.name))
+                    items = [x for x in (cur or "").split(",") if x]
+                    vals = [x.strip() for x in (c.value or "").split(",") if x.strip()]
+                    if op == APPEND:
+                        items += [v for v in vals if v not in items]
+                    else:
+                        items = [x for x in items if x not in vals]
+                    new[c.name] = ",".join(items)
+                else:
+                    raise KafkaError(ErrorCode.invalid_request, f"unknown config operation {op}")
+            _apply(broker, r.resource_type, r.resource_name, new, request.validate_only)
+        except KafkaError as e:
+            entry.update(_err(e))
+        out.append(entry)
+    return {"throttle_time": 0, "responses": out}

@@ -1,0 +1,37 @@
+"""DescribeCluster and InitProducerId (idempotent producers; transactions are not offered)."""
+
+from __future__ import annotations
+
+from ...protocol.errors import ErrorCode
+from ..router import register
+
+INIT_PRODUCER_ID, DESCRIBE_CLUSTER = 22, 60
+INT32_MIN = -2147483648
+
+
+@register(DESCRIBE_CLUSTER, 0, 1)
+async def describe_cluster(conn, header, request):
+    broker = conn.broker
+    return {
+        "throttle_time": 0,
+        "error_code": 0,
+        "endpoint_type": 1,
+        "cluster_id": broker.store.cluster_id,
+        "controller_id": broker.broker_id,
+        "brokers": [{"broker_id": b, "host": h, "port": p, "rack": r} for b, h, p, r in broker.live_brokers()],
+        "cluster_authorized_operations": INT32_MIN,
+    }
+
+
+@register(INIT_PRODUCER_ID, 0, 4)
+async def init_producer_id(conn, header, request):
+    broker = conn.broker
+    if request.transactional_id is not None:
+        return {"throttle_time": 0, "error_code": ErrorCode.transactional_id_authorization_failed, "producer_id": -1, "producer_epoch": -1}
+    old_pid = getattr(request, "producer_id", -1)
+    old_epoch = getattr(request, "producer_epoch", -1)
+    if old_pid >= 0 and 0 <= old_epoch < 32766:
+        # KIP-360: an idempotent producer bumps its epoch instead of taking a new id.
+        return {"throttle_time": 0, "error_code": 0, "producer_id": old_pid, "producer_epoch": old_epoch + 1}
+    pid = broker.store.allocate_producer_id()
+    return {"throttle_time": 0, "error_code": 0, "producer_id": pid, "producer_epoch": 0}

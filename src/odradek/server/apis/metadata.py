@@ -1,0 +1,96 @@
+"""Metadata: brokers, topics with ids, partitions with leader, replicas and ISR; auto-create.
+
+Encoded responses are cached per request shape until the metadata changes.
+"""
+
+from __future__ import annotations
+
+from ...config import validate_topic_name
+from ...protocol import messages
+from ...protocol.errors import ErrorCode
+from ..router import Response, register
+
+METADATA = 3
+INT32_MIN = -2147483648
+
+
+@register(METADATA, 0, 13)
+async def handle(conn, header, request):
+    broker = conn.broker
+    version = header.api_version
+    topics = broker.store.topics()
+    req_topics = request.topics
+    if req_topics is not None and version == 0 and len(req_topics) == 0:
+        req_topics = None  # v0: an empty list means all topics
+    allow_create = getattr(request, "allow_auto_topic_creation", True)
+    names: list[str] | None
+    by_id_unknown: list = []
+    if req_topics is None:
+        names = None
+    else:
+        names = []
+        for t in req_topics:
+            name = getattr(t, "name", None)
+            if name is None:
+                tid = getattr(t, "topic_id", None)
+                meta = broker.topic_by_id(tid) if tid is not None else None
+                if meta is None:
+                    by_id_unknown.append(tid)
+                    continue
+                name = meta.name
+            names.append(name)
+        if allow_create:
+            for name in names:
+                if name not in topics:
+                    broker.maybe_auto_create(name)
+    key = (version, None if names is None else tuple(names), tuple(by_id_unknown), broker.store.version)
+    cached = broker.metadata_cache.get(key)
+    if cached is None:
+        cached = messages.encode_response(METADATA, version, _build(broker, names, by_id_unknown))
+        broker.metadata_cache[key] = cached
+    return Response.of(cached)
+
+
+def _build(broker, names, by_id_unknown) -> dict:
+    topics = broker.store.topics()
+    out_topics = []
+    for name in sorted(topics) if names is None else names:
+        meta = topics.get(name)
+        if meta is None:
+            err = ErrorCode.invalid_topic_exception if validate_topic_name(name) else ErrorCode.unknown_topic_or_partition
+            out_topics.append({"error_code": err, "name": name, "partitions": [], "topic_authorized_operations": INT32_MIN})
+            continue
+        parts = []
+        for p in sorted(meta.partitions.values(), key=lambda s: s.partition):
+            part = broker.partitions.get((name, p.partition))
+            parts.append(
+                {
+                    "error_code": 0,
+                    "partition_index": p.partition,
+                    "leader_id": p.leader,
+                    "leader_epoch": part.leader_epoch if part else p.leader_epoch,
+                    "replica_nodes": p.replicas,
+                    "isr_nodes": part.isr if part else p.isr,
+                    "offline_replicas": [],
+                }
+            )
+        out_topics.append(
+            {
+                "error_code": 0,
+                "name": name,
+                "topic_id": meta.uuid,
+                "is_internal": name.startswith("__"),
+                "partitions": parts,
+                "topic_authorized_operations": INT32_MIN,
+            }
+        )
+    for tid in by_id_unknown:
+        out_topics.append({"error_code": ErrorCode.unknown_topic_id, "name": None, "topic_id": tid, "partitions": []})
+    return {
+        "throttle_time": 0,
+        "brokers": [{"node_id": b, "host": h, "port": p, "rack": r} for b, h, p, r in broker.live_brokers()],
+        "cluster_id": broker.store.cluster_id,
+        "controller_id": broker.broker_id,
+        "topics": out_topics,
+        "cluster_authorized_operations": INT32_MIN,
+    }

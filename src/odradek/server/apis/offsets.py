@@ -1,0 +1,101 @@
+"""ListOffsets (earliest, latest, by timestamp, max timestamp) and DeleteRecords."""
+
+from __future__ import annotations
+
+import os
+
+from ...protocol.errors import ErrorCode, KafkaError
+from ...protocol.record_codec import decode_batch
+from ..router import register
+
+LIST_OFFSETS = 2
+DELETE_RECORDS = 21
+
+LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, LATEST_TIERED = -1, -2, -3, -4, -5
+
+
+def offset_for_time(part, ts: int) -> tuple[int, int] | None:
+    """(offset, timestamp) of the first record at or after ``ts`` below the HW, or None.
+
+    The time index finds the batch; that one batch is decoded to find the exact record, as Kafka
+    answers with a record's offset, not a batch's.
+    """
+    found = part.log.offset_for_timestamp(ts)
+    if found is None:
+        return None
+    offset, _ = found
+    hw = part.high_watermark
+    while offset < hw:
+        res = part.log.read(offset, 1, upper_bound=hw, min_one=True)
+        if not res.regions:
+            return None
+        region = res.regions[0]
+        data = os.pread(region.file.fileno(), region.size, region.position)
+        pos = 0
+        while pos < len(data):
+            header, recs = decode_batch(data, pos)
+            for r in recs:
+                if r.offset >= offset and r.timestamp >= ts and r.offset < hw:
+                    return r.offset, r.timestamp
+            pos += header.size
+            offset = header.next_offset
+    return None
+
+
+@register(LIST_OFFSETS, 1, 11)
+async def list_offsets(conn, header, request):
+    broker = conn.broker
+    version = header.api_version
+    topics = []
+    for t in request.topics:
+        parts = []
+        for p in t.partitions:
+            entry = {"partition_index": p.partition_index, "timestamp": -1, "offset": -1, "leader_epoch": -1}
+            try:
+                part = broker.partition(t.name, p.partition_index)
+                part.check_leader()
+                entry["leader_epoch"] = part.leader_epoch
+                ts = p.timestamp
+                if ts == LATEST or ts == LATEST_TIERED:
+                    entry["offset"] = part.high_watermark
+                elif ts in (EARLIEST, EARLIEST_LOCAL):
+                    entry["offset"] = part.log_start_offset
+                elif ts == MAX_TIMESTAMP:
+                    mts, moff = part.log.max_timestamp()
+                    if moff >= 0 and moff < part.high_watermark:
+                        entry["timestamp"], entry["offset"] = mts, moff
+                elif ts < 0:
+                    raise KafkaError(ErrorCode.invalid_request, f"unknown special timestamp {ts}")
+                else:
+                    found = offset_for_time(part, ts)
+                    if found is not None:
+                        entry["offset"], entry["timestamp"] = found
+                if version == 0:
+                    entry["old_style_offsets"] = [entry["offset"]]
+            except KafkaError as e:
+                entry["error_code"] = e.code
+            parts.append(entry)
+        topics.append({"name": t.name, "partitions": parts})
+    return {"throttle_time": 0, "topics": topics}
+
+
+@register(DELETE_RECORDS, 0, 2)
+async def delete_records(conn, header, request):
+    broker = conn.broker
+    topics = []
+    for t in request.topics:
+        parts = []
+        for p in t.partitions:
+            entry = {"partition_index": p.partition_index, "low_watermark": -1, "error_code": 0}
+            try:
+                part = broker.partition(t.name, p.partition_index)
+                part.check_leader()
+                offset = part.high_watermark if p.offset == -1 else p.offset
+                if offset < 0 or offset > part.high_watermark:
+                    raise KafkaError(ErrorCode.offset_out_of_range)
+                entry["low_watermark"] = part.log.delete_records_before(offset)
+            except KafkaError as e:
+                entry["error_code"] = e.code
+            parts.append(entry)
+        topics.append({"name": t.name, "partitions": parts})
+    return {"throttle_time": 0, "topics": topics}

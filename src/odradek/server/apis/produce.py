@@ -1,0 +1,103 @@
+"""Produce: validate each partition's batches by header and CRC, append, answer per acks.
+
+No Python loop over records: the records field of each partition stays one buffer from frame to
+file. acks=0 sends no response; acks=1 answers after the leader's append; acks=all waits until
+the high watermark passes the appended batches (at once on a single node, where the ISR is this
+broker alone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ...protocol import produce as codec
+from ...protocol import records
+from ...protocol.errors import ErrorCode, KafkaError
+from ..router import Response, register
+
+log = logging.getLogger("odradek.produce")
+PRODUCE = 0
+
+
+@register(PRODUCE, 0, 10, decode=codec.decode_request)
+async def handle(conn, header, request: codec.ProduceRequest):
+    broker = conn.broker
+    acks = request.acks
+    results: list[tuple[str, list[codec.PartitionResult]]] = []
+    waits = []
+    for topic in request.topics:
+        out = []
+        results.append((topic.name, out))
+        meta = broker.store.topics().get(topic.name)
+        cfg = broker.topic_config(topic.name) if meta is not None else None
+        for p in topic.partitions:
+            if acks not in (-1, 0, 1):
+                out.append(codec.PartitionResult(p.index, ErrorCode.invalid_required_acks))
+                continue
+            if meta is None or p.index not in meta.partitions:
+                out.append(codec.PartitionResult(p.index, ErrorCode.unknown_topic_or_partition))
+                continue
+            if request.transactional_id is not None:
+                out.append(codec.PartitionResult(p.index, ErrorCode.transactional_id_authorization_failed,
+                                                 error_message="transactions are not supported"))
+                continue
+            try:
+                part = broker.partition(topic.name, p.index)
+                if p.records is None or len(p.records) == 0:
+                    raise KafkaError(ErrorCode.corrupt_message, "no record batches in request")
+                buf = bytearray(p.records)
+                batches = records.scan(buf, verify_crc=True, max_batch_size=cfg["max.message.bytes"])
+                if any(b.is_control or b.is_transactional for b in batches):
+                    raise KafkaError(ErrorCode.invalid_record, "transactional batches are not supported")
+                res = part.append(buf, batches, acks=acks, min_insync=cfg["min.insync.replicas"])
+                out.append(codec.PartitionResult(p.index, 0, res.base_offset, res.log_append_time, res.log_start_offset))
+                if acks == -1 and part.high_watermark <= res.last_offset:
+                    waits.append((len(results) - 1, len(out) - 1, part, res.last_offset))
+            except KafkaError as e:
+                if e.code in (ErrorCode.corrupt_message, ErrorCode.message_too_large):
+                    log.info("produce to %s-%d from %s refused: %s", topic.name, p.index, conn.peer, e)
+                out.append(codec.PartitionResult(p.index, e.code, error_message=e.message or None))
+            except OSError as e:
+                log.error("storage error on %s-%d: %s", topic.name, p.index, e)
+                out.append(codec.PartitionResult(p.index, ErrorCode.kafka_storage_error, error_message=str(e)))
+    if acks == 0:
+        return None
+    if waits:
+        await _wait_committed(results, waits, request.timeout_ms / 1000)
+    return Response.of(codec.encode_response(header.api_version, results))
+
+
+async def _wait_committed(results, waits, timeout: float) -> None:
+    """Delayed produce: wait until each partition's HW passes its last offset, or time out."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    pending = list(waits)
+    while pending:
+        fut = loop.create_future()
+
+        def wake(fut=fut):
+            if not fut.done():
+                fut.set_result(None)
+
+        for _t, _p, part, _o in pending:
+            part.watch(wake)
+        remaining = deadline - loop.time()
+        try:
+            if remaining > 0:
+                await asyncio.wait_for(fut, remaining)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            for _t, _p, part, _o in pending:
+                part.unwatch(wake)
+        still = []
+        for t, p, part, last in pending:
+            if part.high_watermark > last:
+                continue
+            if loop.time() >= deadline:
+                old = results[t][1][p]
+                results[t][1][p] = old._replace(error=ErrorCode.request_timed_out, error_message="acks=all timed out")
+            else:
+                still.append((t, p, part, last))
+        pending = still

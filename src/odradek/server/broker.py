@@ -1,0 +1,332 @@
+"""The broker process: configuration, metadata, partitions on this broker, the listener, shutdown.
+
+Owns the objects every API handler works on and the topic lifecycle (create, delete, add
+partitions, change configs) as it touches both the metadata store and the logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+import uuid
+from typing import Any
+
+from ..config import BrokerConfig, ConfigError, parse_listener, parse_topic_configs, to_log_config, validate_topic_name
+from ..log.config import LogConfig
+from ..log.manager import LogManager
+from ..metadata.store import EmbeddedStore, MetadataStore, PartitionState, TopicMeta
+from ..protocol.errors import ErrorCode, KafkaError
+from ..replication.partition import Partition
+from . import apis  # noqa: F401  (registers the API handlers)
+from .connection import Connection
+
+log = logging.getLogger("odradek.broker")
+
+
+class Broker:
+    def __init__(self, config: BrokerConfig, store: MetadataStore | None = None) -> None:
+        self.config = config
+        self.broker_id = config.broker_id
+        self.data_dir = config.data_dir
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = store or EmbeddedStore(self.data_dir, config.get("cluster.id"))
+        self._apply_dynamic_broker_configs()
+        self.logs = LogManager([self.data_dir], self._log_config({}))
+        self.partitions: dict[tuple[str, int], Partition] = {}
+        self.listener_name, self.host, self.port = parse_listener(config.get("listeners").split(",")[0])
+        adv = config.get("advertised.listeners")
+        if adv:
+            _, self.advertised_host, self.advertised_port = parse_listener(adv.split(",")[0])
+        else:
+            self.advertised_host, self.advertised_port = self.host or "127.0.0.1", self.port
+        self.server: asyncio.base_events.Server | None = None
+        self.connections: set[Connection] = set()
+        self._stopping: asyncio.Event | None = None
+        self.metadata_cache: dict[Any, bytes] = {}
+        self.started_at = time.time()
+
+    # --- configuration ------------------------------------------------------------------------
+
+    def _apply_dynamic_broker_configs(self) -> None:
+        from ..config import BROKER
+
+        scopes = self.store.broker_configs()
+        self.config.dynamic = {}
+        for scope in ("", str(self.broker_id)):
+            for k, v in scopes.get(scope, {}).items():
+                d = BROKER.get(k)
+                if d is not None:
+                    self.config.dynamic[k] = d.parse(v)
+
+    def set_broker_configs(self, scope: str, configs: dict[str, str]) -> None:
+        self.store.set_broker_configs(scope, configs)
+        self._apply_dynamic_broker_configs()
+        for (t, _p), part in self.partitions.items():
+            part.log.config = self.log_config_for(t)
+        self.metadata_changed()
+
+    def topic_config(self, topic: str) -> dict[str, Any]:
+        meta = self.store.topics().get(topic)
+        overrides = parse_topic_configs(meta.configs) if meta else {}
+        return self.config.topic_config(overrides)
+
+    def _log_config(self, overrides: dict[str, Any]) -> LogConfig:
+        return to_log_config(self.config.topic_config(overrides))
+
+    def log_config_for(self, topic: str) -> LogConfig:
+        return to_log_config(self.topic_config(topic))
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Open every partition the metadata names; drop logs of topics that no longer exist."""
+        loaded = self.logs.load_all(self.log_config_for)
+        topics = self.store.topics()
+        for (topic, p), lg in list(loaded.items()):
+            meta = topics.get(topic)
+            if meta is None or p not in meta.partitions:
+                log.info("deleting log of %s-%d: its topic is gone", topic, p)
+                self.logs.delete(topic, p)
+        for meta in topics.values():
+            for st in meta.partitions.values():
+                self._open_partition(meta, st)
+
+    def _open_partition(self, meta: TopicMeta, st: PartitionState) -> Partition:
+        key = (meta.name, st.partition)
+        lg = self.logs.get(*key) or self.logs.create(meta.name, st.partition, self.log_config_for(meta.name))
+        part = Partition(
+            meta.name,
+            st.partition,
+            lg,
+            broker_id=self.broker_id,
+            replicas=st.replicas,
+            isr=st.isr or st.replicas,
+            leader=st.leader,
+            leader_epoch=st.leader_epoch,
+        )
+        self.partitions[key] = part
+        return part
+
+    async def start(self) -> None:
+        self._stopping = asyncio.Event()
+        self.load()
+        self.server = await asyncio.start_server(
+            self._accept, self.host or None, self.port, reuse_address=True, limit=1 << 20
+        )
+        if self.port == 0:
+            self.port = self.server.sockets[0].getsockname()[1]
+            if not self.config.get("advertised.listeners"):
+                self.advertised_port = self.port
+        self._tasks = [asyncio.create_task(self._checkpoint_loop())]
+        log.info(
+            "Odradek broker %d listening on %s:%d (data in %s, cluster %s)",
+            self.broker_id, self.host, self.port, self.data_dir, self.store.cluster_id,
+        )
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            import socket
+
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = Connection(self, reader, writer)
+        self.connections.add(conn)
+        try:
+            await conn.serve()
+        finally:
+            self.connections.discard(conn)
+
+    async def _checkpoint_loop(self) -> None:
+        while True:
+            await asyncio.sleep(60)
+            try:
+                self.logs.checkpoint()
+            except OSError:
+                log.exception("writing checkpoints failed")
+
+    async def serve_forever(self) -> None:
+        await self.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._stopping.set)
+        print(f"odradek: broker {self.broker_id} ready on {self.advertised_host}:{self.advertised_port}", flush=True)
+        await self._stopping.wait()
+        await self.stop()
+
+    async def stop(self) -> None:
+        log.info("shutting down")
+        for t in getattr(self, "_tasks", []):
+            t.cancel()
+        if self.server is not None:
+            self.server.close()
+        for conn in list(self.connections):
+            conn.writer.close()
+        self.logs.shutdown()
+        self.store.close()
+        log.info("stopped cleanly")
+
+    # --- metadata -----------------------------------------------------------------------------
+
+    def metadata_changed(self) -> None:
+        self.metadata_cache.clear()
+
+    def live_brokers(self) -> list[tuple[int, str, int, str | None]]:
+        return [(self.broker_id, self.advertised_host, self.advertised_port, None)]
+
+    # --- topic lifecycle ----------------------------------------------------------------------
+
+    def create_topic(
+        self,
+        name: str,
+        num_partitions: int,
+        replication_factor: int,
+        configs: dict[str, str | None],
+        assignments: dict[int, list[int]] | None = None,
+        validate_only: bool = False,
+    ) -> TopicMeta:
+        """Create a topic or raise KafkaError with Kafka's code for what is wrong."""
+        reason = validate_topic_name(name)
+        if reason:
+            raise KafkaError(ErrorCode.invalid_topic_exception, reason)
+        if name in self.store.topics():
+            raise KafkaError(ErrorCode.topic_already_exists, f"Topic '{name}' already exists.")
+        brokers = [b[0] for b in self.live_brokers()]
+        if assignments:
+            num_partitions = len(assignments)
+            if sorted(assignments) != list(range(num_partitions)):
+                raise KafkaError(ErrorCode.invalid_replica_assignment, "partitions must be numbered from 0 without gaps")
+            for reps in assignments.values():
+                if not reps or len(set(reps)) != len(reps) or any(r not in brokers for r in reps):
+                    raise KafkaError(ErrorCode.invalid_replica_assignment, f"invalid replica list {reps}")
+        else:
+            if num_partitions == -1:
+                num_partitions = self.config.get("num.partitions")
+            if replication_factor == -1:
+                replication_factor = self.config.get("default.replication.factor")
+            if num_partitions <= 0:
+                raise KafkaError(ErrorCode.invalid_partitions, "Number of partitions must be larger than 0.")
+            if replication_factor <= 0:
+                raise KafkaError(ErrorCode.invalid_replication_factor, "Replication factor must be larger than 0.")
+            if replication_factor > len(brokers):
+                raise KafkaError(
+                    ErrorCode.invalid_replication_factor,
+                    f"Replication factor: {replication_factor} larger than available brokers: {len(brokers)}.",
+                )
+            assignments = assign_replicas(brokers, num_partitions, replication_factor)
+        clean: dict[str, str] = {}
+        for k, v in configs.items():
+            if v is None:
+                raise KafkaError(ErrorCode.invalid_config, f"Null value not supported for topic config {k}")
+            clean[k] = v
+        try:
+            parse_topic_configs(clean)
+        except ConfigError as e:
+            raise KafkaError(ErrorCode.invalid_config, str(e)) from None
+        meta = TopicMeta(
+            name,
+            str(uuid.uuid4()),
+            {p: PartitionState(p, reps, reps[0], 0, list(reps)) for p, reps in assignments.items()},
+            clean,
+        )
+        if validate_only:
+            return meta
+        self.store.create_topic(meta)
+        for st in meta.partitions.values():
+            self._open_partition(meta, st)
+        self.metadata_changed()
+        log.info("created topic %s with %d partitions", name, num_partitions)
+        return meta
+
+    def delete_topic(self, name: str) -> None:
+        if not self.config.get("delete.topic.enable"):
+            raise KafkaError(ErrorCode.topic_deletion_disabled, "delete.topic.enable is false")
+        meta = self.store.topics().get(name)
+        if meta is None:
+            raise KafkaError(ErrorCode.unknown_topic_or_partition, f"Topic '{name}' does not exist.")
+        self.store.delete_topic(name)
+        for p in meta.partitions:
+            part = self.partitions.pop((name, p), None)
+            if part is not None:
+                part.notify()
+            self.logs.delete(name, p)
+        self.metadata_changed()
+        log.info("deleted topic %s", name)
+
+    def add_partitions(self, name: str, total: int, assignments: list[list[int]] | None, validate_only: bool) -> None:
+        meta = self.store.topics().get(name)
+        if meta is None:
+            raise KafkaError(ErrorCode.unknown_topic_or_partition, f"Topic '{name}' does not exist.")
+        current = len(meta.partitions)
+        if total <= current:
+            raise KafkaError(
+                ErrorCode.invalid_partitions,
+                f"Topic currently has {current} partitions, {total} would not be an increase.",
+            )
+        brokers = [b[0] for b in self.live_brokers()]
+        rf = len(next(iter(meta.partitions.values())).replicas)
+        if assignments:
+            if len(assignments) != total - current:
+                raise KafkaError(ErrorCode.invalid_replica_assignment, "assignment count does not match the increase")
+            new_reps = [list(a) for a in assignments]
+        else:
+            allp = assign_replicas(brokers, total, min(rf, len(brokers)))
+            new_reps = [allp[p] for p in range(current, total)]
+        new = [PartitionState(current + i, reps, reps[0], 0, list(reps)) for i, reps in enumerate(new_reps)]
+        if validate_only:
+            return
+        self.store.add_partitions(name, new)
+        for st in new:
+            self._open_partition(meta, st)
+        self.metadata_changed()
+
+    def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
+        self.store.set_topic_configs(name, configs)
+        cfg = self.log_config_for(name)
+        for (t, _p), part in self.partitions.items():
+            if t == name:
+                part.log.config = cfg
+        self.metadata_changed()
+
+    def partition(self, topic: str, index: int) -> Partition:
+        part = self.partitions.get((topic, index))
+        if part is None:
+            raise KafkaError(ErrorCode.unknown_topic_or_partition, f"{topic}-{index} is not on this broker")
+        return part
+
+    def topic_by_id(self, topic_id) -> TopicMeta | None:
+        s = str(topic_id)
+        for meta in self.store.topics().values():
+            if meta.topic_id == s:
+                return meta
+        return None
+
+    def maybe_auto_create(self, name: str) -> TopicMeta | None:
+        if not self.config.get("auto.create.topics.enable") or validate_topic_name(name):
+            return None
+        try:
+            return self.create_topic(name, -1, -1, {})
+        except KafkaError:
+            return self.store.topics().get(name)
+
+
+def assign_replicas(brokers: list[int], partitions: int, rf: int, start: int | None = None, shift: int | None = None) -> dict[int, list[int]]:
+    """Kafka's rack-unaware assignment: a random start and shift spread leaders and followers."""
+    import random
+
+    brokers = sorted(brokers)
+    n = len(brokers)
+    start = random.randrange(n) if start is None else start
+    shift = random.randrange(n) if shift is None else shift
+    out: dict[int, list[int]] = {}
+    for p in range(partitions):
+        if p > 0 and p % n == 0:
+            shift += 1
+        first = (start + p) % n
+        reps = [brokers[first]]
+        for j in range(rf - 1):
+            reps.append(brokers[(first + 1 + (shift + j) % (n - 1)) % n])
+        out[p] = reps
+    return out
+
