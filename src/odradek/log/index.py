@@ -1,0 +1,278 @@
+"""The sparse indexes of one segment: offset index (``.index``) and time index (``.timeindex``).
+
+Owns the two index files in Kafka's format (big-endian):
+
+* ``.index``: 8-byte entries ``(relative offset int32, position int32)``; the relative offset is
+  that of the *last* offset of the batch starting at ``position`` (as Kafka writes it), one entry
+  per ``index.interval.bytes`` of log appended.
+* ``.timeindex``: 12-byte entries ``(timestamp int64, relative offset int32)``, appended only when
+  the segment's max timestamp grows; the offset is the last offset of the batch that holds it.
+
+Entries are kept in memory (``array``) for binary search and appended to plain files (no
+preallocation, nothing to trim). A segment's owner checks loaded entries with ``problem()`` and
+rebuilds the index from the ``.log`` when it answers with a reason. Imports nothing from asyncio
+or the network.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+from array import array
+from bisect import bisect_left, bisect_right
+from itertools import islice
+from operator import le, lt
+from pathlib import Path
+
+__all__ = ["OffsetIndex", "TimeIndex"]
+
+_OFFSET_ENTRY = struct.Struct(">ii")
+_TIME_ENTRY = struct.Struct(">qi")
+_SWAP = sys.byteorder == "little"
+
+
+def _increasing(values: array, strict: bool = True) -> bool:
+    return all(map(lt if strict else le, values, islice(values, 1, None)))
+
+
+class _IndexFile:
+    entry_size = 0
+
+    def __init__(self, path: Path, base_offset: int, max_bytes: int) -> None:
+        self.path = path
+        self.base_offset = base_offset
+        self.max_entries = max(1, max_bytes // self.entry_size)
+        self.missing = not path.exists()
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._deferred = False
+        self.torn = False  # file length was not a multiple of the entry size
+
+    def _read_all(self) -> bytes:
+        size = os.fstat(self._fd).st_size
+        data = os.pread(self._fd, size, 0) if size else b""
+        whole = len(data) - len(data) % self.entry_size
+        self.torn = whole != len(data)
+        return data[:whole]
+
+    def _write(self, data: bytes, position: int) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(self._fd, view, position)
+            view = view[written:]
+            position += written
+
+    def _truncate_file(self, entries: int) -> None:
+        os.ftruncate(self._fd, entries * self.entry_size)
+
+    def begin_rebuild(self) -> None:
+        """Drop every entry; appends are kept in memory until :meth:`end_rebuild`."""
+        self._clear()
+        self._deferred = True
+
+    def end_rebuild(self) -> None:
+        """Write the rebuilt entries as the whole file."""
+        self._deferred = False
+        self._truncate_file(0)
+        data = self._encode_all()
+        if data:
+            self._write(data, 0)
+        self.missing = False
+        self.torn = False
+
+    def flush(self) -> None:
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def delete(self) -> None:
+        self.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+    def rename(self, path: Path) -> None:
+        self.path = path
+
+    # subclasses
+    def _clear(self) -> None:
+        raise NotImplementedError
+
+    def _encode_all(self) -> bytes:
+        raise NotImplementedError
+
+
+class OffsetIndex(_IndexFile):
+    """Sparse map from offsets to file positions of one segment."""
+
+    entry_size = 8
+
+    def __init__(self, path: Path, base_offset: int, max_bytes: int) -> None:
+        super().__init__(path, base_offset, max_bytes)
+        raw = array("i")
+        raw.frombytes(self._read_all())
+        if _SWAP:
+            raw.byteswap()
+        self._rel: array = raw[0::2]
+        self._pos: array = raw[1::2]
+
+    def __len__(self) -> int:
+        return len(self._rel)
+
+    @property
+    def full(self) -> bool:
+        return len(self._rel) >= self.max_entries
+
+    def last_entry(self) -> tuple[int, int] | None:
+        """(absolute offset, position) of the last entry."""
+        if not self._rel:
+            return None
+        return self.base_offset + self._rel[-1], self._pos[-1]
+
+    def entries(self) -> list[tuple[int, int]]:
+        """All entries as (absolute offset, position); for tests and tools."""
+        return [(self.base_offset + r, p) for r, p in zip(self._rel, self._pos)]
+
+    def problem(self, log_size: int) -> str | None:
+        """Why the loaded entries cannot be trusted for a log file of ``log_size`` bytes, or None."""
+        if self.missing:
+            return "missing"
+        if self.torn:
+            return "length is not a multiple of 8"
+        if not self._rel:
+            return None
+        if self._rel[0] < 0 or self._pos[0] < 0:
+            return "negative entry"
+        if self._pos[-1] >= log_size:
+            return "entry past the end of the log"
+        if not (_increasing(self._rel) and _increasing(self._pos)):
+            return "entries not increasing"
+        return None
+
+    def append(self, offset: int, position: int) -> None:
+        """Add (absolute ``offset``, ``position``); callers keep both increasing."""
+        rel = offset - self.base_offset
+        if not self._deferred:
+            self._write(_OFFSET_ENTRY.pack(rel, position), len(self._rel) * 8)
+        self._rel.append(rel)
+        self._pos.append(position)
+
+    def lookup(self, offset: int) -> int:
+        """Position of the last entry whose offset is <= ``offset`` (0 when there is none)."""
+        i = bisect_right(self._rel, offset - self.base_offset) - 1
+        return self._pos[i] if i >= 0 else 0
+
+    def lookup_position(self, position: int) -> int:
+        """The largest indexed position <= ``position`` (0 when there is none)."""
+        i = bisect_right(self._pos, position) - 1
+        return self._pos[i] if i >= 0 else 0
+
+    def truncate_to_position(self, position: int) -> None:
+        """Remove the entries at or after ``position``."""
+        i = bisect_left(self._pos, position)
+        if i < len(self._pos):
+            del self._rel[i:]
+            del self._pos[i:]
+            if not self._deferred:
+                self._truncate_file(i)
+
+    def _clear(self) -> None:
+        del self._rel[:]
+        del self._pos[:]
+
+    def _encode_all(self) -> bytes:
+        n = len(self._rel)
+        raw = array("i", bytes(8 * n))
+        raw[0::2] = self._rel
+        raw[1::2] = self._pos
+        if _SWAP:
+            raw.byteswap()
+        return raw.tobytes()
+
+
+class TimeIndex(_IndexFile):
+    """Sparse map from (growing) max timestamps to offsets of one segment."""
+
+    entry_size = 12
+
+    def __init__(self, path: Path, base_offset: int, max_bytes: int) -> None:
+        super().__init__(path, base_offset, max_bytes)
+        self._ts = array("q")
+        self._rel = array("i")
+        for ts, rel in _TIME_ENTRY.iter_unpack(self._read_all()):
+            self._ts.append(ts)
+            self._rel.append(rel)
+
+    def __len__(self) -> int:
+        return len(self._ts)
+
+    @property
+    def full(self) -> bool:
+        return len(self._ts) >= self.max_entries
+
+    def last_entry(self) -> tuple[int, int] | None:
+        """(timestamp, absolute offset) of the last entry."""
+        if not self._ts:
+            return None
+        return self._ts[-1], self.base_offset + self._rel[-1]
+
+    def entries(self) -> list[tuple[int, int]]:
+        """All entries as (timestamp, absolute offset); for tests and tools."""
+        return [(t, self.base_offset + r) for t, r in zip(self._ts, self._rel)]
+
+    def problem(self, next_offset: int | None = None) -> str | None:
+        """Why the loaded entries cannot be trusted, or None.
+
+        ``next_offset`` (the offset after the segment's last batch) bounds the entries' offsets
+        when it is known.
+        """
+        if self.missing:
+            return "missing"
+        if self.torn:
+            return "length is not a multiple of 12"
+        if not self._ts:
+            return None
+        if self._rel[0] < 0:
+            return "negative offset"
+        if next_offset is not None and self.base_offset + self._rel[-1] >= next_offset:
+            return "entry past the end of the log"
+        if not (_increasing(self._ts) and _increasing(self._rel, strict=False)):
+            return "entries not increasing"
+        return None
+
+    def maybe_append(self, timestamp: int, offset: int, *, skip_full_check: bool = False) -> None:
+        """Add (``timestamp``, absolute ``offset``) if the timestamp is larger than the last one."""
+        if self._ts and timestamp <= self._ts[-1]:
+            return
+        if timestamp < 0 or (not skip_full_check and self.full):
+            return
+        rel = offset - self.base_offset
+        if not self._deferred:
+            self._write(_TIME_ENTRY.pack(timestamp, rel), len(self._ts) * 12)
+        self._ts.append(timestamp)
+        self._rel.append(rel)
+
+    def lookup(self, timestamp: int) -> int | None:
+        """Absolute offset of the last entry whose timestamp is <= ``timestamp`` (None if none)."""
+        i = bisect_right(self._ts, timestamp) - 1
+        return self.base_offset + self._rel[i] if i >= 0 else None
+
+    def truncate_to_offset(self, offset: int) -> None:
+        """Remove the entries whose offset is >= ``offset``."""
+        i = bisect_left(self._rel, offset - self.base_offset)
+        if i < len(self._rel):
+            del self._ts[i:]
+            del self._rel[i:]
+            if not self._deferred:
+                self._truncate_file(i)
+
+    def _clear(self) -> None:
+        del self._ts[:]
+        del self._rel[:]
+
+    def _encode_all(self) -> bytes:
+        return b"".join(_TIME_ENTRY.pack(t, r) for t, r in zip(self._ts, self._rel))

@@ -1,0 +1,625 @@
+"""The log of one partition: a directory of segments, its offsets, appends, reads and recovery.
+
+Owns ``<topic>-<partition>/``: the segments (see :mod:`.segment`), the producer state and its
+snapshots (see :mod:`.producer_state`), the log start offset, log end offset (LEO), high
+watermark and recovery point. Appends and reads work on batch headers only: the record bytes are
+written as they came and read back as file regions for ``sendfile``. Imports nothing from asyncio
+or the network.
+
+A :class:`Log` is not thread-safe: its owner serialises calls (blocking calls such as
+:meth:`Log.flush` may run in a worker thread as long as nothing else uses the log meanwhile).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from bisect import bisect_right
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+from ..protocol.errors import ErrorCode, KafkaError
+from ..protocol.records import (
+    BatchHeader,
+    set_base_offset,
+    set_leader_epoch,
+    set_log_append_time,
+)
+from .checkpoint import fsync_dir
+from .config import LogConfig
+from .producer_state import SNAPSHOT_SUFFIX, ProducerStateManager
+from .segment import FileRegion, LogSegment
+
+__all__ = ["Log", "AppendResult", "ReadResult"]
+
+logger = logging.getLogger(__name__)
+
+_LOG_SUFFIX = ".log"
+_INDEX_SUFFIXES = (".index", ".timeindex")
+
+
+class AppendResult(NamedTuple):
+    base_offset: int
+    last_offset: int
+    log_append_time: int  # -1 for CreateTime
+    log_start_offset: int
+    duplicate: bool = False
+
+
+class ReadResult(NamedTuple):
+    regions: list[FileRegion]
+    size: int
+
+    def read_bytes(self) -> bytes:
+        """Copy the regions into Python: for tests and tools, never for the fetch path."""
+        return b"".join(r.read() for r in self.regions)
+
+
+def _offset_error(offset: int, start: int, end: int) -> KafkaError:
+    return KafkaError(
+        ErrorCode.offset_out_of_range, f"offset {offset} is outside the log range [{start}, {end}]"
+    )
+
+
+class Log:
+    """The storage of one partition. Create with :meth:`Log.open`."""
+
+    def __init__(self, directory: Path, config: LogConfig, clock: Callable[[], float]) -> None:
+        self._dir = directory
+        self._config = config
+        self._clock = clock
+        self._segments: list[LogSegment] = []
+        self._bases: list[int] = []
+        self._producers = ProducerStateManager(directory)
+        self._log_start = 0
+        self._leo = 0
+        self._hw = 0
+        self._recovery_point = 0
+        self._last_flush_ms = 0
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return (
+            f"Log({self._dir.name}, start={self._log_start}, hw={self._hw}, leo={self._leo}, "
+            f"segments={len(self._segments)})"
+        )
+
+    # ------------------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(
+        cls,
+        dir: Path,  # noqa: A002 - the name the API uses
+        config: LogConfig,
+        *,
+        recovery_point: int = 0,
+        log_start_offset: int = 0,
+        high_watermark: int = 0,
+        clock: Callable[[], float] = time.time,
+        clean_shutdown: bool = False,
+    ) -> Log:
+        """Open (or create) the log in ``dir``, recovering what needs it.
+
+        Every batch of the segment holding ``recovery_point`` and of the later segments is
+        checked (length, magic, CRC, offsets increasing) and the log is cut at the first bad
+        byte; their indexes are rebuilt. Earlier segments are trusted, but their indexes are
+        checked and rebuilt (segment re-checked) when missing or inconsistent. With
+        ``clean_shutdown`` only the tail of the last segment (after its last offset index
+        entry) is checked, falling back to the whole segment if anything looks wrong.
+        """
+        directory = Path(dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        log = cls(directory, config, clock)
+        log._load(recovery_point, log_start_offset, high_watermark, clean_shutdown)
+        return log
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def _load(self, recovery_point: int, log_start: int, high_watermark: int, clean: bool) -> None:
+        directory = self._dir
+        bases: list[int] = []
+        names = set()
+        for p in directory.iterdir():
+            names.add(p.name)
+            if p.name.endswith(".tmp"):
+                p.unlink()
+            elif p.name.endswith(_LOG_SUFFIX):
+                stem = p.name[: -len(_LOG_SUFFIX)]
+                if len(stem) == 20 and stem.isdigit():
+                    bases.append(int(stem))
+        for name in names:  # index files without their .log
+            for suffix in _INDEX_SUFFIXES:
+                if name.endswith(suffix) and name[: -len(suffix)] + _LOG_SUFFIX not in names:
+                    (directory / name).unlink()
+        bases.sort()
+        index_bytes = self._config.segment_index_bytes
+        segments = [LogSegment(directory, b, index_bytes) for b in bases]
+        if not segments:
+            segments = [LogSegment(directory, max(log_start, 0), index_bytes)]
+            fsync_dir(directory)
+
+        interval = self._config.index_interval_bytes
+        if clean:
+            first_recovered = len(segments) - 1
+        else:
+            first_recovered = max(0, bisect_right(bases, recovery_point) - 1)
+        recovered: list[LogSegment] = []
+        i = 0
+        while i < len(segments):
+            seg = segments[i]
+            error = None
+            if i < first_recovered:
+                problem = seg.check_indexes(segments[i + 1].base_offset)
+                if problem is None:
+                    i += 1
+                    continue
+                logger.warning("%s: rebuilding the indexes of %s: %s", directory, seg, problem)
+                error = seg.recover(interval)
+            elif clean and i == len(segments) - 1:
+                start = seg.tail_start()
+                if start is not None:
+                    error = seg.recover(interval, from_position=start)
+                if start is None or error is not None:
+                    error = seg.recover(interval)
+            else:
+                error = seg.recover(interval)
+            recovered.append(seg)
+            later = segments[i + 1 :]
+            if later and error is None and later[0].base_offset < seg.next_offset:
+                error = f"next segment starts at {later[0].base_offset}, before {seg.next_offset}"
+            if error is not None:
+                logger.warning(
+                    "%s: log truncated at byte %d of %s (%s)", directory, seg.size, seg.log_path.name, error
+                )
+                if later:
+                    logger.warning("%s: deleting %d later segments", directory, len(later))
+                for s in later:
+                    s.close()
+                    s.delete()
+                del segments[i + 1 :]
+            i += 1
+        for seg in recovered:
+            seg.flush()
+
+        self._segments = segments
+        self._bases = [s.base_offset for s in segments]
+        active = segments[-1]
+        now = self._now_ms()
+        active.rolling_ms = self._rolling_time(active, now)
+        self._leo = active.next_offset
+        self._log_start = min(max(log_start, segments[0].base_offset), self._leo)
+        self._hw = min(max(high_watermark, self._log_start), self._leo)
+        self._recovery_point = self._leo
+        self._last_flush_ms = now
+        self._load_producer_state()
+
+    @staticmethod
+    def _rolling_time(seg: LogSegment, now: int) -> int | None:
+        """When a reloaded segment counts as started for segment.ms: its first batch's max
+        timestamp (not after now), or now when it has none."""
+        if seg.size == 0:
+            return None
+        h = seg.read_header(0)
+        if h is None or h.max_timestamp < 0:
+            return now
+        return min(h.max_timestamp, now)
+
+    def _load_producer_state(self) -> None:
+        """Newest snapshot at or below the LEO, then the headers of the batches after it."""
+        producers = self._producers
+        start = producers.load_snapshot(self._leo)
+        if start is None:
+            start = self._segments[0].base_offset
+        for seg in self._segments:
+            if seg.next_offset <= start or seg.size == 0:
+                continue
+            position = seg.index.lookup(start) if seg.base_offset <= start else 0
+            for h in seg.headers(position):
+                if h.base_offset >= start and h.producer_id >= 0:
+                    producers.update(h, h.base_offset, h.max_timestamp)
+
+    # ------------------------------------------------------------------------------ properties
+
+    @property
+    def dir(self) -> Path:
+        return self._dir
+
+    @property
+    def config(self) -> LogConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: LogConfig) -> None:
+        """New settings apply to later appends (index sizes to segments created later)."""
+        self._config = config
+
+    @property
+    def log_start_offset(self) -> int:
+        return self._log_start
+
+    @property
+    def log_end_offset(self) -> int:
+        return self._leo
+
+    @property
+    def high_watermark(self) -> int:
+        return self._hw
+
+    @high_watermark.setter
+    def high_watermark(self, offset: int) -> None:
+        self._hw = min(max(offset, self._log_start), self._leo)
+
+    @property
+    def recovery_point(self) -> int:
+        return self._recovery_point
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(s.size for s in self._segments)
+
+    @property
+    def segments(self) -> list[LogSegment]:
+        """The segments, oldest first (read-only use: tests and tools)."""
+        return list(self._segments)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"log {self._dir} is closed")
+
+    # ------------------------------------------------------------------------------ append
+
+    def append(
+        self,
+        buf: bytearray,
+        batches: list[BatchHeader],
+        *,
+        leader_epoch: int,
+        now_ms: int | None = None,
+    ) -> AppendResult:
+        """Append the validated, contiguous ``batches`` of ``buf`` as one write.
+
+        Offsets from the LEO and the leader epoch are written into ``buf`` in place (and the
+        LogAppendTime when configured). Idempotent batches are checked against the producer
+        state first; a duplicate appends nothing and answers with the original offsets.
+        Raises KafkaError (MESSAGE_TOO_LARGE, INVALID_PRODUCER_EPOCH,
+        OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_RECORD) with nothing written.
+        """
+        self._check_open()
+        if not batches:
+            return AppendResult(-1, -1, -1, self._log_start)
+        config = self._config
+        if now_ms is None:
+            now_ms = self._now_ms()
+        max_size = config.max_message_bytes
+        idempotent = False
+        total = 0
+        for h in batches:
+            if h.size > max_size:
+                raise KafkaError(
+                    ErrorCode.message_too_large,
+                    f"batch of {h.size} bytes is larger than max.message.bytes={max_size}",
+                )
+            if h.producer_id >= 0:
+                idempotent = True
+            total += h.size
+        first = batches[0]
+        begin = first.position
+        end = batches[-1].position + batches[-1].size
+        if end - begin != total:
+            raise ValueError("batches must be contiguous in the buffer")
+        append_time = now_ms if config.message_timestamp_type == "LogAppendTime" else None
+        if idempotent:
+            duplicate = self._producers.check(batches)
+            if duplicate is not None:
+                return AppendResult(
+                    duplicate.base_offset,
+                    duplicate.last_offset,
+                    -1 if append_time is None else duplicate.timestamp,
+                    self._log_start,
+                    True,
+                )
+
+        base = self._leo
+        off = base
+        for h in batches:
+            set_base_offset(buf, h.position, off)
+            set_leader_epoch(buf, h.position, leader_epoch)
+            if append_time is not None:
+                set_log_append_time(buf, h, append_time)
+            off += h.last_offset_delta + 1
+
+        seg = self._segment_for(total, off - 1, now_ms)
+        seg.append(memoryview(buf)[begin:end], batches, base, config.index_interval_bytes, append_time)
+        if seg.rolling_ms is None:
+            seg.rolling_ms = now_ms
+        self._leo = off
+
+        if idempotent:
+            update = self._producers.update
+            o = base
+            for h in batches:
+                if h.producer_id >= 0:
+                    update(h, o, h.max_timestamp if append_time is None else append_time)
+                o += h.last_offset_delta + 1
+
+        if off - self._recovery_point >= config.flush_messages or (
+            now_ms - self._last_flush_ms >= config.flush_ms
+        ):
+            self.flush(now_ms=now_ms)
+        return AppendResult(base, off - 1, -1 if append_time is None else append_time, self._log_start)
+
+    def _segment_for(self, size: int, last_offset: int, now_ms: int) -> LogSegment:
+        """The active segment, rolled first if this append should go to a new one."""
+        seg = self._segments[-1]
+        if seg.size and (
+            seg.size + size > self._config.segment_bytes
+            or (seg.rolling_ms is not None and now_ms - seg.rolling_ms >= self._config.segment_ms)
+            or seg.index_full()
+            or not seg.fits_offset(last_offset)
+        ):
+            seg = self._roll(now_ms)
+        return seg
+
+    def roll(self) -> LogSegment:
+        """Start a new active segment at the LEO (no-op when the active one is empty)."""
+        self._check_open()
+        return self._roll(self._now_ms())
+
+    def _roll(self, now_ms: int) -> LogSegment:
+        old = self._segments[-1]
+        if old.size == 0:
+            return old
+        old.seal()
+        old.flush()
+        new = LogSegment(self._dir, self._leo, self._config.segment_index_bytes)
+        self._segments.append(new)
+        self._bases.append(new.base_offset)
+        fsync_dir(self._dir)
+        self._recovery_point = self._leo
+        self._last_flush_ms = now_ms
+        self._producers.take_snapshot(self._leo)
+        return new
+
+    # ------------------------------------------------------------------------------ flush
+
+    def flush(self, *, now_ms: int | None = None) -> None:
+        """fsync what was appended since the last flush; the recovery point becomes the LEO."""
+        self._check_open()
+        leo = self._leo
+        for seg in self._segments:
+            if seg.dirty:
+                seg.flush()
+        self._recovery_point = max(self._recovery_point, leo)
+        self._last_flush_ms = self._now_ms() if now_ms is None else now_ms
+
+    def maybe_flush(self, now_ms: int | None = None) -> bool:
+        """Flush if ``flush.ms`` passed since the last flush and there is something to flush
+        (for a periodic flusher); returns whether it flushed."""
+        if self._closed:
+            return False
+        now_ms = self._now_ms() if now_ms is None else now_ms
+        if self._leo > self._recovery_point and now_ms - self._last_flush_ms >= self._config.flush_ms:
+            self.flush(now_ms=now_ms)
+            return True
+        return False
+
+    # ------------------------------------------------------------------------------ read
+
+    def read(
+        self,
+        offset: int,
+        max_bytes: int,
+        *,
+        upper_bound: int | None = None,
+        min_one: bool = True,
+    ) -> ReadResult:
+        """File regions holding whole batches from the one containing ``offset``.
+
+        Stops before the first batch not wholly below ``upper_bound`` (exclusive, e.g. the
+        high watermark) and after at most ``max_bytes``, except that with ``min_one`` the first
+        batch is returned even when larger. ``offset`` == LEO gives an empty result; below the
+        log start offset or above the LEO raises KafkaError(OFFSET_OUT_OF_RANGE).
+        """
+        self._check_open()
+        leo = self._leo
+        if offset < self._log_start or offset > leo:
+            raise _offset_error(offset, self._log_start, leo)
+        limit = leo if upper_bound is None else min(upper_bound, leo)
+        regions: list[FileRegion] = []
+        if offset >= limit:
+            return ReadResult(regions, 0)
+        segments = self._segments
+        i = max(0, bisect_right(self._bases, offset) - 1)
+        total = 0
+        first: BatchHeader | None = None
+        while i < len(segments):
+            seg = segments[i]
+            i += 1
+            if first is None:
+                h = seg.find_batch(offset)
+                if h is None:
+                    continue
+                if h.base_offset + h.last_offset_delta >= limit:
+                    break
+                first = h
+                start = h.position
+            else:
+                start = 0
+            end = seg.size
+            stop = False
+            if limit < seg.next_offset:
+                b = seg.find_batch(limit)
+                if b is not None:
+                    end = b.position
+                stop = True
+            budget = max_bytes - total
+            if end - start > budget:
+                cut = seg.boundary_before(start + budget, start) if budget > 0 else start
+                if cut == start and not regions and min_one:
+                    cut = start + first.size
+                end = cut
+                stop = True
+            if end > start:
+                regions.append(FileRegion(seg.file, start, end - start))
+                total += end - start
+            if stop:
+                break
+        return ReadResult(regions, total)
+
+    # ------------------------------------------------------------------------------ timestamps
+
+    def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
+        """(offset, timestamp) for ListOffsets by time: the first batch whose max timestamp is
+        >= ``timestamp``, as its base offset (or the log start offset if that is later) and its
+        max timestamp; None when no batch is that late. Batch granularity: the records before
+        the first one at or after ``timestamp`` in that batch come along."""
+        self._check_open()
+        start = self._log_start
+        for seg in self._segments:
+            if seg.next_offset <= start or seg.max_timestamp < timestamp:
+                continue
+            h = seg.find_timestamp(timestamp, start)
+            if h is not None:
+                return max(h.base_offset, start), h.max_timestamp
+        return None
+
+    def max_timestamp(self) -> tuple[int, int]:
+        """(timestamp, offset) of the record with the largest timestamp (ListOffsets -3): the
+        first record holding it, found by decoding that one batch; (-1, -1) when empty."""
+        self._check_open()
+        best: LogSegment | None = None
+        for seg in self._segments:
+            if seg.max_timestamp >= 0 and (best is None or seg.max_timestamp > best.max_timestamp):
+                best = seg
+        if best is None:
+            return -1, -1
+        ts, offset = best.max_timestamp, best.offset_of_max_timestamp
+        h = best.find_batch(offset)
+        if h is None:
+            return ts, offset
+        if h.is_log_append_time:
+            return ts, h.base_offset
+        from ..protocol.record_codec import decode_batch  # records are decoded only here
+
+        try:
+            _, records = decode_batch(os.pread(best.fd, h.size, h.position), verify_crc=False)
+        except KafkaError:
+            return ts, offset
+        for r in records:
+            if r.timestamp == ts:
+                return ts, r.offset
+        return ts, offset
+
+    # ------------------------------------------------------------------------------ changes
+
+    def delete_records_before(self, offset: int) -> int:
+        """Move the log start offset up to ``offset`` (at most the LEO) and delete the segments
+        wholly below it (never the active one). Returns the new log start offset."""
+        self._check_open()
+        if offset > self._leo or offset < 0:
+            raise _offset_error(offset, self._log_start, self._leo)
+        if offset <= self._log_start:
+            return self._log_start
+        self._log_start = offset
+        self._hw = max(self._hw, offset)
+        segments = self._segments
+        while len(segments) > 1 and segments[1].base_offset <= offset:
+            seg = segments.pop(0)
+            self._bases.pop(0)
+            seg.close()
+            seg.delete()
+        return offset
+
+    def truncate_to(self, offset: int) -> None:
+        """Remove everything at and after ``offset`` (a follower's truncation).
+
+        Whole batches only: when ``offset`` falls inside a batch, that batch goes too and the
+        LEO becomes its base offset. Below the first segment, the log is emptied and restarts at
+        ``offset``. High watermark, recovery point and log start follow the new LEO down.
+        """
+        self._check_open()
+        if offset < 0:
+            raise ValueError(f"cannot truncate to negative offset {offset}")
+        if offset >= self._leo:
+            return
+        if offset < self._segments[0].base_offset:
+            self.truncate_fully_and_start_at(offset)
+            return
+        i = bisect_right(self._bases, offset) - 1
+        for seg in self._segments[i + 1 :]:
+            seg.close()
+            seg.delete()
+        del self._segments[i + 1 :]
+        del self._bases[i + 1 :]
+        seg = self._segments[i]
+        seg.truncate_to(offset, self._config.index_interval_bytes)
+        seg.rolling_ms = self._rolling_time(seg, self._now_ms())
+        self._leo = seg.next_offset
+        self._log_start = min(self._log_start, self._leo)
+        self._hw = min(self._hw, self._leo)
+        self._recovery_point = min(self._recovery_point, self._leo)
+        self._producers.delete_snapshots_above(self._leo)
+        self._load_producer_state()
+
+    def truncate_fully_and_start_at(self, offset: int) -> None:
+        """Delete every segment and restart the empty log at ``offset``."""
+        self._check_open()
+        for seg in self._segments:
+            seg.close()
+            seg.delete()
+        seg = LogSegment(self._dir, offset, self._config.segment_index_bytes)
+        self._segments = [seg]
+        self._bases = [offset]
+        fsync_dir(self._dir)
+        self._leo = self._log_start = self._hw = self._recovery_point = offset
+        self._producers.clear()
+        self._producers.delete_snapshots_above(-1)
+
+    # ------------------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Seal the active segment, flush, snapshot the producer state, close index files.
+
+        Regions handed out earlier stay readable."""
+        if self._closed:
+            return
+        self._segments[-1].seal()
+        self.flush()
+        self._producers.take_snapshot(self._leo)
+        for seg in self._segments:
+            seg.close()
+        self._segments = []
+        self._bases = []
+        self._closed = True
+
+    def delete(self) -> None:
+        """Remove the log's files and directory (regions handed out earlier stay readable)."""
+        for seg in self._segments:
+            seg.close()
+            seg.delete()
+        self._segments = []
+        self._bases = []
+        self._closed = True
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def rename_dir(self, directory: Path) -> None:
+        """Rename the log's directory (e.g. before deletion) and follow it."""
+        directory = Path(directory)
+        os.rename(self._dir, directory)
+        fsync_dir(directory.parent)
+        self._dir = directory
+        self._producers.directory = directory
+        for seg in self._segments:
+            seg.rename_dir(directory)
+
+    def snapshot_files(self) -> list[Path]:
+        """The producer-state snapshot files present (for tests and tools)."""
+        return sorted(self._dir.glob("*" + SNAPSHOT_SUFFIX))
