@@ -1,0 +1,363 @@
+"""kafka-python 3 against a real broker subprocess: KafkaAdminClient, an idempotent-by-default
+producer with every codec and acks setting, a group-less consumer (assign), offsets by time."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+kafka = pytest.importorskip("kafka")
+
+from kafka import KafkaProducer, TopicPartition  # noqa: E402
+from kafka import errors as Errors  # noqa: E402
+from kafka.admin import ConfigResource, NewPartitions  # noqa: E402
+from kafka.protocol.consumer.offsets import OffsetSpec, OffsetTimestamp  # noqa: E402
+
+from interop_clients import (  # noqa: E402
+    CODECS,
+    Rec,
+    check_consumed,
+    check_murmur2,
+    counts,
+    first_at_or_after,
+    kp_admin,
+    kp_consume,
+    kp_consumer,
+    kp_produce,
+    make_records,
+    produce_rounds,
+    stored_batches,
+    stored_codecs,
+    time_queries,
+    time_records,
+    uniq,
+    until_from,
+    wait_end_offsets,
+)
+from murmur2 import partition_for  # noqa: E402
+
+pytestmark = pytest.mark.interop
+
+NP = 3
+
+
+@pytest.fixture
+def admin(shared_broker):
+    a = kp_admin(shared_broker.bootstrap)
+    yield a
+    a.close()
+
+
+def _create(admin, topic: str, partitions: int = NP, **opts) -> dict:
+    return admin.create_topics({topic: {"num_partitions": partitions, "replication_factor": 1, **opts}})
+
+
+def _topic_configs(admin, topic: str) -> dict:
+    return admin.describe_configs([ConfigResource("TOPIC", topic)], config_filter="all")["topic"][topic]
+
+
+# --- admin --------------------------------------------------------------------------------------
+
+
+def test_create_topic(admin):
+    topic = uniq("kp-create")
+    res = _create(admin, topic)
+    (t,) = res["topics"]
+    assert t["error_code"] == 0 and t["num_partitions"] == NP and t["replication_factor"] == 1
+    # CreateTopics v5+ answers with the topic's configs.
+    assert t["configs"]["retention.ms"]["value"] == "604800000"
+    assert topic in admin.list_topics()
+    (desc,) = admin.describe_topics([topic])
+    assert desc["error_code"] == 0
+    assert sorted(p["partition_index"] for p in desc["partitions"]) == list(range(NP))
+    assert all(p["leader_id"] == 0 and p["replica_nodes"] == [0] and p["isr_nodes"] == [0] for p in desc["partitions"])
+
+
+def test_create_topic_errors(admin):
+    topic = uniq("kp-dup")
+    _create(admin, topic, 1)
+    with pytest.raises(Errors.TopicAlreadyExistsError):
+        _create(admin, topic, 1)
+    for bad in ("bad name", "x" * 250, ".", "slash/ed"):
+        with pytest.raises(Errors.InvalidTopicError):
+            _create(admin, bad, 1)
+    with pytest.raises(Errors.InvalidPartitionsError):
+        _create(admin, uniq("kp-zero"), 0)
+    with pytest.raises(Errors.InvalidPartitionsError):
+        _create(admin, uniq("kp-negative"), -5)
+    with pytest.raises(Errors.InvalidReplicationFactorError):
+        admin.create_topics({uniq("kp-rf2"): {"num_partitions": 1, "replication_factor": 2}})
+    with pytest.raises(Errors.InvalidConfigurationError):
+        _create(admin, uniq("kp-badcfg"), 1, configs={"segment.bytes": "tiny"})
+    # Defaults from the broker (num.partitions=1) when the request leaves them at -1.
+    name = uniq("kp-defaults")
+    res = admin.create_topics({name: {}})
+    assert res["topics"][0]["num_partitions"] == 1
+    # validate_only creates nothing.
+    name = uniq("kp-validate")
+    admin.create_topics({name: {"num_partitions": 2, "replication_factor": 1}}, validate_only=True)
+    assert name not in admin.list_topics()
+
+
+def test_create_partitions(shared_broker, admin):
+    bs = shared_broker.bootstrap
+    topic = uniq("kp-grow")
+    _create(admin, topic)
+    admin.create_partitions({topic: NewPartitions(6)})
+    (desc,) = admin.describe_topics([topic])
+    assert len(desc["partitions"]) == 6
+    with pytest.raises(Errors.InvalidPartitionsError):
+        admin.create_partitions({topic: NewPartitions(6)})
+    with pytest.raises(Errors.UnknownTopicOrPartitionError):
+        admin.create_partitions({uniq("kp-nosuch"): NewPartitions(6)})
+    # A producer started after the change sees 6 partitions and spreads keys by murmur2.
+    recs = make_records("kp-grow", 60, keyless_every=0, headers=False)
+    parts = kp_produce(bs, topic, recs)
+    check_murmur2(recs, parts, 6)
+    assert set(parts) == set(range(6))
+
+
+def test_describe_configs(admin):
+    topic = uniq("kp-desc")
+    _create(admin, topic, 1)
+    cfg = _topic_configs(admin, topic)
+    assert cfg["retention.ms"]["value"] == "604800000"
+    assert cfg["segment.bytes"]["value"] == "1073741824"
+    assert cfg["retention.ms"]["config_source"] == "DEFAULT_CONFIG"
+    # The default filter ("modified") shows nothing for a topic without overrides.
+    assert admin.describe_configs([ConfigResource("TOPIC", topic)])["topic"][topic] == {}
+    # Broker configs, by broker id.
+    bcfg = admin.describe_configs([ConfigResource("BROKER", "0")], config_filter="all")["broker"]["0"]
+    assert bcfg["log.segment.bytes"]["value"] == "1073741824"
+    assert bcfg["num.partitions"]["value"] == "1"
+    assert bcfg["log.retention.hours"]["value"] == "168"
+
+
+def test_alter_configs_survive_restart(broker):
+    admin = kp_admin(broker.bootstrap)
+    topic = uniq("kp-alter")
+    try:
+        _create(admin, topic)
+        # IncrementalAlterConfigs (kafka-python's default on a broker that has it) ...
+        res = admin.alter_configs([ConfigResource("TOPIC", topic, {"retention.ms": "3600000", "segment.bytes": "2097152"})])
+        assert res == {"topic": {topic: "OK"}}
+        # ... and the legacy AlterConfigs, which replaces the whole set (kafka-python re-sends
+        # the other modified keys itself).
+        res = admin.alter_configs([ConfigResource("TOPIC", topic, {"max.message.bytes": "500000"})], incremental=False)
+        assert res == {"topic": {topic: "OK"}}
+        cfg = _topic_configs(admin, topic)
+        assert cfg["retention.ms"]["value"] == "3600000"
+        assert cfg["segment.bytes"]["value"] == "2097152"
+        assert cfg["max.message.bytes"]["value"] == "500000"
+        assert cfg["retention.ms"]["config_source"] == "DYNAMIC_TOPIC_CONFIG"
+        # reset_configs: back to the default.
+        admin.reset_configs([ConfigResource("TOPIC", topic, ["max.message.bytes"])])
+        assert _topic_configs(admin, topic)["max.message.bytes"]["value"] == "1048588"
+    finally:
+        admin.close()
+
+    broker.restart()
+    admin = kp_admin(broker.bootstrap)
+    try:
+        cfg = _topic_configs(admin, topic)
+        assert cfg["retention.ms"]["value"] == "3600000"
+        assert cfg["segment.bytes"]["value"] == "2097152"
+        assert cfg["max.message.bytes"]["value"] == "1048588"
+        assert admin.describe_configs([ConfigResource("TOPIC", topic)])["topic"][topic].keys() == {"retention.ms", "segment.bytes"}
+    finally:
+        admin.close()
+
+
+def test_alter_configs_bad_values(admin):
+    topic = uniq("kp-badalter")
+    _create(admin, topic, 1)
+    for incremental in (True, False):
+        for key, value in (("retention.ms", "later"), ("segment.bytes", "10"), ("message.timestamp.type", "WallClock")):
+            res = admin.alter_configs([ConfigResource("TOPIC", topic, {key: value})], incremental=incremental)
+            msg = res["topic"][topic]
+            assert "InvalidConfigurationError" in msg or "Error 40" in msg, (incremental, key, msg)
+    cfg = _topic_configs(admin, topic)
+    assert cfg["retention.ms"]["value"] == "604800000"
+    assert cfg["segment.bytes"]["value"] == "1073741824"
+    assert cfg["message.timestamp.type"]["value"] == "CreateTime"
+
+
+def test_delete_topics(admin):
+    topic = uniq("kp-delete")
+    _create(admin, topic)
+    assert topic in admin.list_topics()
+    admin.delete_topics([topic])
+    assert topic not in admin.list_topics()
+    with pytest.raises(Errors.UnknownTopicOrPartitionError):
+        admin.delete_topics([topic])
+
+
+def test_delete_records(shared_broker, admin):
+    bs = shared_broker.bootstrap
+    topic = uniq("kp-delrec")
+    _create(admin, topic, 2)
+    recs = [Rec(b"k%d" % i, b"v%d" % i, (), None, i % 2) for i in range(30)]
+    for k in range(3):
+        kp_produce(bs, topic, recs[k * 10:(k + 1) * 10])
+    tp0, tp1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    res = admin.delete_records({tp0: 6})
+    assert res[tp0]["low_watermark"] == 6 and res[tp0]["error_code"] == 0
+    offs = admin.list_partition_offsets({tp0: OffsetSpec.EARLIEST, tp1: OffsetSpec.EARLIEST})
+    assert offs[tp0].offset == 6
+    assert offs[tp1].offset == 0
+    c = kp_consumer(bs)
+    try:
+        assert c.beginning_offsets([tp0, tp1]) == {tp0: 6, tp1: 0}
+        assert c.end_offsets([tp0, tp1]) == {tp0: 15, tp1: 15}
+    finally:
+        c.close()
+    got = kp_consume(bs, topic, {0: 9})
+    assert [g.offset for g in got[0]] == list(range(6, 15))
+    assert [g.value for g in got[0]] == [r.value for r in recs if r.partition == 0][6:]
+
+
+def test_describe_cluster(shared_broker, admin):
+    desc = admin.describe_cluster()
+    assert desc["controller_id"] == 0
+    assert desc["cluster_id"]
+    assert desc["brokers"] == [{"broker_id": 0, "host": "127.0.0.1", "port": shared_broker.port, "rack": None}]
+
+
+# --- produce / consume --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_produce_consume_all_acks(shared_broker, admin, codec):
+    """acks 0, 1 and all (all keeps kafka-python's default: idempotent) with one codec; keyed
+    records on murmur2's partition (kafka-python's default partitioner); exact read back."""
+    bs = shared_broker.bootstrap
+    topic = uniq(f"kp-{codec}")
+    _create(admin, topic)
+    records, parts = produce_rounds(kp_produce, bs, topic, f"kp-{codec}", num_partitions=NP, codec=codec)
+    check_murmur2(records, parts, NP)
+    got = kp_consume(bs, topic, counts(records, parts))
+    check_consumed(records, parts, got, num_partitions=NP)
+    assert stored_codecs(shared_broker.data_dir, topic, NP) == {codec}
+
+
+def test_default_producer_is_idempotent(shared_broker, admin):
+    """KafkaProducer() as is: InitProducerId, then batches with a producer id and sequences."""
+    bs = shared_broker.bootstrap
+    topic = uniq("kp-idem")
+    _create(admin, topic)
+    p = KafkaProducer(bootstrap_servers=bs)
+    try:
+        recs = make_records("kp-idem", 40)
+        futs = []
+        for i, r in enumerate(recs):
+            futs.append(p.send(topic, key=r.key, value=r.value, headers=list(r.headers)))
+            if i % 10 == 9:
+                p.flush()  # several batches per partition
+        parts = [f.get(timeout=30).partition for f in futs]
+    finally:
+        p.close(timeout=10)
+    got = kp_consume(bs, topic, counts(recs, parts))
+    check_consumed(recs, parts, got, num_partitions=NP, check_timestamps=False)
+    pids = set()
+    for part in range(NP):
+        seq = 0
+        for b in stored_batches(shared_broker.data_dir, topic, part):
+            pids.add((b["producer_id"], b["producer_epoch"]))
+            assert b["base_sequence"] == seq, (part, b)
+            seq += b["count"]
+    assert len(pids) == 1 and next(iter(pids))[0] >= 0, pids
+
+
+def test_murmur2_partitioner_many_keys(shared_broker, admin):
+    bs = shared_broker.bootstrap
+    topic = uniq("kp-murmur")
+    _create(admin, topic, 7)
+    keys = [f"user-{i}".encode() for i in range(150)] + [b"", b"\x00", b"\xff" * 13, "ключ".encode()]
+    recs = [Rec(k, b"v%d" % i) for i, k in enumerate(keys)]
+    parts = kp_produce(bs, topic, recs)
+    assert parts == [partition_for(k, 7) for k in keys]
+    got = kp_consume(bs, topic, counts(recs, parts))
+    check_consumed(recs, parts, got, num_partitions=7, check_timestamps=False)
+
+
+def test_edge_records(shared_broker, admin):
+    bs = shared_broker.bootstrap
+    topic = uniq("kp-edge")
+    _create(admin, topic, 1)
+    big = bytes(range(256)) * 2000
+    recs = [
+        Rec(b"tomb", None, (), None, 0),
+        Rec(b"", b"", (), None, 0),
+        Rec(None, b"x", (("", b""),), None, 0),
+        Rec(b"big", big, (("h", b"v"),), None, 0),
+    ]
+    for codec in ("none", "gzip"):
+        kp_produce(bs, topic, recs, codec=codec, max_request_size=2_000_000)
+    got = kp_consume(bs, topic, {0: 2 * len(recs)})
+    check_consumed(recs + recs, [0] * 2 * len(recs), got, check_timestamps=False)
+
+
+def test_offsets_for_times(shared_broker, admin):
+    bs = shared_broker.bootstrap
+    topic = uniq("kp-times")
+    _create(admin, topic)
+    base = int(time.time() * 1000) - 7_200_000
+    recs = time_records("kp", base, NP)
+    by_p = {p: [r for r in recs if r.partition == p] for p in range(NP)}
+    sent: dict[int, list[Rec]] = {p: [] for p in range(NP)}
+    for lo, hi, codec in ((0, 4, "none"), (4, 8, "snappy"), (8, 99, "none")):
+        batch = [r for p in range(NP) for r in by_p[p][lo:hi]]
+        kp_produce(bs, topic, batch, codec=codec)
+        for r in batch:
+            sent[r.partition].append(r)
+    wait_end_offsets(bs, topic, {p: len(v) for p, v in sent.items()})
+
+    c = kp_consumer(bs)
+    try:
+        for p in range(NP):
+            tp = TopicPartition(topic, p)
+            for q in time_queries(base, p):
+                res = c.offsets_for_times({tp: q})[tp]
+                want = first_at_or_after(sent[p], q)
+                if want is None:
+                    assert res is None, (p, q - base, res)
+                else:
+                    assert res is not None and res.offset == want, (p, q - base, res, want)
+                    assert res.timestamp == sent[p][want].timestamp
+    finally:
+        c.close()
+
+    for p in range(NP):
+        tp = TopicPartition(topic, p)
+        q = base + p + 150
+        res = admin.list_partition_offsets({tp: OffsetTimestamp(q)})[tp]
+        assert res.offset == first_at_or_after(sent[p], q)
+        res = admin.list_partition_offsets({tp: OffsetSpec.MAX_TIMESTAMP})[tp]
+        assert res.offset == len(sent[p]) - 1 and res.timestamp == sent[p][-1].timestamp
+        assert admin.list_partition_offsets({tp: OffsetSpec.LATEST})[tp].offset == len(sent[p])
+
+
+def test_seek_to_middle(shared_broker, admin):
+    bs = shared_broker.bootstrap
+    topic = uniq("kp-seek")
+    _create(admin, topic, 1)
+    recs = [Rec(b"k%d" % i, b"v%d" % i, (), None, 0) for i in range(50)]
+    for k in range(5):
+        kp_produce(bs, topic, recs[k * 10:(k + 1) * 10], codec="lz4")
+    # Starting inside a compressed batch: the client gets the whole batch and drops the head.
+    got = kp_consume(bs, topic, {0: 27}, start={0: 23})
+    assert [g.offset for g in got[0]] == list(range(23, 50))
+    assert [g.value for g in got[0]] == [r.value for r in recs[23:]]
+    assert until_from(bs, topic, 1) == {0: 50}
+
+
+def test_fetch_out_of_range_resets(shared_broker, admin):
+    """A seek past the end gets OFFSET_OUT_OF_RANGE and auto_offset_reset=earliest recovers."""
+    bs = shared_broker.bootstrap
+    topic = uniq("kp-oor")
+    _create(admin, topic, 1)
+    recs = [Rec(b"k%d" % i, b"v%d" % i, (), None, 0) for i in range(5)]
+    kp_produce(bs, topic, recs)
+    got = kp_consume(bs, topic, {0: 5}, start={0: 1000})
+    assert [g.offset for g in got[0]] == list(range(5))
