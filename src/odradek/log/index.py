@@ -43,6 +43,7 @@ class _IndexFile:
         self.path = path
         self.base_offset = base_offset
         self.max_entries = max(1, max_bytes // self.entry_size)
+        self._fd = -1
         self.missing = not path.exists()
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         self._deferred = False
@@ -87,6 +88,12 @@ class _IndexFile:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
 
     def delete(self) -> None:
         self.close()
