@@ -76,6 +76,7 @@ class BrokerProcess:
     def start(self, timeout: float = 20.0) -> "BrokerProcess":
         env = dict(os.environ)
         env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args(), stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT))
         wait_for(lambda: self.proc.poll() is not None or port_open(self.port), timeout, what=f"broker on {self.port}")

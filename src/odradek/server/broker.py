@@ -24,6 +24,9 @@ from .connection import Connection
 
 log = logging.getLogger("odradek.broker")
 
+# Each partition is a directory with open files; far past this a single node is only hurt.
+MAX_PARTITIONS_PER_TOPIC = 10000
+
 
 class Broker:
     def __init__(self, config: BrokerConfig, store: MetadataStore | None = None) -> None:
@@ -135,6 +138,8 @@ class Broker:
         self.connections.add(conn)
         try:
             await conn.serve()
+        except asyncio.CancelledError:
+            pass
         finally:
             self.connections.discard(conn)
 
@@ -207,6 +212,11 @@ class Broker:
                 replication_factor = self.config.get("default.replication.factor")
             if num_partitions <= 0:
                 raise KafkaError(ErrorCode.invalid_partitions, "Number of partitions must be larger than 0.")
+            if num_partitions > MAX_PARTITIONS_PER_TOPIC:
+                raise KafkaError(
+                    ErrorCode.invalid_partitions,
+                    f"Number of partitions {num_partitions} is above this broker's limit of {MAX_PARTITIONS_PER_TOPIC} per topic.",
+                )
             if replication_factor <= 0:
                 raise KafkaError(ErrorCode.invalid_replication_factor, "Replication factor must be larger than 0.")
             if replication_factor > len(brokers):
@@ -259,6 +269,8 @@ class Broker:
         if meta is None:
             raise KafkaError(ErrorCode.unknown_topic_or_partition, f"Topic '{name}' does not exist.")
         current = len(meta.partitions)
+        if total > MAX_PARTITIONS_PER_TOPIC:
+            raise KafkaError(ErrorCode.invalid_partitions, f"{total} partitions is above the limit of {MAX_PARTITIONS_PER_TOPIC} per topic.")
         if total <= current:
             raise KafkaError(
                 ErrorCode.invalid_partitions,

@@ -1,0 +1,149 @@
+"""Bad input over a real socket: the broker answers with Kafka's errors or closes only that connection."""
+
+from __future__ import annotations
+
+import random
+import struct
+
+import pytest
+
+from helpers import FIXTURES
+from odradek.protocol import messages
+from odradek.protocol.errors import ErrorCode
+from wire import WireClient
+
+
+def test_api_versions_unknown_version_gets_v0_error_with_ranges(shared_broker):
+    c = WireClient(shared_broker.port)
+    c.send_frame(c.header(18, 99, False) + b"")
+    frame = c.recv_frame()
+    corr, err, n = struct.unpack_from(">ihi", frame)
+    assert corr == c.correlation and err == ErrorCode.unsupported_version and n > 5
+    keys = {struct.unpack_from(">hhh", frame, 10 + 6 * i)[0] for i in range(n)}
+    assert {0, 1, 2, 3, 18, 19, 20} <= keys
+    # the connection stays usable
+    resp = c.request(18, 3, {"client_software_name": "t", "client_software_version": "1"})
+    assert resp.error_code == ErrorCode.none
+    c.close()
+
+
+def test_api_versions_advertises_produce_from_zero(shared_broker):
+    c = WireClient(shared_broker.port)
+    resp = c.request(18, 0, {})
+    ranges = {k.api_key: (k.min_version, k.max_version) for k in resp.api_keys}
+    assert ranges[0][0] == 0
+    assert ranges[1][0] <= 4 and ranges[1][1] >= 12
+    assert 69 not in ranges and 71 not in ranges  # trap 5: only what is implemented
+    c.close()
+
+
+def _produce(c: WireClient, topic: str, records: bytes, version: int = 7, acks: int = -1):
+    return c.request(0, version, {
+        "transactional_id": None, "acks": acks, "timeout": 5000,
+        "topic_data": [{"name": topic, "partition_data": [{"index": 0, "records": records}]}],
+    })
+
+
+def _create(c: WireClient, topic: str, partitions: int = 1, configs=None):
+    resp = c.request(19, 4, {"topics": [{"name": topic, "num_partitions": partitions, "replication_factor": 1,
+                                         "assignments": [], "configs": [{"name": k, "value": v} for k, v in (configs or {}).items()]}],
+                             "timeout": 5000, "validate_only": False})
+    return resp.topics[0]
+
+
+def test_corrupt_batch_gets_corrupt_message_and_nothing_is_written(shared_broker):
+    c = WireClient(shared_broker.port)
+    assert _create(c, "corrupt-test").error_code == ErrorCode.none
+    good = FIXTURES.joinpath("ck-default.bin").read_bytes()
+    bad = bytearray(good)
+    bad[200] ^= 0xFF
+    resp = _produce(c, "corrupt-test", bytes(bad))
+    assert resp.responses[0].partition_responses[0].error_code == ErrorCode.corrupt_message
+    resp = _produce(c, "corrupt-test", good[:-10])
+    assert resp.responses[0].partition_responses[0].error_code == ErrorCode.corrupt_message
+    resp = _produce(c, "corrupt-test", good)
+    p = resp.responses[0].partition_responses[0]
+    assert p.error_code == ErrorCode.none and p.base_offset == 0
+    c.close()
+
+
+def test_too_large_batch_and_unknown_topic(shared_broker):
+    c = WireClient(shared_broker.port)
+    assert _create(c, "small-max", configs={"max.message.bytes": "1000"}).error_code == ErrorCode.none
+    resp = _produce(c, "small-max", FIXTURES.joinpath("ck-default.bin").read_bytes())
+    assert resp.responses[0].partition_responses[0].error_code == ErrorCode.message_too_large
+    resp = _produce(c, "no-such-topic-xyz", FIXTURES.joinpath("ck-gzip.bin").read_bytes())
+    assert resp.responses[0].partition_responses[0].error_code == ErrorCode.unknown_topic_or_partition
+    c.close()
+
+
+def test_min_insync_replicas_above_one_refuses_acks_all(shared_broker):
+    c = WireClient(shared_broker.port)
+    assert _create(c, "misr", configs={"min.insync.replicas": "2"}).error_code == ErrorCode.none
+    batch = FIXTURES.joinpath("ck-gzip.bin").read_bytes()
+    assert _produce(c, "misr", batch, acks=-1).responses[0].partition_responses[0].error_code == ErrorCode.not_enough_replicas
+    assert _produce(c, "misr", batch, acks=1).responses[0].partition_responses[0].error_code == ErrorCode.none
+    c.close()
+
+
+def test_invalid_topic_names(shared_broker):
+    c = WireClient(shared_broker.port)
+    for name in ["bad name", "a" * 250, "..", "x/y"]:
+        assert _create(c, name).error_code == ErrorCode.invalid_topic_exception
+    assert _create(c, "dup-topic").error_code == ErrorCode.none
+    assert _create(c, "dup-topic").error_code == ErrorCode.topic_already_exists
+    assert _create(c, "zero-parts", partitions=0).error_code == ErrorCode.invalid_partitions
+    assert _create(c, "huge-parts", partitions=6_000_000).error_code == ErrorCode.invalid_partitions
+    assert _create(c, "bad-conf", configs={"retention.ms": "soon"}).error_code == ErrorCode.invalid_config
+    assert _create(c, "bad-conf2", configs={"no.such.config": "1"}).error_code == ErrorCode.invalid_config
+    c.close()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_fuzz_random_and_truncated_frames_do_not_stop_the_broker(shared_broker, seed):
+    rng = random.Random(seed)
+    good = FIXTURES.joinpath("kp-gzip.bin").read_bytes()
+    c0 = WireClient(shared_broker.port)
+    _create(c0, f"fuzz-{seed}")
+    templates = [
+        c0.header(0, 7, False) + messages.encode_request(0, 7, {"transactional_id": None, "acks": 1, "timeout": 1000,
+            "topic_data": [{"name": f"fuzz-{seed}", "partition_data": [{"index": 0, "records": good}]}]}),
+        c0.header(3, 12, True) + messages.encode_request(3, 12, {"topics": None, "allow_auto_topic_creation": False}),
+        c0.header(1, 11, False) + messages.encode_request(1, 11, {"replica_id": -1, "max_wait": 10, "min_bytes": 1, "max_bytes": 1 << 20,
+            "topics": [{"topic": f"fuzz-{seed}", "partitions": [{"partition": 0, "fetch_offset": 0, "partition_max_bytes": 1 << 20}]}]}),
+        c0.header(19, 7, True) + messages.encode_request(19, 7, {"topics": [{"name": "fz", "num_partitions": 1, "replication_factor": 1}], "timeout": 100}),
+    ]
+    c0.close()
+    for i in range(300):
+        t = bytearray(rng.choice(templates))
+        mode = rng.randrange(4)
+        if mode == 0:
+            payload = bytes(t[: rng.randrange(len(t))])
+        elif mode == 1:
+            for _ in range(rng.randrange(1, 8)):
+                t[rng.randrange(len(t))] = rng.randrange(256)
+            payload = bytes(t)
+        elif mode == 2:
+            payload = rng.randbytes(rng.randrange(1, 300))
+        else:
+            payload = bytes(t[:8]) + rng.randbytes(rng.randrange(0, 200))
+        c = WireClient(shared_broker.port, timeout=5)
+        try:
+            if rng.random() < 0.2:
+                c.send_raw(struct.pack(">i", len(payload) + rng.randrange(1, 50)) + payload)  # lying length
+            else:
+                c.send_frame(payload)
+            c.sock.shutdown(1)
+            # A mutated request may legitimately long-poll (e.g. a huge max_wait): read briefly.
+            c.sock.settimeout(0.2)
+            try:
+                c.recv_frame()
+            except (ConnectionError, OSError, struct.error):
+                pass
+        finally:
+            c.close()
+    assert shared_broker.alive()
+    c = WireClient(shared_broker.port)
+    resp = c.request(3, 12, {"topics": [{"name": f"fuzz-{seed}", "topic_id": None}], "allow_auto_topic_creation": False})
+    assert resp.topics[0].error_code == ErrorCode.none
+    c.close()
