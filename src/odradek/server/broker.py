@@ -26,6 +26,7 @@ log = logging.getLogger("odradek.broker")
 
 # Each partition is a directory with open files; far past this a single node is only hurt.
 MAX_PARTITIONS_PER_TOPIC = 10000
+CHECKPOINT_INTERVAL_S = 60.0  # Kafka's log.flush.offset.checkpoint.interval.ms
 
 
 class Broker:
@@ -122,7 +123,7 @@ class Broker:
             self.port = self.server.sockets[0].getsockname()[1]
             if not self.config.get("advertised.listeners"):
                 self.advertised_port = self.port
-        self._tasks = [asyncio.create_task(self._checkpoint_loop())]
+        self._tasks = [asyncio.create_task(self._housekeeping_loop())]
         log.info(
             "Odradek broker %d listening on %s:%d (data in %s, cluster %s)",
             self.broker_id, self.host, self.port, self.data_dir, self.store.cluster_id,
@@ -143,13 +144,18 @@ class Broker:
         finally:
             self.connections.discard(conn)
 
-    async def _checkpoint_loop(self) -> None:
+    async def _housekeeping_loop(self) -> None:
+        """Time-based flushes (``flush.ms``) every second, checkpoints every minute."""
+        last_checkpoint = time.monotonic()
         while True:
-            await asyncio.sleep(60)
+            await asyncio.sleep(1.0)
             try:
-                self.logs.checkpoint()
+                self.logs.maybe_flush_all()
+                if time.monotonic() - last_checkpoint >= CHECKPOINT_INTERVAL_S:
+                    last_checkpoint = time.monotonic()
+                    self.logs.checkpoint()
             except OSError:
-                log.exception("writing checkpoints failed")
+                log.exception("flushing or writing checkpoints failed")
 
     async def serve_forever(self) -> None:
         await self.start()
