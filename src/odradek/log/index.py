@@ -9,9 +9,10 @@ Owns the two index files in Kafka's format (big-endian):
   the segment's max timestamp grows; the offset is the last offset of the batch that holds it.
 
 Entries are kept in memory (``array``) for binary search and appended to plain files (no
-preallocation, nothing to trim). A segment's owner checks loaded entries with ``problem()`` and
-rebuilds the index from the ``.log`` when it answers with a reason. Imports nothing from asyncio
-or the network.
+preallocation, nothing to trim). An index opened ``lazy`` reads its file only when first used
+(so opening many old segments costs a few small reads each), then runs ``check_on_load`` if one
+was set. A segment's owner checks entries with ``problem()`` and rebuilds the index from the
+``.log`` when it answers with a reason. Imports nothing from asyncio or the network.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import struct
 import sys
 from array import array
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from itertools import islice
 from operator import le, lt
 from pathlib import Path
@@ -38,8 +40,10 @@ def _increasing(values: array, strict: bool = True) -> bool:
 
 class _IndexFile:
     entry_size = 0
+    _entry: struct.Struct
+    _arrays: tuple[str, ...] = ()  # attributes that exist once the file is loaded
 
-    def __init__(self, path: Path, base_offset: int, max_bytes: int) -> None:
+    def __init__(self, path: Path, base_offset: int, max_bytes: int, *, lazy: bool = False) -> None:
         self.path = path
         self.base_offset = base_offset
         self.max_entries = max(1, max_bytes // self.entry_size)
@@ -48,6 +52,27 @@ class _IndexFile:
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         self._deferred = False
         self.torn = False  # file length was not a multiple of the entry size
+        self.check_on_load: Callable[[], None] | None = None
+        if not lazy:
+            self._load()
+
+    def __getattr__(self, name: str):
+        # Only called for missing attributes: the entry arrays of a lazy index not loaded yet.
+        if name in type(self)._arrays:
+            self._load()
+            check = self.__dict__.get("check_on_load")
+            if check is not None:
+                self.check_on_load = None
+                check()
+            return object.__getattribute__(self, name)
+        raise AttributeError(name)
+
+    @property
+    def loaded(self) -> bool:
+        return self._arrays[0] in self.__dict__
+
+    def _load(self) -> None:
+        raise NotImplementedError
 
     def _read_all(self) -> bytes:
         size = os.fstat(self._fd).st_size
@@ -55,6 +80,20 @@ class _IndexFile:
         whole = len(data) - len(data) % self.entry_size
         self.torn = whole != len(data)
         return data[:whole]
+
+    def file_torn(self) -> bool:
+        """Whether the file's length is not a whole number of entries (without loading it)."""
+        return os.fstat(self._fd).st_size % self.entry_size != 0
+
+    def _last_file_entry(self) -> tuple[int, int] | None:
+        size = os.fstat(self._fd).st_size
+        size -= size % self.entry_size
+        if size == 0:
+            return None
+        data = os.pread(self._fd, self.entry_size, size - self.entry_size)
+        if len(data) < self.entry_size:
+            return None
+        return self._entry.unpack(data)
 
     def _write(self, data: bytes, position: int) -> None:
         view = memoryview(data)
@@ -68,7 +107,8 @@ class _IndexFile:
 
     def begin_rebuild(self) -> None:
         """Drop every entry; appends are kept in memory until :meth:`end_rebuild`."""
-        self._clear()
+        self.check_on_load = None
+        self._reset_arrays()
         self._deferred = True
 
     def end_rebuild(self) -> None:
@@ -106,7 +146,7 @@ class _IndexFile:
         self.path = path
 
     # subclasses
-    def _clear(self) -> None:
+    def _reset_arrays(self) -> None:
         raise NotImplementedError
 
     def _encode_all(self) -> bytes:
@@ -117,15 +157,27 @@ class OffsetIndex(_IndexFile):
     """Sparse map from offsets to file positions of one segment."""
 
     entry_size = 8
+    _entry = _OFFSET_ENTRY
+    _arrays = ("_rel", "_pos")
+    _rel: array
+    _pos: array
 
-    def __init__(self, path: Path, base_offset: int, max_bytes: int) -> None:
-        super().__init__(path, base_offset, max_bytes)
+    def _load(self) -> None:
         raw = array("i")
         raw.frombytes(self._read_all())
         if _SWAP:
             raw.byteswap()
-        self._rel: array = raw[0::2]
-        self._pos: array = raw[1::2]
+        self._rel = raw[0::2]
+        self._pos = raw[1::2]
+
+    def _reset_arrays(self) -> None:
+        self._rel = array("i")
+        self._pos = array("i")
+
+    def last_file_entry(self) -> tuple[int, int] | None:
+        """(absolute offset, position) of the last entry in the file, without loading it."""
+        entry = self._last_file_entry()
+        return None if entry is None else (self.base_offset + entry[0], entry[1])
 
     def __len__(self) -> int:
         return len(self._rel)
@@ -187,10 +239,6 @@ class OffsetIndex(_IndexFile):
             if not self._deferred:
                 self._truncate_file(i)
 
-    def _clear(self) -> None:
-        del self._rel[:]
-        del self._pos[:]
-
     def _encode_all(self) -> bytes:
         n = len(self._rel)
         raw = array("i", bytes(8 * n))
@@ -205,14 +253,24 @@ class TimeIndex(_IndexFile):
     """Sparse map from (growing) max timestamps to offsets of one segment."""
 
     entry_size = 12
+    _entry = _TIME_ENTRY
+    _arrays = ("_ts", "_rel")
+    _ts: array
+    _rel: array
 
-    def __init__(self, path: Path, base_offset: int, max_bytes: int) -> None:
-        super().__init__(path, base_offset, max_bytes)
+    def _load(self) -> None:
+        entries = list(_TIME_ENTRY.iter_unpack(self._read_all()))
+        self._ts = array("q", [t for t, _ in entries])
+        self._rel = array("i", [r for _, r in entries])
+
+    def _reset_arrays(self) -> None:
         self._ts = array("q")
         self._rel = array("i")
-        for ts, rel in _TIME_ENTRY.iter_unpack(self._read_all()):
-            self._ts.append(ts)
-            self._rel.append(rel)
+
+    def last_file_entry(self) -> tuple[int, int] | None:
+        """(timestamp, absolute offset) of the last entry in the file, without loading it."""
+        entry = self._last_file_entry()
+        return None if entry is None else (entry[0], self.base_offset + entry[1])
 
     def __len__(self) -> int:
         return len(self._ts)
@@ -276,10 +334,6 @@ class TimeIndex(_IndexFile):
             del self._rel[i:]
             if not self._deferred:
                 self._truncate_file(i)
-
-    def _clear(self) -> None:
-        del self._ts[:]
-        del self._rel[:]
 
     def _encode_all(self) -> bytes:
         return b"".join(_TIME_ENTRY.pack(t, r) for t, r in zip(self._ts, self._rel))

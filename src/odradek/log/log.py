@@ -137,12 +137,12 @@ class Log:
                     (directory / name).unlink()
         bases.sort()
         index_bytes = self._config.segment_index_bytes
-        segments = [LogSegment(directory, b, index_bytes) for b in bases]
+        interval = self._config.index_interval_bytes
+        segments = [LogSegment(directory, b, index_bytes, interval, lazy=True) for b in bases]
         if not segments:
-            segments = [LogSegment(directory, max(log_start, 0), index_bytes)]
+            segments = [LogSegment(directory, max(log_start, 0), index_bytes, interval)]
             fsync_dir(directory)
 
-        interval = self._config.index_interval_bytes
         if clean:
             first_recovered = len(segments) - 1
         else:
@@ -373,13 +373,17 @@ class Log:
         self._check_open()
         return self._roll(self._now_ms())
 
+    def _new_segment(self, base_offset: int) -> LogSegment:
+        config = self._config
+        return LogSegment(self._dir, base_offset, config.segment_index_bytes, config.index_interval_bytes)
+
     def _roll(self, now_ms: int) -> LogSegment:
         old = self._segments[-1]
         if old.size == 0:
             return old
         old.seal()
         old.flush()
-        new = LogSegment(self._dir, self._leo, self._config.segment_index_bytes)
+        new = self._new_segment(self._leo)
         self._segments.append(new)
         self._bases.append(new.base_offset)
         fsync_dir(self._dir)
@@ -575,7 +579,7 @@ class Log:
         for seg in self._segments:
             seg.close()
             seg.delete()
-        seg = LogSegment(self._dir, offset, self._config.segment_index_bytes)
+        seg = self._new_segment(offset)
         self._segments = [seg]
         self._bases = [offset]
         fsync_dir(self._dir)

@@ -12,6 +12,7 @@ the network.
 from __future__ import annotations
 
 import io
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,8 @@ from crc32c import crc32c
 from ..protocol.errors import KafkaError
 from ..protocol.records import HEADER_SIZE, BatchHeader, check_header, read_header
 from .index import OffsetIndex, TimeIndex
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["LogSegment", "FileRegion", "SegmentFile", "BatchScanner", "segment_name"]
 
@@ -110,16 +113,27 @@ class BatchScanner:
 class LogSegment:
     """A segment of a partition's log. Not thread-safe; the owning :class:`Log` serialises use."""
 
-    def __init__(self, directory: Path, base_offset: int, index_bytes: int) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        base_offset: int,
+        index_bytes: int,
+        index_interval: int,
+        *,
+        lazy: bool = False,
+    ) -> None:
         self.base_offset = base_offset
+        self.index_interval = index_interval  # for rebuilds; appends are given the current one
         self.log_path = directory / segment_name(base_offset, ".log")
         fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT, 0o644)
         self.file = SegmentFile(fd, "r+b", closefd=True)
         self.fd = fd
         self.size = os.fstat(fd).st_size
-        self.index = OffsetIndex(directory / segment_name(base_offset, ".index"), base_offset, index_bytes)
+        self.index = OffsetIndex(
+            directory / segment_name(base_offset, ".index"), base_offset, index_bytes, lazy=lazy
+        )
         self.time_index = TimeIndex(
-            directory / segment_name(base_offset, ".timeindex"), base_offset, index_bytes
+            directory / segment_name(base_offset, ".timeindex"), base_offset, index_bytes, lazy=lazy
         )
         self.next_offset = base_offset  # offset after the last batch
         self.max_timestamp = -1
@@ -248,28 +262,55 @@ class LogSegment:
     def check_indexes(self, next_offset: int) -> str | None:
         """For a segment not re-read on load: why its indexes cannot be trusted, or None.
 
-        On success the segment's max timestamp comes from the last time index entry (written
-        when the segment was sealed) and ``next_offset`` is taken as given.
+        Cheap checks only (a few small reads, entries not loaded): whole entries, the last
+        offset entry points at a batch with that last offset, the last time entry (written when
+        the segment was sealed) lies inside the segment. On success the segment's max timestamp
+        comes from that entry and ``next_offset`` is taken as given; the full check of the
+        entries runs when they are first loaded, and rebuilds them if it fails.
         """
-        problem = self.index.problem(self.size) or self.time_index.problem(next_offset)
-        if problem:
-            return problem
-        last = self.index.last_entry()
+        index, time_index = self.index, self.time_index
+        if index.missing or time_index.missing:
+            return "missing"
+        if index.file_torn() or time_index.file_torn():
+            return "length is not a whole number of entries"
+        last = index.last_file_entry()
         if last is not None:
+            if not 0 <= last[1] < self.size:
+                return "last offset index entry is past the end of the log"
             h = self.read_header(last[1])
             if h is None or h.last_offset != last[0]:
                 return "last offset index entry does not point at its batch"
-        entry = self.time_index.last_entry()
+        entry = time_index.last_file_entry()
         if entry is not None:
-            ts, offset = entry
-            h = self.find_batch(offset)
-            if h is None or h.last_offset != offset or h.max_timestamp != ts:
-                return "last time index entry does not match its batch"
+            if not self.base_offset <= entry[1] < next_offset or entry[0] < 0:
+                return "last time index entry is outside the segment"
             self.max_timestamp, self.offset_of_max_timestamp = entry
         elif self.size:
             return "no time index entry for a non-empty sealed segment"
         self.next_offset = next_offset
+        index.check_on_load = self._check_loaded
+        time_index.check_on_load = self._check_loaded
         return None
+
+    def _check_loaded(self) -> None:
+        self.index.check_on_load = self.time_index.check_on_load = None
+        problem = self.index.problem(self.size) or self.time_index.problem(self.next_offset)
+        if problem:
+            logger.warning("rebuilding the indexes of %s: %s", self.log_path, problem)
+            self.rebuild_indexes()
+
+    def rebuild_indexes(self) -> None:
+        """Rebuild both indexes (and the max timestamp) from the batch headers, changing
+        nothing in the ``.log``; stops at the first malformed header."""
+        self.index.begin_rebuild()
+        self.time_index.begin_rebuild()
+        self.max_timestamp = self.offset_of_max_timestamp = -1
+        self.bytes_since_index = 0
+        interval = self.index_interval
+        for h in BatchScanner(self.fd, 0, self.size):
+            self._track(h.position, h.size, h.last_offset, h.max_timestamp, interval)
+        self.index.end_rebuild()
+        self.time_index.end_rebuild()
 
     def tail_start(self) -> int | None:
         """For the last segment after a clean shutdown: the position of the last offset index

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from logtest_util import SMALL, append, batch, headers, open_log, read_all
 
 from odradek.log import LogConfig
+from odradek.log.index import OffsetIndex
 from odradek.protocol.records import scan
 
 
@@ -127,6 +128,32 @@ def test_index_pointing_at_wrong_batch_is_rebuilt(tmp_path):
     log = open_log(d, cfg, clean_shutdown=True)
     assert log.segments[0].index.entries() == good
     log.close()
+
+
+def test_old_indexes_load_lazily_and_are_checked_then(tmp_path):
+    d = tmp_path / "t-0"
+    cfg = replace(SMALL, segment_bytes=1500, index_interval_bytes=100)
+    log = open_log(d, cfg)
+    written = fill(log, 40)
+    seg = log.segments[0]
+    good = (seg.index.entries(), seg.time_index.entries())
+    assert len(good[0]) >= 3
+    log.close()
+    log = open_log(d, cfg, clean_shutdown=True)
+    assert not any(s.index.loaded or s.time_index.loaded for s in log.segments[:-1])
+    assert log.max_timestamp() == (1039, 78)  # from the last time index entries alone
+    log.close()
+    with open(seg.index.path, "r+b") as f:  # swap the first two entries: the last one stays right
+        first, second = f.read(8), f.read(8)
+        f.seek(0)
+        f.write(second + first)
+    log = open_log(d, cfg, clean_shutdown=True)
+    old = log.segments[0]
+    assert not old.index.loaded
+    assert read_all(log) == b"".join(written)  # the first lookup loads, checks and rebuilds
+    assert (old.index.entries(), old.time_index.entries()) == good
+    log.close()
+    assert OffsetIndex(seg.index.path, 0, 4096).problem(10**6) is None
 
 
 def test_leftovers_are_cleaned(tmp_path):
