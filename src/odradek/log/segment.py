@@ -171,7 +171,8 @@ class LogSegment:
         track = self._track
         for h in headers:
             last = off + h.last_offset_delta
-            track(h.position + shift, h.size, last, h.max_timestamp if append_time is None else append_time, interval)
+            ts = h.max_timestamp if append_time is None else append_time
+            track(h.position + shift, h.size, last, ts, interval)
             off = last + 1
         self.size = position + len(data)
         self.next_offset = off

@@ -48,7 +48,9 @@ def batch(
     )
 
 
-def append(log: Log, *batches: bytes, leader_epoch: int = 0, now_ms: int | None = None) -> tuple[AppendResult, bytes]:
+def append(
+    log: Log, *batches: bytes, leader_epoch: int = 0, now_ms: int | None = None
+) -> tuple[AppendResult, bytes]:
     """Append the batches as one request; returns the result and the bytes as written."""
     buf = bytearray(b"".join(batches))
     result = log.append(buf, scan(buf), leader_epoch=leader_epoch, now_ms=now_ms)

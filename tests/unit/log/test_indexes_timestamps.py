@@ -21,7 +21,8 @@ def test_offset_index_format_and_lookups(tmp_path):
     idx.append(135, 900)
     raw = (tmp_path / "a.index").read_bytes()
     assert raw == struct.pack(">iiiiii", 10, 300, 20, 700, 35, 900)
-    assert [idx.lookup(o) for o in (100, 109, 110, 119, 120, 134, 135, 500)] == [0, 0, 300, 300, 700, 700, 900, 900]
+    offsets = (100, 109, 110, 119, 120, 134, 135, 500)
+    assert [idx.lookup(o) for o in offsets] == [0, 0, 300, 300, 700, 700, 900, 900]
     assert [idx.lookup_position(p) for p in (0, 299, 300, 899, 900, 5000)] == [0, 0, 300, 700, 900, 900]
     again = OffsetIndex(tmp_path / "a.index", 100, 80)
     assert not again.missing and again.problem(1000) is None and again.entries() == idx.entries()
@@ -126,7 +127,8 @@ def test_max_timestamp(tmp_path):
         append(log, batch(1, ts=ts))
     assert log.max_timestamp() == (5000, 11)
     # the record holding the max inside a (compressed) batch: found by decoding that batch
-    data = bytearray(build_batch([(b"a", b"1"), (b"b", b"2"), (b"c", b"3")], timestamps=[6000, 9000, 7000], compression=GZIP))
+    records = [(b"a", b"1"), (b"b", b"2"), (b"c", b"3")]
+    data = bytearray(build_batch(records, timestamps=[6000, 9000, 7000], compression=GZIP))
     log.append(data, scan(data), leader_epoch=0)
     assert log.max_timestamp() == (9000, 31)
     log.close()

@@ -352,7 +352,9 @@ def test_config_validation():
         LogConfig(segment_bytes=0)
     with pytest.raises(ValueError, match="cleanup.policy"):
         LogConfig(cleanup_policy="keep")
-    cfg = LogConfig().with_properties({"segment.bytes": "2048", "message.timestamp.type": "LogAppendTime", "x": 1})
+    cfg = LogConfig().with_properties(
+        {"segment.bytes": "2048", "message.timestamp.type": "LogAppendTime", "x": 1}
+    )
     assert cfg.segment_bytes == 2048 and cfg.log_append_time
     with pytest.raises(ValueError, match="segment.ms"):
         LogConfig().with_properties({"segment.ms": "soon"})
