@@ -158,6 +158,8 @@ const ops = {
     const admin = kafka.admin()
     await admin.connect()
     try {
+      // deleteTopicRecords looks leaders up in metadata it does not load itself.
+      await admin.fetchTopicMetadata({ topics: [cmd.topic] })
       await admin.deleteTopicRecords({ topic: cmd.topic, partitions: cmd.partitions })
       return true
     } finally {
@@ -202,6 +204,11 @@ const ops = {
       await consumer.subscribe({ topics: [cmd.topic], fromBeginning: true })
       await new Promise((resolve, reject) => {
         const timer = setTimeout(resolve, cmd.timeoutMs || 20000)
+        // run() resolves at once; a failing group join or fetch shows up as a crash event.
+        consumer.on(consumer.events.CRASH, ({ payload }) => {
+          clearTimeout(timer)
+          reject(payload.error)
+        })
         consumer
           .run({
             autoCommit: false,
