@@ -179,8 +179,13 @@ def _convert_scalar(kafka_type: str, value: Any) -> Any:
 
 
 def _scalar_default(kafka_type: str) -> Any:
-    if kafka_type in ("string", "uuid", "records", "bytes"):
-        return None
+    """The zero value of a non-nullable field."""
+    if kafka_type == "string":
+        return ""
+    if kafka_type in ("bytes", "records"):
+        return b""
+    if kafka_type == "uuid":
+        return uuid.UUID(int=0)
     if kafka_type == "bool":
         return False
     if kafka_type == "error_code":

@@ -8,25 +8,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import time
 import uuid
 from typing import Any
 
+from ..coordinator.coordinator import OFFSETS_TOPIC, CoordinatorConfig, GroupCoordinator
 from ..config import BrokerConfig, ConfigError, parse_listener, parse_topic_configs, to_log_config, validate_topic_name
 from ..log.config import LogConfig
 from ..log.manager import LogManager
 from ..metadata.store import EmbeddedStore, MetadataStore, PartitionState, TopicMeta
+from ..protocol import records as records_mod
 from ..protocol.errors import ErrorCode, KafkaError
 from ..replication.partition import Partition
 from . import apis  # noqa: F401  (registers the API handlers)
 from .connection import Connection
+from .waiting import wait_until
 
 log = logging.getLogger("odradek.broker")
 
 # Each partition is a directory with open files; far past this a single node is only hurt.
 MAX_PARTITIONS_PER_TOPIC = 10000
 CHECKPOINT_INTERVAL_S = 60.0  # Kafka's log.flush.offset.checkpoint.interval.ms
+OFFSETS_RETENTION_CHECK_S = 600.0  # offsets.retention.check.interval.ms
+
+
+def _last_batch_position(data: bytes) -> int:
+    pos = 0
+    last = 0
+    while pos < len(data):
+        last = pos
+        pos += records_mod.read_header(data, pos).size
+    return last
 
 
 class Broker:
@@ -48,8 +62,18 @@ class Broker:
         self.server: asyncio.base_events.Server | None = None
         self.connections: set[Connection] = set()
         self._stopping: asyncio.Event | None = None
+        self._coordinator_wake: asyncio.Event | None = None
         self.metadata_cache: dict[Any, bytes] = {}
         self.started_at = time.time()
+        self.coordinator = GroupCoordinator(
+            CoordinatorConfig(
+                num_partitions=config.get("offsets.topic.num.partitions"),
+                initial_rebalance_delay_ms=config.get("group.initial.rebalance.delay.ms"),
+                min_session_timeout_ms=config.get("group.min.session.timeout.ms"),
+                max_session_timeout_ms=config.get("group.max.session.timeout.ms"),
+                offsets_retention_ms=config.get("offsets.retention.minutes") * 60000,
+            )
+        )
 
     # --- configuration ------------------------------------------------------------------------
 
@@ -123,7 +147,11 @@ class Broker:
             self.port = self.server.sockets[0].getsockname()[1]
             if not self.config.get("advertised.listeners"):
                 self.advertised_port = self.port
-        self._tasks = [asyncio.create_task(self._housekeeping_loop())]
+        self.load_coordinator_state()
+        self._tasks = [
+            asyncio.create_task(self._housekeeping_loop()),
+            asyncio.create_task(self._coordinator_loop()),
+        ]
         log.info(
             "Odradek broker %d listening on %s:%d (data in %s, cluster %s)",
             self.broker_id, self.host, self.port, self.data_dir, self.store.cluster_id,
@@ -178,6 +206,133 @@ class Broker:
         self.store.close()
         log.info("stopped cleanly")
 
+    # --- group coordination --------------------------------------------------------------------
+
+    def load_coordinator_state(self) -> None:
+        """Replay ``__consumer_offsets`` into the coordinator (groups and committed offsets)."""
+        from ..protocol.record_codec import decode_batches
+
+        meta = self.store.topics().get(OFFSETS_TOPIC)
+        if meta is None:
+            return
+        count = 0
+        for p in sorted(meta.partitions):
+            part = self.partitions.get((OFFSETS_TOPIC, p))
+            if part is None or not part.is_leader:
+                continue
+            offset = part.log_start_offset
+            end = part.high_watermark
+            while offset < end:
+                res = part.log.read(offset, 1 << 20, upper_bound=end, min_one=True)
+                if not res.regions:
+                    break
+                data = b"".join(os.pread(r.file.fileno(), r.size, r.position) for r in res.regions)
+                recs = decode_batches(data)
+                for r in recs:
+                    self.coordinator.replay(r.key, r.value)
+                    count += 1
+                last = records_mod.read_header(data, _last_batch_position(data))
+                offset = last.next_offset
+        log.info("loaded %d group records from %s", count, OFFSETS_TOPIC)
+
+    def ensure_offsets_topic(self) -> TopicMeta | None:
+        meta = self.store.topics().get(OFFSETS_TOPIC)
+        if meta is not None:
+            return meta
+        rf = min(self.config.get("offsets.topic.replication.factor"), len(self.live_brokers()))
+        try:
+            return self.create_topic(
+                OFFSETS_TOPIC,
+                self.config.get("offsets.topic.num.partitions"),
+                rf,
+                {"cleanup.policy": "compact", "segment.bytes": "104857600", "compression.type": "producer"},
+                internal=True,
+            )
+        except KafkaError as e:
+            log.error("cannot create %s: %s", OFFSETS_TOPIC, e)
+            return self.store.topics().get(OFFSETS_TOPIC)
+
+    async def coordinator_for(self, group_id: str) -> tuple[int, str, int] | None:
+        meta = self.ensure_offsets_topic()
+        if meta is None:
+            return None
+        st = meta.partitions.get(self.coordinator.partition_for(group_id))
+        if st is None or st.leader < 0:
+            return None
+        for b, h, p, _r in self.live_brokers():
+            if b == st.leader:
+                return b, h, p
+        return None
+
+    def check_coordinator(self, group_id: str) -> ErrorCode | None:
+        """None when this broker coordinates ``group_id``, else the error to answer with."""
+        if self.store.topics().get(OFFSETS_TOPIC) is None:
+            self.ensure_offsets_topic()
+        part = self.partitions.get((OFFSETS_TOPIC, self.coordinator.partition_for(group_id)))
+        if part is None or not part.is_leader:
+            return ErrorCode.not_coordinator
+        return None
+
+    async def persist_coordinator_records(self) -> ErrorCode | None:
+        """Append what the coordinator queued to ``__consumer_offsets`` and wait until committed."""
+        from ..protocol.record_codec import build_batch
+
+        pending = self.coordinator.drain()
+        if not pending:
+            return None
+        by_part: dict[int, list[tuple[bytes, bytes | None]]] = {}
+        for p, k, v in pending:
+            by_part.setdefault(p, []).append((k, v))
+        error: ErrorCode | None = None
+        waits = []
+        for p, recs in by_part.items():
+            part = self.partitions.get((OFFSETS_TOPIC, p))
+            if part is None or not part.is_leader:
+                error = ErrorCode.not_coordinator
+                continue
+            buf = bytearray(build_batch(recs))
+            try:
+                res = part.append(buf, records_mod.scan(buf), acks=-1, min_insync=1)
+            except KafkaError as e:
+                error = e.code
+                continue
+            except OSError as e:
+                log.error("writing to %s-%d failed: %s", OFFSETS_TOPIC, p, e)
+                error = ErrorCode.kafka_storage_error
+                continue
+            waits.append((part, res.last_offset))
+        for part, last in waits:
+            if not await wait_until([part], lambda part=part, last=last: part.high_watermark > last, 5.0):
+                error = ErrorCode.request_timed_out
+        if error is None:
+            self.coordinator.apply(pending)
+        return error
+
+    def coordinator_changed(self) -> None:
+        if self._coordinator_wake is not None:
+            self._coordinator_wake.set()
+
+    async def _coordinator_loop(self) -> None:
+        """Session timeouts, rebalance deadlines, and offset expiry."""
+        self._coordinator_wake = asyncio.Event()
+        last_expiry = time.monotonic()
+        while True:
+            deadline = self.coordinator.next_deadline()
+            timeout = 1.0 if deadline is None else min(max(deadline - time.time(), 0.0) + 0.001, 1.0)
+            try:
+                await asyncio.wait_for(self._coordinator_wake.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+            self._coordinator_wake.clear()
+            try:
+                self.coordinator.poll()
+                if time.monotonic() - last_expiry >= OFFSETS_RETENTION_CHECK_S:
+                    last_expiry = time.monotonic()
+                    self.coordinator.expire_offsets()
+                await self.persist_coordinator_records()
+            except Exception:
+                log.exception("group coordinator housekeeping failed")
+
     # --- metadata -----------------------------------------------------------------------------
 
     def metadata_changed(self) -> None:
@@ -196,11 +351,14 @@ class Broker:
         configs: dict[str, str | None],
         assignments: dict[int, list[int]] | None = None,
         validate_only: bool = False,
+        internal: bool = False,
     ) -> TopicMeta:
         """Create a topic or raise KafkaError with Kafka's code for what is wrong."""
         reason = validate_topic_name(name)
         if reason:
             raise KafkaError(ErrorCode.invalid_topic_exception, reason)
+        if name == OFFSETS_TOPIC and not internal:
+            raise KafkaError(ErrorCode.invalid_request, f"{name} is an internal topic created by the broker")
         if name in self.store.topics():
             raise KafkaError(ErrorCode.topic_already_exists, f"Topic '{name}' already exists.")
         brokers = [b[0] for b in self.live_brokers()]

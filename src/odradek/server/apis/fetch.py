@@ -12,6 +12,7 @@ import asyncio
 from ...protocol import fetch as codec
 from ...protocol.errors import ErrorCode, KafkaError
 from ..router import Response, register
+from ..waiting import wait_until
 
 FETCH = 1
 
@@ -33,21 +34,9 @@ async def handle(conn, header, request):
         topics, total, parts, errors = _read(broker, version, request, max_bytes)
         if total >= min_bytes or errors or loop.time() >= deadline or not parts:
             break
-        fut = loop.create_future()
-
-        def wake(fut=fut):
-            if not fut.done():
-                fut.set_result(None)
-
-        for part in parts:
-            part.watch(wake)
-        try:
-            await asyncio.wait_for(fut, max(0.0, deadline - loop.time()))
-        except asyncio.TimeoutError:
-            pass
-        finally:
-            for part in parts:
-                part.unwatch(wake)
+        # Long-poll: woken by the next append to one of these partitions, never by polling.
+        ends = [(part, part.high_watermark) for part in parts]
+        await wait_until(parts, lambda: any(part.high_watermark != hw for part, hw in ends), deadline - loop.time())
     chunks, size = codec.encode_response(version, topics)
     return Response(chunks, size)
 

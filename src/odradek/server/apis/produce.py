@@ -8,13 +8,13 @@ broker alone).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from ...protocol import produce as codec
 from ...protocol import records
 from ...protocol.errors import ErrorCode, KafkaError
 from ..router import Response, register
+from ..waiting import wait_until
 
 log = logging.getLogger("odradek.produce")
 PRODUCE = 0
@@ -70,34 +70,8 @@ async def handle(conn, header, request: codec.ProduceRequest):
 
 async def _wait_committed(results, waits, timeout: float) -> None:
     """Delayed produce: wait until each partition's HW passes its last offset, or time out."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    pending = list(waits)
-    while pending:
-        fut = loop.create_future()
-
-        def wake(fut=fut):
-            if not fut.done():
-                fut.set_result(None)
-
-        for _t, _p, part, _o in pending:
-            part.watch(wake)
-        remaining = deadline - loop.time()
-        try:
-            if remaining > 0:
-                await asyncio.wait_for(fut, remaining)
-        except asyncio.TimeoutError:
-            pass
-        finally:
-            for _t, _p, part, _o in pending:
-                part.unwatch(wake)
-        still = []
-        for t, p, part, last in pending:
-            if part.high_watermark > last:
-                continue
-            if loop.time() >= deadline:
-                old = results[t][1][p]
-                results[t][1][p] = old._replace(error=ErrorCode.request_timed_out, error_message="acks=all timed out")
-            else:
-                still.append((t, p, part, last))
-        pending = still
+    await wait_until([w[2] for w in waits], lambda: all(part.high_watermark > last for _t, _p, part, last in waits), timeout)
+    for t, p, part, last in waits:
+        if part.high_watermark <= last:
+            old = results[t][1][p]
+            results[t][1][p] = old._replace(error=ErrorCode.request_timed_out, error_message="acks=all timed out")
