@@ -213,8 +213,11 @@ const ops = {
           .run({
             autoCommit: false,
             eachMessage: async ({ partition, message }) => {
-              const headers = {}
-              for (const [k, v] of Object.entries(message.headers || {})) headers[k] = toB64(v)
+              // KafkaJS gathers repeated header names into an array: unfold into [name, b64] pairs.
+              const headers = []
+              for (const [k, v] of Object.entries(message.headers || {})) {
+                for (const one of Array.isArray(v) ? v : [v]) headers.push([k, toB64(one)])
+              }
               got.push({
                 partition,
                 offset: Number(message.offset),
@@ -269,19 +272,20 @@ async function main() {
       results.push({ ok: false, error: serializeError(e) })
     }
   }
-  process.stdout.write(JSON.stringify({ results }) + '\n')
+  await writeOut({ results })
+}
+
+// stdout to a pipe is asynchronous in node: exit only once the whole line is written.
+function writeOut(doc) {
+  return new Promise(resolve => process.stdout.write(JSON.stringify(doc) + '\n', resolve))
 }
 
 const deadline = setTimeout(() => {
-  process.stdout.write(JSON.stringify({ results: [], fatal: 'driver timed out after 90s' }) + '\n')
-  process.exit(3)
+  writeOut({ results: [], fatal: 'driver timed out after 90s' }).then(() => process.exit(3))
 }, 90000)
 deadline.unref()
 
 main().then(
   () => process.exit(0),
-  e => {
-    process.stdout.write(JSON.stringify({ results: [], fatal: serializeError(e) }) + '\n')
-    process.exit(2)
-  }
+  e => writeOut({ results: [], fatal: serializeError(e) }).then(() => process.exit(2))
 )
