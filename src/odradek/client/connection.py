@@ -1,0 +1,124 @@
+"""One asyncio connection to a Kafka-protocol broker, with pipelined requests.
+
+Requests are dicts encoded by kio for the version asked for (see
+:func:`odradek.protocol.messages.encode_request`); responses are kio entities. Several requests may
+be in flight; responses are matched by correlation id in order, as the protocol guarantees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from typing import Any
+
+from ..protocol import messages
+from ..protocol.errors import ErrorCode, KafkaError
+
+_SIZE = struct.Struct(">i")
+_HEAD = struct.Struct(">hhi")
+API_VERSIONS = 18
+
+
+class ConnectionClosed(ConnectionError):
+    pass
+
+
+class BrokerConnection:
+    def __init__(self, host: str, port: int, *, client_id: str = "odradek", timeout: float = 30.0) -> None:
+        self.host = host
+        self.port = port
+        self.client_id = client_id
+        self.timeout = timeout
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._correlation = 0
+        self._pending: dict[int, tuple[asyncio.Future, int, int]] = {}
+        self._read_task: asyncio.Task | None = None
+        self.versions: dict[int, tuple[int, int]] = {}
+        self.closed = False
+
+    async def connect(self, negotiate: bool = True) -> "BrokerConnection":
+        self._reader, self._writer = await asyncio.wait_for(
+            asyncio.open_connection(self.host, self.port, limit=1 << 20), self.timeout
+        )
+        self._read_task = asyncio.create_task(self._read_loop())
+        if negotiate:
+            resp = await self.request(API_VERSIONS, 3, {"client_software_name": "odradek", "client_software_version": "0.1"})
+            if resp.error_code != ErrorCode.none:
+                raise KafkaError(resp.error_code, "ApiVersions failed")
+            self.versions = {k.api_key: (k.min_version, k.max_version) for k in resp.api_keys}
+        return self
+
+    def version_for(self, api_key: int, ours: tuple[int, int]) -> int:
+        """The highest version both sides speak."""
+        theirs = self.versions.get(api_key)
+        if theirs is None:
+            raise KafkaError(ErrorCode.unsupported_version, f"broker does not offer api key {api_key}")
+        hi = min(ours[1], theirs[1])
+        if hi < max(ours[0], theirs[0]):
+            raise KafkaError(ErrorCode.unsupported_version, f"no common version for api key {api_key}")
+        return hi
+
+    async def request(self, api_key: int, version: int, data: dict, *, expect_response: bool = True) -> Any:
+        if self.closed or self._writer is None:
+            raise ConnectionClosed(f"connection to {self.host}:{self.port} is closed")
+        self._correlation = (self._correlation + 1) & 0x7FFFFFFF
+        corr = self._correlation
+        flexible = messages.is_flexible(api_key, version)
+        cid = self.client_id.encode()
+        head = _HEAD.pack(api_key, version, corr) + struct.pack(">h", len(cid)) + cid + (b"\x00" if flexible else b"")
+        body = messages.encode_request(api_key, version, data)
+        fut: asyncio.Future | None = None
+        if expect_response:
+            fut = asyncio.get_running_loop().create_future()
+            self._pending[corr] = (fut, api_key, version)
+        self._writer.write(_SIZE.pack(len(head) + len(body)) + head + body)
+        await self._writer.drain()
+        if fut is None:
+            return None
+        return await asyncio.wait_for(fut, self.timeout)
+
+    async def _read_loop(self) -> None:
+        assert self._reader is not None
+        try:
+            while True:
+                (size,) = _SIZE.unpack(await self._reader.readexactly(4))
+                frame = await self._reader.readexactly(size)
+                (corr,) = struct.unpack_from(">i", frame)
+                entry = self._pending.pop(corr, None)
+                if entry is None:
+                    continue
+                fut, api_key, version = entry
+                flexible = messages.is_flexible(api_key, version) and api_key != API_VERSIONS
+                try:
+                    resp = messages.decode_response(api_key, version, frame, 5 if flexible else 4)
+                except Exception as e:  # noqa: BLE001
+                    if not fut.done():
+                        fut.set_exception(KafkaError(ErrorCode.corrupt_message, f"undecodable response: {e}"))
+                    continue
+                if not fut.done():
+                    fut.set_result(resp)
+        except (asyncio.IncompleteReadError, ConnectionError, OSError) as e:
+            self._fail(ConnectionClosed(f"connection to {self.host}:{self.port} lost: {e}"))
+        except asyncio.CancelledError:
+            self._fail(ConnectionClosed("connection closed"))
+            raise
+
+    def _fail(self, exc: Exception) -> None:
+        self.closed = True
+        for fut, _k, _v in self._pending.values():
+            if not fut.done():
+                fut.set_exception(exc)
+        self._pending.clear()
+
+    async def close(self) -> None:
+        self.closed = True
+        if self._read_task is not None:
+            self._read_task.cancel()
+        if self._writer is not None:
+            self._writer.close()
+            try:
+                await self._writer.wait_closed()
+            except (ConnectionError, OSError):
+                pass
+        self._fail(ConnectionClosed("connection closed"))
