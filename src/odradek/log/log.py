@@ -356,6 +356,40 @@ class Log:
             self.flush(now_ms=now_ms)
         return AppendResult(base, off - 1, -1 if append_time is None else append_time, self._log_start)
 
+    def append_as_follower(self, buf: bytearray, batches: list[BatchHeader], *, now_ms: int | None = None) -> AppendResult:
+        """Append batches fetched from the leader, keeping their offsets and leader epochs.
+
+        The first batch must start at the LEO (the follower truncated first if its log diverged).
+        Producer state is updated (not checked) so a follower that becomes leader keeps deduplicating.
+        """
+        self._check_open()
+        if not batches:
+            return AppendResult(-1, -1, -1, self._log_start)
+        if batches[0].base_offset != self._leo:
+            raise KafkaError(
+                ErrorCode.offset_out_of_range,
+                f"replicated batch starts at {batches[0].base_offset}, log end is {self._leo}",
+            )
+        now_ms = self._now_ms() if now_ms is None else now_ms
+        begin = batches[0].position
+        end = batches[-1].position + batches[-1].size
+        base = self._leo
+        last = batches[-1].last_offset
+        seg = self._segment_for(end - begin, last, now_ms)
+        rel = batches if begin == 0 else [h._replace(position=h.position - begin) for h in batches]
+        seg.append_batches(memoryview(buf)[begin:end], rel, self._config.index_interval_bytes)
+        if seg.rolling_ms is None:
+            seg.rolling_ms = now_ms
+        self._leo = last + 1
+        for h in batches:
+            if h.producer_id >= 0:
+                self._producers.update(h, h.base_offset, h.max_timestamp)
+        if self._leo - self._recovery_point >= self._config.flush_messages or (
+            now_ms - self._last_flush_ms >= self._config.flush_ms
+        ):
+            self.flush(now_ms=now_ms)
+        return AppendResult(base, last, -1, self._log_start)
+
     def _segment_for(self, size: int, last_offset: int, now_ms: int) -> LogSegment:
         """The active segment, rolled first if this append should go to a new one."""
         seg = self._segments[-1]
