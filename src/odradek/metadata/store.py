@@ -25,6 +25,8 @@ class PartitionState:
     leader: int
     leader_epoch: int = 0
     isr: list[int] = field(default_factory=list)
+    version: int = 0  # znode version in ZooKeeper (compare-and-set); unused by the embedded store
+    controller_epoch: int = 0
 
 
 @dataclass
@@ -84,6 +86,16 @@ class MetadataStore:
         raise NotImplementedError
 
     def subscribe(self, callback: Callable[[], None]) -> None:
+        raise NotImplementedError
+
+    def live_brokers(self) -> dict[int, tuple[str, int, str | None]] | None:
+        """Registered brokers (id -> host, port, rack); None when this broker is the whole cluster."""
+        return None
+
+    def controller_id(self) -> int | None:
+        return None
+
+    def update_partition_state(self, topic: str, st: PartitionState) -> bool:
         raise NotImplementedError
 
     def close(self) -> None:

@@ -49,8 +49,13 @@ class Broker:
         self.broker_id = config.broker_id
         self.data_dir = config.data_dir
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = store or EmbeddedStore(self.data_dir, config.get("cluster.id"))
-        self._apply_dynamic_broker_configs()
+        self.zookeeper = config.get("zookeeper.connect")
+        self.cluster = None  # ClusterManager when running on ZooKeeper
+        if store is not None:
+            self.store = store
+        elif not self.zookeeper:
+            self.store = EmbeddedStore(self.data_dir, config.get("cluster.id"))
+        self._apply_dynamic_broker_configs() if hasattr(self, "store") else None
         self.logs = LogManager([self.data_dir], self._log_config({}))
         self.partitions: dict[tuple[str, int], Partition] = {}
         self.listener_name, self.host, self.port = parse_listener(config.get("listeners").split(",")[0])
@@ -90,10 +95,16 @@ class Broker:
 
     def set_broker_configs(self, scope: str, configs: dict[str, str]) -> None:
         self.store.set_broker_configs(scope, configs)
+        self.apply_dynamic_configs()
+        self.metadata_changed()
+
+    def apply_dynamic_configs(self) -> None:
+        """Take broker and topic config changes (possibly made by another broker) into the logs."""
         self._apply_dynamic_broker_configs()
         for (t, _p), part in self.partitions.items():
-            part.log.config = self.log_config_for(t)
-        self.metadata_changed()
+            cfg = self.log_config_for(t)
+            if part.log.config != cfg:
+                part.log.config = cfg
 
     def topic_config(self, topic: str) -> dict[str, Any]:
         meta = self.store.topics().get(topic)
@@ -114,12 +125,13 @@ class Broker:
         topics = self.store.topics()
         for (topic, p), lg in list(loaded.items()):
             meta = topics.get(topic)
-            if meta is None or p not in meta.partitions:
-                log.info("deleting log of %s-%d: its topic is gone", topic, p)
+            if meta is None or p not in meta.partitions or self.broker_id not in meta.partitions[p].replicas:
+                log.info("deleting log of %s-%d: it is no longer assigned here", topic, p)
                 self.logs.delete(topic, p)
         for meta in topics.values():
             for st in meta.partitions.values():
-                self._open_partition(meta, st)
+                if self.broker_id in st.replicas:
+                    self._open_partition(meta, st)
 
     def _open_partition(self, meta: TopicMeta, st: PartitionState) -> Partition:
         key = (meta.name, st.partition)
@@ -137,8 +149,27 @@ class Broker:
         self.partitions[key] = part
         return part
 
+    def drop_partition(self, key: tuple[str, int], delete_log: bool) -> None:
+        part = self.partitions.pop(key, None)
+        if part is not None:
+            part.leader = -1
+            part.notify()
+        if delete_log:
+            self.logs.delete(*key)
+
     async def start(self) -> None:
         self._stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        if self.zookeeper:
+            from ..metadata.zk_store import ZooKeeperStore
+
+            self.store = await loop.run_in_executor(None, lambda: ZooKeeperStore(
+                self.zookeeper, self.broker_id,
+                session_timeout_ms=self.config.get("zookeeper.session.timeout.ms"),
+                schedule=lambda fn: loop.call_soon_threadsafe(fn),
+            ))
+            self.store.refresh()
+            self._apply_dynamic_broker_configs()
         self.load()
         self.server = await asyncio.start_server(
             self._accept, self.host or None, self.port, reuse_address=True, limit=1 << 20
@@ -147,6 +178,11 @@ class Broker:
             self.port = self.server.sockets[0].getsockname()[1]
             if not self.config.get("advertised.listeners"):
                 self.advertised_port = self.port
+        if self.zookeeper:
+            from .cluster import ClusterManager
+
+            self.cluster = ClusterManager(self, self.store)
+            await self.cluster.start()
         self.load_coordinator_state()
         self._tasks = [
             asyncio.create_task(self._housekeeping_loop()),
@@ -196,8 +232,15 @@ class Broker:
 
     async def stop(self) -> None:
         log.info("shutting down")
+        if self.cluster is not None and self.config.get("controlled.shutdown.enable"):
+            try:
+                await self.cluster.controlled_shutdown(self.config.get("controlled.shutdown.timeout.ms") / 1000)
+            except Exception:
+                log.exception("controlled shutdown failed")
         for t in getattr(self, "_tasks", []):
             t.cancel()
+        if self.cluster is not None:
+            await self.cluster.stop()
         if self.server is not None:
             self.server.close()
         for conn in list(self.connections):
@@ -210,30 +253,45 @@ class Broker:
 
     def load_coordinator_state(self) -> None:
         """Replay ``__consumer_offsets`` into the coordinator (groups and committed offsets)."""
-        from ..protocol.record_codec import decode_batches
-
         meta = self.store.topics().get(OFFSETS_TOPIC)
         if meta is None:
             return
-        count = 0
         for p in sorted(meta.partitions):
-            part = self.partitions.get((OFFSETS_TOPIC, p))
-            if part is None or not part.is_leader:
-                continue
-            offset = part.log_start_offset
-            end = part.high_watermark
-            while offset < end:
-                res = part.log.read(offset, 1 << 20, upper_bound=end, min_one=True)
-                if not res.regions:
-                    break
-                data = b"".join(os.pread(r.file.fileno(), r.size, r.position) for r in res.regions)
-                recs = decode_batches(data)
-                for r in recs:
-                    self.coordinator.replay(r.key, r.value)
-                    count += 1
-                last = records_mod.read_header(data, _last_batch_position(data))
-                offset = last.next_offset
-        log.info("loaded %d group records from %s", count, OFFSETS_TOPIC)
+            self.load_coordinator_partition(p)
+
+    def unload_coordinator_partition(self, p: int) -> None:
+        """This broker no longer leads ``__consumer_offsets`` partition ``p``: forget its groups."""
+        c = self.coordinator
+        for gid in [g for g in c.groups if c.partition_for(g) == p]:
+            c.groups.pop(gid, None)
+        for gid in [g for g in c.offsets if c.partition_for(g) == p]:
+            c.offsets.pop(gid, None)
+            c.empty_since.pop(gid, None)
+
+    def load_coordinator_partition(self, p: int) -> None:
+        """Become coordinator for the groups of ``__consumer_offsets`` partition ``p``: replay it."""
+        from ..protocol.record_codec import decode_batches
+
+        part = self.partitions.get((OFFSETS_TOPIC, p))
+        if part is None or not part.is_leader:
+            return
+        self.unload_coordinator_partition(p)
+        count = 0
+        offset = part.log_start_offset
+        end = part.log_end_offset  # the new leader's whole log: it never truncates it
+        while offset < end:
+            res = part.log.read(offset, 1 << 20, upper_bound=end, min_one=True)
+            if not res.regions:
+                break
+            data = b"".join(os.pread(r.file.fileno(), r.size, r.position) for r in res.regions)
+            recs = decode_batches(data)
+            for r in recs:
+                self.coordinator.replay(r.key, r.value)
+                count += 1
+            last = records_mod.read_header(data, _last_batch_position(data))
+            offset = last.next_offset
+        if count:
+            log.info("loaded %d group records from %s-%d", count, OFFSETS_TOPIC, p)
 
     def ensure_offsets_topic(self) -> TopicMeta | None:
         meta = self.store.topics().get(OFFSETS_TOPIC)
@@ -339,7 +397,14 @@ class Broker:
         self.metadata_cache.clear()
 
     def live_brokers(self) -> list[tuple[int, str, int, str | None]]:
-        return [(self.broker_id, self.advertised_host, self.advertised_port, None)]
+        brokers = self.store.live_brokers()
+        if brokers is None:
+            return [(self.broker_id, self.advertised_host, self.advertised_port, None)]
+        return [(b, h, p, r) for b, (h, p, r) in sorted(brokers.items())]
+
+    def controller_id(self) -> int:
+        cid = self.store.controller_id()
+        return self.broker_id if cid is None else cid
 
     # --- topic lifecycle ----------------------------------------------------------------------
 
@@ -406,12 +471,22 @@ class Broker:
         )
         if validate_only:
             return meta
-        self.store.create_topic(meta)
-        for st in meta.partitions.values():
-            self._open_partition(meta, st)
-        self.metadata_changed()
+        try:
+            self.store.create_topic(meta)
+        except KeyError:
+            raise KafkaError(ErrorCode.topic_already_exists, f"Topic '{name}' already exists.") from None
+        self._after_store_change(meta)
         log.info("created topic %s with %d partitions", name, num_partitions)
         return meta
+
+    def _after_store_change(self, meta: TopicMeta) -> None:
+        if self.cluster is not None:
+            self.cluster.reconcile()
+        else:
+            for st in meta.partitions.values():
+                if (meta.name, st.partition) not in self.partitions:
+                    self._open_partition(meta, st)
+        self.metadata_changed()
 
     def delete_topic(self, name: str) -> None:
         if not self.config.get("delete.topic.enable"):
@@ -420,11 +495,11 @@ class Broker:
         if meta is None:
             raise KafkaError(ErrorCode.unknown_topic_or_partition, f"Topic '{name}' does not exist.")
         self.store.delete_topic(name)
-        for p in meta.partitions:
-            part = self.partitions.pop((name, p), None)
-            if part is not None:
-                part.notify()
-            self.logs.delete(name, p)
+        if self.cluster is not None:
+            self.cluster.reconcile()
+        else:
+            for p in meta.partitions:
+                self.drop_partition((name, p), delete_log=True)
         self.metadata_changed()
         log.info("deleted topic %s", name)
 
@@ -453,9 +528,7 @@ class Broker:
         if validate_only:
             return
         self.store.add_partitions(name, new)
-        for st in new:
-            self._open_partition(meta, st)
-        self.metadata_changed()
+        self._after_store_change(self.store.topics()[name])
 
     def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
         self.store.set_topic_configs(name, configs)
@@ -468,7 +541,10 @@ class Broker:
     def partition(self, topic: str, index: int) -> Partition:
         part = self.partitions.get((topic, index))
         if part is None:
-            raise KafkaError(ErrorCode.unknown_topic_or_partition, f"{topic}-{index} is not on this broker")
+            meta = self.store.topics().get(topic)
+            if meta is not None and index in meta.partitions:
+                raise KafkaError(ErrorCode.not_leader_or_follower, f"{topic}-{index} is not on broker {self.broker_id}")
+            raise KafkaError(ErrorCode.unknown_topic_or_partition, f"{topic}-{index} does not exist")
         return part
 
     def topic_by_id(self, topic_id) -> TopicMeta | None:

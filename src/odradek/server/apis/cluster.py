@@ -17,7 +17,7 @@ async def describe_cluster(conn, header, request):
         "error_code": 0,
         "endpoint_type": 1,
         "cluster_id": broker.store.cluster_id,
-        "controller_id": broker.broker_id,
+        "controller_id": broker.controller_id(),
         "brokers": [{"broker_id": b, "host": h, "port": p, "rack": r} for b, h, p, r in broker.live_brokers()],
         "cluster_authorized_operations": INT32_MIN,
     }

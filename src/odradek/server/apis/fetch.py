@@ -28,20 +28,36 @@ async def handle(conn, header, request):
     max_wait = _ms(request.max_wait) / 1000
     min_bytes = request.min_bytes
     max_bytes = getattr(request, "max_bytes", 0x7FFFFFFF)
+    replica_id = _replica_id(request, version)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max_wait
+    first = True
     while True:
-        topics, total, parts, errors = _read(broker, version, request, max_bytes)
+        topics, total, parts, errors = _read(broker, version, request, max_bytes, replica_id, first)
+        first = False
         if total >= min_bytes or errors or loop.time() >= deadline or not parts:
             break
         # Long-poll: woken by the next append to one of these partitions, never by polling.
-        ends = [(part, part.high_watermark) for part in parts]
-        await wait_until(parts, lambda: any(part.high_watermark != hw for part, hw in ends), deadline - loop.time())
+        # Consumers see the high watermark move; followers see the log end move.
+        if replica_id >= 0:
+            ends = [(part, part.log_end_offset) for part in parts]
+            moved = lambda: any(part.log_end_offset != e for part, e in ends)  # noqa: E731
+        else:
+            ends = [(part, part.high_watermark) for part in parts]
+            moved = lambda: any(part.high_watermark != e for part, e in ends)  # noqa: E731
+        await wait_until(parts, moved, deadline - loop.time())
     chunks, size = codec.encode_response(version, topics)
     return Response(chunks, size)
 
 
-def _read(broker, version, request, max_bytes):
+def _replica_id(request, version) -> int:
+    if version >= 15:
+        state = getattr(request, "replica_state", None)
+        return state.replica_id if state is not None else -1
+    return getattr(request, "replica_id", -1)
+
+
+def _read(broker, version, request, max_bytes, replica_id: int = -1, record: bool = True):
     topics_out = []
     total = 0
     parts_seen = []
@@ -69,8 +85,32 @@ def _read(broker, version, request, max_bytes):
                 out.append(codec.FetchPartitionData(idx, ErrorCode.not_leader_or_follower))
                 errors = True
                 continue
+            epoch = getattr(p, "current_leader_epoch", -1)
+            if epoch >= 0 and epoch != part.leader_epoch:
+                code = ErrorCode.fenced_leader_epoch if epoch < part.leader_epoch else ErrorCode.unknown_leader_epoch
+                out.append(codec.FetchPartitionData(idx, code))
+                errors = True
+                continue
             parts_seen.append(part)
             hw = part.high_watermark
+            if replica_id >= 0:
+                # A follower: its fetch offset is its log end; it reads up to our log end.
+                if record and broker.cluster is not None:
+                    part.record_follower_fetch(replica_id, p.fetch_offset)
+                    broker.cluster.maybe_expand_isr(part)
+                    hw = part.high_watermark
+                try:
+                    if p.fetch_offset < part.log_start_offset or p.fetch_offset > part.log_end_offset:
+                        raise KafkaError(ErrorCode.offset_out_of_range)
+                    limit = min(p.partition_max_bytes, max(max_bytes - total, 0))
+                    res = part.log.read(p.fetch_offset, limit, upper_bound=None, min_one=(total == 0))
+                except KafkaError as e:
+                    out.append(codec.FetchPartitionData(idx, e.code, hw, hw, part.log_start_offset))
+                    errors = True
+                    continue
+                total += res.size
+                out.append(codec.FetchPartitionData(idx, 0, hw, hw, part.log_start_offset, res.regions, res.size))
+                continue
             try:
                 if p.fetch_offset > hw:
                     if p.fetch_offset > part.log_end_offset:

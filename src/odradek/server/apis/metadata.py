@@ -53,6 +53,8 @@ async def handle(conn, header, request):
 
 def _build(broker, names, by_id_unknown) -> dict:
     topics = broker.store.topics()
+    brokers = broker.live_brokers()
+    live = {b[0] for b in brokers}
     out_topics = []
     for name in sorted(topics) if names is None else names:
         meta = topics.get(name)
@@ -63,15 +65,16 @@ def _build(broker, names, by_id_unknown) -> dict:
         parts = []
         for p in sorted(meta.partitions.values(), key=lambda s: s.partition):
             part = broker.partitions.get((name, p.partition))
+            local = part is not None and part.is_leader and part.leader == p.leader
             parts.append(
                 {
-                    "error_code": 0,
+                    "error_code": ErrorCode.leader_not_available if p.leader < 0 else 0,
                     "partition_index": p.partition,
                     "leader_id": p.leader,
-                    "leader_epoch": part.leader_epoch if part else p.leader_epoch,
+                    "leader_epoch": part.leader_epoch if local else p.leader_epoch,
                     "replica_nodes": p.replicas,
-                    "isr_nodes": part.isr if part else p.isr,
-                    "offline_replicas": [],
+                    "isr_nodes": part.isr if local else p.isr,
+                    "offline_replicas": [r for r in p.replicas if r not in live],
                 }
             )
         out_topics.append(
@@ -88,9 +91,9 @@ def _build(broker, names, by_id_unknown) -> dict:
         out_topics.append({"error_code": ErrorCode.unknown_topic_id, "name": None, "topic_id": tid, "partitions": []})
     return {
         "throttle_time": 0,
-        "brokers": [{"node_id": b, "host": h, "port": p, "rack": r} for b, h, p, r in broker.live_brokers()],
+        "brokers": [{"node_id": b, "host": h, "port": p, "rack": r} for b, h, p, r in brokers],
         "cluster_id": broker.store.cluster_id,
-        "controller_id": broker.broker_id,
+        "controller_id": broker.controller_id(),
         "topics": out_topics,
         "cluster_authorized_operations": INT32_MIN,
     }

@@ -99,3 +99,30 @@ async def delete_records(conn, header, request):
             parts.append(entry)
         topics.append({"name": t.name, "partitions": parts})
     return {"throttle_time": 0, "topics": topics}
+
+
+OFFSET_FOR_LEADER_EPOCH = 23
+
+
+@register(OFFSET_FOR_LEADER_EPOCH, 2, 4)
+async def offset_for_leader_epoch(conn, header, request):
+    """The end offset of a leader epoch here: followers truncate to it, consumers validate with it."""
+    broker = conn.broker
+    topics = []
+    for t in request.topics:
+        parts = []
+        for p in t.partitions:
+            entry = {"partition": p.partition, "error_code": 0, "leader_epoch": -1, "end_offset": -1}
+            try:
+                part = broker.partition(t.topic, p.partition)
+                part.check_leader()
+                current = p.current_leader_epoch
+                if current >= 0 and current != part.leader_epoch:
+                    raise KafkaError(ErrorCode.fenced_leader_epoch if current < part.leader_epoch else ErrorCode.unknown_leader_epoch)
+                epoch, end = part.end_offset_for_epoch(p.leader_epoch)
+                entry["leader_epoch"], entry["end_offset"] = epoch, end
+            except KafkaError as e:
+                entry["error_code"] = e.code
+            parts.append(entry)
+        topics.append({"topic": t.topic, "partitions": parts})
+    return {"throttle_time": 0, "topics": topics}

@@ -1,0 +1,374 @@
+"""A broker in a ZooKeeper cluster: registration, following the partition states, replica
+fetchers, ISR upkeep, the controller's duties, and controlled shutdown.
+
+Every change in ZooKeeper leads to :meth:`ClusterManager.reconcile` on the event loop, which makes
+each local partition leader or follower as its state says, and starts, moves or stops the fetchers
+that copy leaders' logs here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from ..client.connection import BrokerConnection
+from ..coordinator.coordinator import OFFSETS_TOPIC
+from ..metadata.controller import Controller
+from ..protocol import records
+from ..protocol.errors import ErrorCode, KafkaError
+
+if TYPE_CHECKING:
+    from ..metadata.zk_store import ZooKeeperStore
+    from ..replication.partition import Partition
+    from .broker import Broker
+
+log = logging.getLogger("odradek.cluster")
+
+FETCH_VERSION = 12
+EPOCH_VERSION = 3
+
+
+class ReplicaFetcher:
+    """Copies the partitions this broker follows from one leader, with Fetch as a replica."""
+
+    def __init__(self, manager: "ClusterManager", leader_id: int) -> None:
+        self.manager = manager
+        self.broker = manager.broker
+        self.leader_id = leader_id
+        self.partitions: dict[tuple[str, int], bool] = {}  # key -> needs truncation first
+        self.task: asyncio.Task | None = None
+        self.conn: BrokerConnection | None = None
+        self.wake = asyncio.Event()
+
+    def add(self, key: tuple[str, int]) -> None:
+        self.partitions[key] = True
+        self.wake.set()
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._run())
+
+    def remove(self, key: tuple[str, int]) -> None:
+        self.partitions.pop(key, None)
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            try:
+                await self.task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+        if self.conn is not None:
+            await self.conn.close()
+
+    async def _connect(self) -> BrokerConnection:
+        if self.conn is not None and not self.conn.closed:
+            return self.conn
+        info = self.manager.store.live_brokers().get(self.leader_id)
+        if info is None:
+            raise ConnectionError(f"leader {self.leader_id} is not registered")
+        self.conn = await BrokerConnection(info[0], info[1], client_id=f"odradek-replica-{self.broker.broker_id}",
+                                           timeout=30).connect(negotiate=False)
+        return self.conn
+
+    async def _run(self) -> None:
+        backoff = 0.05
+        while True:
+            if not self.partitions:
+                self.wake.clear()
+                await self.wake.wait()
+                continue
+            try:
+                conn = await self._connect()
+                await self._truncate(conn)
+                await self._fetch(conn)
+                backoff = 0.05
+            except asyncio.CancelledError:
+                raise
+            except (ConnectionError, OSError, asyncio.TimeoutError, KafkaError) as e:
+                log.debug("fetcher from %d: %s", self.leader_id, e)
+                if self.conn is not None:
+                    await self.conn.close()
+                    self.conn = None
+                await asyncio.sleep(backoff)  # retry backoff, not a wait for state
+                backoff = min(backoff * 2, 1.0)
+            except Exception:
+                log.exception("replica fetcher from broker %d failed", self.leader_id)
+                await asyncio.sleep(1.0)
+
+    async def _truncate(self, conn: BrokerConnection) -> None:
+        """OffsetForLeaderEpoch for partitions that just started following: cut divergent tails."""
+        todo = [k for k, need in self.partitions.items() if need]
+        if not todo:
+            return
+        by_topic: dict[str, list] = {}
+        for t, p in todo:
+            part = self.broker.partitions.get((t, p))
+            if part is None:
+                self.partitions.pop((t, p), None)
+                continue
+            by_topic.setdefault(t, []).append({"partition": p, "current_leader_epoch": part.leader_epoch,
+                                               "leader_epoch": part.epochs.latest_epoch})
+        if not by_topic:
+            return
+        resp = await conn.request(23, EPOCH_VERSION, {"replica_id": self.broker.broker_id, "topics": [
+            {"topic": t, "partitions": ps} for t, ps in by_topic.items()]})
+        for t in resp.topics:
+            for p in t.partitions:
+                key = (t.topic, p.partition)
+                part = self.broker.partitions.get(key)
+                if part is None or key not in self.partitions:
+                    continue
+                if p.error_code != ErrorCode.none:
+                    continue  # retried on the next round
+                if p.end_offset >= 0 and p.leader_epoch >= 0:
+                    part.truncate_to(min(p.end_offset, part.log_end_offset))
+                else:
+                    part.truncate_to(part.high_watermark)
+                self.partitions[key] = False
+
+    async def _fetch(self, conn: BrokerConnection) -> None:
+        ready = [k for k, need in self.partitions.items() if not need]
+        if not ready:
+            await asyncio.sleep(0.05)
+            return
+        by_topic: dict[str, list] = {}
+        for t, p in ready:
+            part = self.broker.partitions.get((t, p))
+            if part is None:
+                self.partitions.pop((t, p), None)
+                continue
+            by_topic.setdefault(t, []).append({
+                "partition": p, "current_leader_epoch": part.leader_epoch, "fetch_offset": part.log_end_offset,
+                "last_fetched_epoch": -1, "log_start_offset": part.log_start_offset, "partition_max_bytes": 1 << 20,
+            })
+        resp = await conn.request(1, FETCH_VERSION, {
+            "replica_id": self.broker.broker_id, "max_wait": 500, "min_bytes": 1, "max_bytes": 10 << 20,
+            "isolation_level": 0, "session_id": 0, "session_epoch": -1,
+            "topics": [{"topic": t, "partitions": ps} for t, ps in by_topic.items()],
+        })
+        for t in resp.responses:
+            for p in t.partitions:
+                key = (t.topic, p.partition_index)
+                part = self.broker.partitions.get(key)
+                if part is None or key not in self.partitions or part.is_leader:
+                    continue
+                err = p.error_code
+                if err == ErrorCode.none:
+                    data = p.records
+                    if data:
+                        buf = bytearray(data)
+                        try:
+                            batches = records.scan(buf, verify_crc=True)
+                        except KafkaError as e:
+                            log.error("corrupt data from leader %d for %s-%d: %s", self.leader_id, *key, e)
+                            continue
+                        if batches and batches[0].base_offset != part.log_end_offset:
+                            self.partitions[key] = True  # out of step: truncate again
+                            continue
+                        part.append_replicated(buf, batches, p.high_watermark)
+                    else:
+                        part.update_follower_hw(p.high_watermark)
+                elif err == ErrorCode.offset_out_of_range:
+                    if part.log_end_offset < p.log_start_offset:
+                        part.log.truncate_fully_and_start_at(p.log_start_offset)
+                        part.epochs.clear()
+                    else:
+                        self.partitions[key] = True
+                elif err in (ErrorCode.not_leader_or_follower, ErrorCode.fenced_leader_epoch,
+                             ErrorCode.unknown_leader_epoch, ErrorCode.unknown_topic_or_partition):
+                    pass  # metadata will move us; keep asking meanwhile
+                else:
+                    log.warning("fetch of %s-%d from %d: %s", *key, self.leader_id, ErrorCode(err).name)
+
+
+class ClusterManager:
+    def __init__(self, broker: "Broker", store: "ZooKeeperStore") -> None:
+        self.broker = broker
+        self.store = store
+        self.fetchers: dict[int, ReplicaFetcher] = {}
+        self.following: dict[tuple[str, int], int] = {}
+        cfg = broker.config
+        self.controller = Controller(store, broker.broker_id,
+                                     lambda t: bool(broker.topic_config(t).get("unclean.leader.election.enable")))
+        self.lag_max_ms = cfg.get("replica.lag.time.max.ms")
+        self.tasks: list[asyncio.Task] = []
+        self.isr_writes: set[tuple[str, int]] = set()
+        self.shutting_down = False
+        self._reconcile_scheduled = False
+
+    async def start(self) -> None:
+        self.store.subscribe(self.schedule_reconcile)
+        self.store.register_broker(self.broker.advertised_host, self.broker.advertised_port)
+        self.store.refresh()
+        self.reconcile()
+        self.tasks.append(asyncio.create_task(self._isr_loop()))
+        self.tasks.append(asyncio.create_task(self._preferred_leader_loop()))
+
+    def schedule_reconcile(self) -> None:
+        if not self._reconcile_scheduled:
+            self._reconcile_scheduled = True
+            asyncio.get_running_loop().call_soon(self._run_reconcile)
+
+    def _run_reconcile(self) -> None:
+        self._reconcile_scheduled = False
+        try:
+            self.reconcile()
+        except Exception:
+            log.exception("reconciling with ZooKeeper failed")
+
+    def reconcile(self) -> None:
+        broker = self.broker
+        me = broker.broker_id
+        if not self.shutting_down and self.controller.elect():
+            self.controller.on_change()
+        topics = self.store.topics()
+        wanted: set[tuple[str, int]] = set()
+        became_leader: list[int] = []
+        lost_leader: list[int] = []
+        for name, meta in topics.items():
+            for p, st in meta.partitions.items():
+                key = (name, p)
+                if me not in st.replicas:
+                    continue
+                wanted.add(key)
+                part = broker.partitions.get(key)
+                if part is None:
+                    part = broker._open_partition(meta, st)
+                    was_leader = False
+                else:
+                    was_leader = part.is_leader
+                part.zk_version = st.version
+                if st.leader == me:
+                    if not was_leader or part.leader_epoch != st.leader_epoch or part.isr != st.isr:
+                        part.become_leader(st.leader_epoch, st.isr, st.replicas)
+                    self._unfollow(key)
+                    if not was_leader and name == OFFSETS_TOPIC:
+                        became_leader.append(p)
+                else:
+                    if was_leader or part.leader != st.leader or part.leader_epoch != st.leader_epoch:
+                        part.become_follower(st.leader, st.leader_epoch, st.isr, st.replicas)
+                        self._unfollow(key)
+                        if was_leader and name == OFFSETS_TOPIC:
+                            lost_leader.append(p)
+                    else:
+                        part.isr = list(st.isr)
+                    if st.leader >= 0 and st.leader != me and self.following.get(key) != st.leader:
+                        self._follow(key, st.leader)
+                    elif st.leader < 0:
+                        self._unfollow(key)
+        for key in [k for k in broker.partitions if k not in wanted]:
+            self._unfollow(key)
+            broker.drop_partition(key, delete_log=key[0] not in topics or me not in topics[key[0]].partitions.get(key[1], _NO).replicas)
+        for p in lost_leader:
+            broker.unload_coordinator_partition(p)
+        for p in became_leader:
+            broker.load_coordinator_partition(p)
+        broker.apply_dynamic_configs()
+        broker.metadata_changed()
+
+    def _follow(self, key: tuple[str, int], leader: int) -> None:
+        self._unfollow(key)
+        f = self.fetchers.get(leader)
+        if f is None:
+            f = self.fetchers[leader] = ReplicaFetcher(self, leader)
+        f.add(key)
+        self.following[key] = leader
+
+    def _unfollow(self, key: tuple[str, int]) -> None:
+        leader = self.following.pop(key, None)
+        if leader is not None and leader in self.fetchers:
+            self.fetchers[leader].remove(key)
+
+    # --- ISR upkeep (as leader) -----------------------------------------------------------------
+
+    async def _isr_loop(self) -> None:
+        interval = max(min(self.lag_max_ms / 2000, 1.0), 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                for part in list(self.broker.partitions.values()):
+                    if not part.is_leader:
+                        continue
+                    shrink = part.isr_to_shrink(self.lag_max_ms)
+                    if shrink:
+                        self.change_isr(part, [r for r in part.isr if r not in shrink])
+            except Exception:
+                log.exception("ISR upkeep failed")
+
+    def maybe_expand_isr(self, part: "Partition") -> None:
+        add = part.isr_to_expand()
+        if add:
+            self.change_isr(part, part.isr + [r for r in add if r not in part.isr])
+
+    def change_isr(self, part: "Partition", new_isr: list[int]) -> None:
+        """Write an ISR change as leader (compare-and-set); on a lost race the next reconcile decides."""
+        meta = self.store.topics().get(part.topic)
+        st = meta.partitions.get(part.index) if meta else None
+        if st is None or st.leader != self.broker.broker_id or st.leader_epoch != part.leader_epoch:
+            return
+        new = replace(st, isr=new_isr)
+        if self.store.update_partition_state(part.topic, new):
+            log.info("%s-%d: ISR %s -> %s", part.topic, part.index, st.isr, new_isr)
+            part.zk_version = new.version
+            part.set_isr(new_isr)
+            self.broker.metadata_changed()
+
+    # --- preferred leaders ----------------------------------------------------------------------
+
+    async def _preferred_leader_loop(self) -> None:
+        cfg = self.broker.config
+        interval = cfg.get("leader.imbalance.check.interval.seconds")
+        while True:
+            await asyncio.sleep(interval)
+            if self.controller.active and cfg.get("auto.leader.rebalance.enable") and not self.shutting_down:
+                try:
+                    self.controller.preferred_election()
+                except Exception:
+                    log.exception("preferred leader election failed")
+
+    # --- shutdown -------------------------------------------------------------------------------
+
+    async def controlled_shutdown(self, timeout: float = 10.0) -> None:
+        """Move leadership off this broker and leave the ISRs before stopping."""
+        self.shutting_down = True
+        me = self.broker.broker_id
+        live = set(self.store.live_brokers()) - {me}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pending = 0
+            for name, meta in list(self.store.topics().items()):
+                for st in list(meta.partitions.values()):
+                    if me not in st.isr and st.leader != me:
+                        continue
+                    others = [r for r in st.replicas if r in st.isr and r in live and r != me]
+                    if st.leader == me:
+                        if not others:
+                            continue  # nobody to hand it to: it goes offline with us
+                        new = replace(st, leader=others[0], leader_epoch=st.leader_epoch + 1, isr=[r for r in st.isr if r != me])
+                    else:
+                        new = replace(st, isr=[r for r in st.isr if r != me], leader_epoch=st.leader_epoch + 1)
+                    pending += 1
+                    if not self.store.update_partition_state(name, new):
+                        continue
+                    pending -= 1
+            if pending == 0:
+                break
+            await asyncio.sleep(0.1)  # lost compare-and-set races: re-read and retry
+        if self.controller.active:
+            self.store.resign_controller()
+        self.reconcile()
+
+    async def stop(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        for f in list(self.fetchers.values()):
+            await f.stop()
+
+
+class _No:
+    replicas: list[int] = []
+
+
+_NO = _No()

@@ -1,0 +1,82 @@
+"""A real ZooKeeper (Debian's zookeeper package) and clusters of broker processes, for tests."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+from helpers import BrokerProcess, free_port, port_open, wait_for
+
+ZK_CLASSPATH = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
+
+
+class ZooKeeper:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def connect(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> "ZooKeeper":
+        java = shutil.which("java")
+        if java is None or not Path("/usr/share/java/zookeeper.jar").exists():
+            raise RuntimeError("ZooKeeper needs Debian's 'zookeeper' package and a Java runtime (scripts/test installs them)")
+        data = self.root / "zk-data"
+        data.mkdir(parents=True, exist_ok=True)
+        cfg = self.root / "zoo.cfg"
+        cfg.write_text(
+            f"tickTime=500\ndataDir={data}\nclientPort={self.port}\nclientPortAddress=127.0.0.1\n"
+            "admin.enableServer=false\nminSessionTimeout=1000\nmaxSessionTimeout=60000\n"
+        )
+        self.log = open(self.root / "zookeeper.log", "ab")
+        self.proc = subprocess.Popen(
+            [java, "-Xmx256m", "-cp", ZK_CLASSPATH, f"-Dzookeeper.log.dir={self.root}",
+             "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg)],
+            stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        wait_for(lambda: self.proc.poll() is not None or port_open(self.port), 30, what="ZooKeeper")
+        assert self.proc.poll() is None, "ZooKeeper exited"
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+class Cluster:
+    def __init__(self, root: Path, zk: ZooKeeper, size: int, overrides: dict[str, str] | None = None) -> None:
+        self.zk = zk
+        base = {
+            "zookeeper.connect": zk.connect,
+            "zookeeper.session.timeout.ms": "4000",
+            "replica.lag.time.max.ms": "3000",
+            "leader.imbalance.check.interval.seconds": "2",
+            "offsets.topic.num.partitions": "6",
+            "controlled.shutdown.timeout.ms": "5000",
+        }
+        base.update(overrides or {})
+        self.brokers = [BrokerProcess(root / f"broker-{i}", overrides=base, broker_id=i) for i in range(size)]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(b.bootstrap for b in self.brokers if b.alive())
+
+    def start(self) -> "Cluster":
+        for b in self.brokers:
+            b.start()
+        return self
+
+    def stop(self) -> None:
+        for b in self.brokers:
+            b.kill()
