@@ -30,6 +30,10 @@ KAFKA_NAMES = {
     "retention.ms": "retention_ms",
     "retention.bytes": "retention_bytes",
     "cleanup.policy": "cleanup_policy",
+    "delete.retention.ms": "delete_retention_ms",
+    "min.cleanable.dirty.ratio": "min_cleanable_dirty_ratio",
+    "min.compaction.lag.ms": "min_compaction_lag_ms",
+    "max.compaction.lag.ms": "max_compaction_lag_ms",
 }
 
 
@@ -37,8 +41,10 @@ KAFKA_NAMES = {
 class LogConfig:
     """Storage settings of one partition; defaults are Kafka's.
 
-    ``retention_ms``, ``retention_bytes`` and ``cleanup_policy`` are stored but not acted on yet.
-    A bad value raises ``ValueError`` naming the setting and what it allows.
+    ``retention_ms`` / ``retention_bytes`` act through :meth:`Log.apply_retention` when the
+    cleanup policy contains ``delete``; ``delete_retention_ms``, ``min_cleanable_dirty_ratio``,
+    ``min_compaction_lag_ms`` and ``max_compaction_lag_ms`` steer the cleaner when it contains
+    ``compact``. A bad value raises ``ValueError`` naming the setting and what it allows.
     """
 
     segment_bytes: int = 1073741824
@@ -52,6 +58,10 @@ class LogConfig:
     retention_ms: int = 604800000
     retention_bytes: int = -1
     cleanup_policy: str = "delete"
+    delete_retention_ms: int = 86400000
+    min_cleanable_dirty_ratio: float = 0.5
+    min_compaction_lag_ms: int = 0
+    max_compaction_lag_ms: int = INT64_MAX
 
     def __post_init__(self) -> None:
         _check_int("segment.bytes", self.segment_bytes, 14, INT32_MAX)
@@ -63,6 +73,12 @@ class LogConfig:
         _check_int("max.message.bytes", self.max_message_bytes, 0, INT32_MAX)
         _check_int("retention.ms", self.retention_ms, -1, INT64_MAX)
         _check_int("retention.bytes", self.retention_bytes, -1, INT64_MAX)
+        _check_int("delete.retention.ms", self.delete_retention_ms, 0, INT64_MAX)
+        _check_int("min.compaction.lag.ms", self.min_compaction_lag_ms, 0, INT64_MAX)
+        _check_int("max.compaction.lag.ms", self.max_compaction_lag_ms, 1, INT64_MAX)
+        ratio = self.min_cleanable_dirty_ratio
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
+            raise ValueError(f"min.cleanable.dirty.ratio={ratio!r}: must be a number in [0, 1]")
         if self.message_timestamp_type not in TIMESTAMP_TYPES:
             raise ValueError(
                 f"message.timestamp.type={self.message_timestamp_type!r}: "
@@ -77,6 +93,16 @@ class LogConfig:
     @property
     def log_append_time(self) -> bool:
         return self.message_timestamp_type == "LogAppendTime"
+
+    @property
+    def compact(self) -> bool:
+        """Whether the cleanup policy contains ``compact`` (the cleaner works on this log)."""
+        return "compact" in self.cleanup_policy
+
+    @property
+    def delete(self) -> bool:
+        """Whether the cleanup policy contains ``delete`` (retention works on this log)."""
+        return "delete" in self.cleanup_policy
 
     def with_properties(self, props: Mapping[str, object]) -> LogConfig:
         """A copy with Kafka-named overrides applied, e.g. ``{"segment.bytes": "1048576"}``.
@@ -94,6 +120,11 @@ class LogConfig:
                     changes[attr] = int(value)  # type: ignore[call-overload]
                 except (TypeError, ValueError):
                     raise ValueError(f"{name}={value!r}: must be an integer") from None
+            elif types[attr] in ("float", float):
+                try:
+                    changes[attr] = float(value)  # type: ignore[arg-type]
+                except (TypeError, ValueError):
+                    raise ValueError(f"{name}={value!r}: must be a number") from None
             else:
                 changes[attr] = str(value)
         return replace(self, **changes)  # type: ignore[arg-type]

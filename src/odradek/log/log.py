@@ -6,20 +6,33 @@ watermark and recovery point. Appends and reads work on batch headers only: the 
 written as they came and read back as file regions for ``sendfile``. Imports nothing from asyncio
 or the network.
 
-A :class:`Log` is not thread-safe: its owner serialises calls (blocking calls such as
-:meth:`Log.flush` may run in a worker thread as long as nothing else uses the log meanwhile).
+Threads: the owner (the broker's event loop) serialises its own calls -- appends, reads,
+flushes, retention, truncation. Besides it, the cleaner (:mod:`.cleaner`) works on the log from
+worker threads: it reads sealed segments and swaps cleaned ones in. Every change to the segment
+list (roll, retention, truncation, swap) is made under ``Log._lock`` by publishing a new
+immutable tuple, so readers take the current tuple without locking, and a reader holding file
+regions (or segment objects) of a segment that was swapped out or deleted keeps reading it: the
+``.log`` file object closes only when garbage collected.
+
+Storage errors: an ``OSError`` in any operation marks the log offline (one clear log line on
+``odradek.log``) and raises ``KafkaError(KAFKA_STORAGE_ERROR)``; every later call raises the same,
+until the broker restarts. Other partitions are not affected.
 """
 
 from __future__ import annotations
 
+import errno
+import functools
 import logging
 import os
+import re
 import shutil
+import threading
 import time
 from bisect import bisect_right
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..protocol.errors import ErrorCode, KafkaError
 from ..protocol.records import (
@@ -29,16 +42,24 @@ from ..protocol.records import (
     set_log_append_time,
 )
 from .checkpoint import fsync_dir
-from .config import LogConfig
+from .config import INT64_MAX, LogConfig
 from .producer_state import SNAPSHOT_SUFFIX, ProducerStateManager
-from .segment import FileRegion, LogSegment
+from .segment import FileRegion, LogSegment, segment_name
 
-__all__ = ["Log", "AppendResult", "ReadResult"]
+if TYPE_CHECKING:
+    from .cleaner import CleanResult, Throttler
+
+__all__ = ["Log", "AppendResult", "ReadResult", "CLEANED_SUFFIX", "DELETED_SUFFIX", "SWAP_SUFFIX"]
 
 logger = logging.getLogger(__name__)
 
 _LOG_SUFFIX = ".log"
 _INDEX_SUFFIXES = (".index", ".timeindex")
+CLEANED_SUFFIX = ".cleaned"  # a segment the cleaner is writing
+SWAP_SUFFIX = ".swap"  # a cleaned segment committed to replace [base, end): <base>.<end>.log.swap
+DELETED_SUFFIX = ".deleted"  # a replaced segment's file, removed after the swap
+_SWAP_RE = re.compile(r"(\d{20})\.(\d{20})\.log\.swap")
+_SEGMENT_FILE_RE = re.compile(r"(\d{20})\.(log|index|timeindex)")
 
 
 class AppendResult(NamedTuple):
@@ -58,10 +79,84 @@ class ReadResult(NamedTuple):
         return b"".join(r.read() for r in self.regions)
 
 
+def swap_name(base_offset: int, end_offset: int) -> str:
+    """Name of the committed cleaned ``.log`` that replaces the segments in [base, end)."""
+    return f"{base_offset:020d}.{end_offset:020d}{_LOG_SUFFIX}{SWAP_SUFFIX}"
+
+
+def recover_swaps(directory: Path) -> list[str]:
+    """Finish or roll back a cleaner swap interrupted by a crash; returns what was done.
+
+    A ``<base>.<end>.log.swap`` file is a cleaned segment that was committed (its data fsynced
+    before the rename that created it): the old segment files with bases in [base, end) are
+    removed and the swap file takes the name ``<base>.log`` (its indexes are rebuilt on load).
+    Leftover ``.cleaned`` files (a clean that had not committed) and ``.deleted`` files (old
+    segments already replaced) are removed.
+    """
+    done: list[str] = []
+    names = sorted(p.name for p in directory.iterdir())
+    for name in names:
+        m = _SWAP_RE.fullmatch(name)
+        if m is None:
+            continue
+        base, end = int(m[1]), int(m[2])
+        for other in names:
+            f = _SEGMENT_FILE_RE.fullmatch(other)
+            if f is not None and base <= int(f[1]) < end:
+                try:
+                    os.unlink(directory / other)
+                except FileNotFoundError:
+                    pass
+        os.rename(directory / name, directory / segment_name(base, _LOG_SUFFIX))
+        done.append(f"completed the swap of the cleaned segment [{base}, {end})")
+    for name in names:
+        if name.endswith((CLEANED_SUFFIX, DELETED_SUFFIX)):
+            try:
+                os.unlink(directory / name)
+            except FileNotFoundError:
+                pass
+            if name.endswith(CLEANED_SUFFIX) and name.endswith(_LOG_SUFFIX + CLEANED_SUFFIX):
+                done.append(f"dropped the unfinished cleaned segment {name}")
+    if done:
+        fsync_dir(directory)
+    return done
+
+
+def _storage(method):
+    """Offline check and OSError -> KAFKA_STORAGE_ERROR (log offline) around a Log method."""
+    op = method.__name__
+
+    @functools.wraps(method)
+    def wrapper(self: Log, *args, **kwargs):
+        if self._offline is not None:
+            raise self._storage_error()
+        try:
+            return method(self, *args, **kwargs)
+        except OSError as e:
+            raise self._go_offline(op, e) from e
+
+    return wrapper
+
+
 def _offset_error(offset: int, start: int, end: int) -> KafkaError:
     return KafkaError(
         ErrorCode.offset_out_of_range, f"offset {offset} is outside the log range [{start}, {end}]"
     )
+
+
+def _check_keys(buf: bytearray, batches: list[BatchHeader]) -> None:
+    """Compacted topics: refuse a record without key (the produce path's one look at records)."""
+    from ..protocol.record_codec import decode_batch
+
+    for h in batches:
+        if h.is_control:
+            continue
+        _, records = decode_batch(buf, h.position, verify_crc=False)
+        for r in records:
+            if r.key is None:
+                raise KafkaError(
+                    ErrorCode.invalid_record, "Compacted topic cannot accept message without key"
+                )
 
 
 class Log:
@@ -71,8 +166,9 @@ class Log:
         self._dir = directory
         self._config = config
         self._clock = clock
-        self._segments: list[LogSegment] = []
-        self._bases: list[int] = []
+        # The segments and their base offsets, oldest first: replaced as a whole (never changed
+        # in place) under _lock, so that a reader can take it without locking.
+        self._view: tuple[tuple[LogSegment, ...], tuple[int, ...]] = ((), ())
         self._producers = ProducerStateManager(directory)
         self._log_start = 0
         self._leo = 0
@@ -80,6 +176,18 @@ class Log:
         self._recovery_point = 0
         self._last_flush_ms = 0
         self._closed = False
+        self._offline: str | None = None
+        # Guards segment-list changes, producer state and offsets against the cleaner threads.
+        self._lock = threading.RLock()
+        # Bumped by every change that could invalidate a clean in progress (truncation,
+        # retention, DeleteRecords): the cleaner commits only if it has not moved.
+        self._generation = 0
+        self._first_dirty = 0  # the cleaner's checkpoint: offsets below it are compacted
+        self._clean_mutex = threading.Lock()  # held by the one clean running on this log
+        self._stop_cleaning = False  # closing, deleting or renaming: running cleans abort
+        self._horizon_cache: tuple[int, int | None] | None = None  # (first dirty, earliest horizon)
+        # Called (from any thread) when the first dirty offset changes, to checkpoint it.
+        self.on_first_dirty_changed: Callable[[Log], None] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -100,6 +208,7 @@ class Log:
         high_watermark: int = 0,
         clock: Callable[[], float] = time.time,
         clean_shutdown: bool = False,
+        first_dirty_offset: int = 0,
     ) -> Log:
         """Open (or create) the log in ``dir``, recovering what needs it.
 
@@ -109,11 +218,39 @@ class Log:
         checked and rebuilt (segment re-checked) when missing or inconsistent. With
         ``clean_shutdown`` only the tail of the last segment (after its last offset index
         entry) is checked, falling back to the whole segment if anything looks wrong.
+        A cleaner swap interrupted by a crash is completed or rolled back first (see
+        :func:`recover_swaps`). ``first_dirty_offset`` is the cleaner's checkpoint.
+        Raises OSError when the directory cannot be read or written.
         """
         directory = Path(dir)
         directory.mkdir(parents=True, exist_ok=True)
         log = cls(directory, config, clock)
         log._load(recovery_point, log_start_offset, high_watermark, clean_shutdown)
+        log._first_dirty = min(max(first_dirty_offset, log._log_start), log._leo)
+        return log
+
+    @classmethod
+    def offline_placeholder(
+        cls,
+        dir: Path,  # noqa: A002
+        config: LogConfig,
+        reason: str,
+        *,
+        recovery_point: int = 0,
+        log_start_offset: int = 0,
+        high_watermark: int = 0,
+        first_dirty_offset: int = 0,
+        clock: Callable[[], float] = time.time,
+    ) -> Log:
+        """A log that could not be opened: every operation raises KAFKA_STORAGE_ERROR, its
+        offsets are the checkpointed ones (so checkpoints keep them), nothing on disk is touched."""
+        log = cls(Path(dir), config, clock)
+        log._offline = reason
+        log._leo = max(recovery_point, log_start_offset, high_watermark, first_dirty_offset)
+        log._recovery_point = recovery_point
+        log._log_start = log_start_offset
+        log._hw = high_watermark
+        log._first_dirty = first_dirty_offset
         return log
 
     def _now_ms(self) -> int:
@@ -121,6 +258,8 @@ class Log:
 
     def _load(self, recovery_point: int, log_start: int, high_watermark: int, clean: bool) -> None:
         directory = self._dir
+        for message in recover_swaps(directory):
+            logger.warning("%s: %s", directory, message)
         bases: list[int] = []
         names = set()
         for p in directory.iterdir():
@@ -185,8 +324,7 @@ class Log:
         for seg in recovered:
             seg.flush()
 
-        self._segments = segments
-        self._bases = [s.base_offset for s in segments]
+        self._set_segments(segments)
         active = segments[-1]
         now = self._now_ms()
         active.rolling_ms = self._rolling_time(active, now)
@@ -258,6 +396,11 @@ class Log:
         return self._recovery_point
 
     @property
+    def first_dirty_offset(self) -> int:
+        """The cleaner's checkpoint: below it the log is compacted (0 when never cleaned)."""
+        return self._first_dirty
+
+    @property
     def size_bytes(self) -> int:
         return sum(s.size for s in self._segments)
 
@@ -270,12 +413,55 @@ class Log:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def offline(self) -> bool:
+        """Whether a storage error took the log offline (every call raises KAFKA_STORAGE_ERROR)."""
+        return self._offline is not None
+
+    @property
+    def offline_reason(self) -> str | None:
+        return self._offline
+
+    @property
+    def _segments(self) -> tuple[LogSegment, ...]:
+        return self._view[0]
+
+    @property
+    def _bases(self) -> tuple[int, ...]:
+        return self._view[1]
+
+    def _set_segments(self, segments) -> None:
+        """Publish a new segment list (callers hold ``_lock`` once the log is open)."""
+        segs = tuple(segments)
+        self._view = (segs, tuple(s.base_offset for s in segs))
+
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError(f"log {self._dir} is closed")
 
+    def _storage_error(self) -> KafkaError:
+        return KafkaError(
+            ErrorCode.kafka_storage_error, f"log of {self._dir.name} is offline: {self._offline}"
+        )
+
+    def _go_offline(self, op: str, e: OSError) -> KafkaError:
+        """Mark the log offline after a storage error in ``op``; returns the error to raise."""
+        if self._offline is None:
+            code = errno.errorcode.get(e.errno or 0, str(e.errno))
+            self._offline = f"{op} failed: {code}: {e.strerror or e}"
+            logging.getLogger("odradek.log").error(
+                "storage error on partition %s (%s), in %s: %s -- the partition is offline "
+                "(KAFKA_STORAGE_ERROR) until the broker restarts; other partitions are unaffected",
+                self._dir.name,
+                self._dir,
+                op,
+                e,
+            )
+        return self._storage_error()
+
     # ------------------------------------------------------------------------------ append
 
+    @_storage
     def append(
         self,
         buf: bytearray,
@@ -290,7 +476,9 @@ class Log:
         LogAppendTime when configured). Idempotent batches are checked against the producer
         state first; a duplicate appends nothing and answers with the original offsets.
         Raises KafkaError (MESSAGE_TOO_LARGE, INVALID_PRODUCER_EPOCH,
-        OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_RECORD) with nothing written.
+        OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_RECORD) with nothing written. On a compacted
+        topic the records are decoded and a record without key is refused with INVALID_RECORD.
+        A storage error raises KAFKA_STORAGE_ERROR and takes the log offline.
         """
         self._check_open()
         if not batches:
@@ -316,6 +504,24 @@ class Log:
         if end - begin != total:
             raise ValueError("batches must be contiguous in the buffer")
         append_time = now_ms if config.message_timestamp_type == "LogAppendTime" else None
+        if config.compact:
+            _check_keys(buf, batches)
+        with self._lock:
+            return self._append_locked(buf, batches, leader_epoch, now_ms, append_time, idempotent, total)
+
+    def _append_locked(
+        self,
+        buf: bytearray,
+        batches: list[BatchHeader],
+        leader_epoch: int,
+        now_ms: int,
+        append_time: int | None,
+        idempotent: bool,
+        total: int,
+    ) -> AppendResult:
+        config = self._config
+        begin = batches[0].position
+        end = batches[-1].position + batches[-1].size
         if idempotent:
             duplicate = self._producers.check(batches)
             if duplicate is not None:
@@ -356,6 +562,7 @@ class Log:
             self.flush(now_ms=now_ms)
         return AppendResult(base, off - 1, -1 if append_time is None else append_time, self._log_start)
 
+    @_storage
     def append_as_follower(self, buf: bytearray, batches: list[BatchHeader], *, now_ms: int | None = None) -> AppendResult:
         """Append batches fetched from the leader, keeping their offsets and leader epochs.
 
@@ -371,6 +578,10 @@ class Log:
                 f"replicated batch starts at {batches[0].base_offset}, log end is {self._leo}",
             )
         now_ms = self._now_ms() if now_ms is None else now_ms
+        with self._lock:
+            return self._append_as_follower_locked(buf, batches, now_ms)
+
+    def _append_as_follower_locked(self, buf: bytearray, batches: list[BatchHeader], now_ms: int) -> AppendResult:
         begin = batches[0].position
         end = batches[-1].position + batches[-1].size
         base = self._leo
@@ -393,19 +604,31 @@ class Log:
     def _segment_for(self, size: int, last_offset: int, now_ms: int) -> LogSegment:
         """The active segment, rolled first if this append should go to a new one."""
         seg = self._segments[-1]
+        config = self._config
         if seg.size and (
-            seg.size + size > self._config.segment_bytes
-            or (seg.rolling_ms is not None and now_ms - seg.rolling_ms >= self._config.segment_ms)
+            seg.size + size > config.segment_bytes
+            or (seg.rolling_ms is not None and now_ms - seg.rolling_ms >= config.segment_ms)
             or seg.index_full()
             or not seg.fits_offset(last_offset)
+            or (
+                # a compacted log rolls once its oldest record reaches max.compaction.lag.ms, so
+                # that the cleaner (which never touches the active segment) can clean it in time
+                config.max_compaction_lag_ms < INT64_MAX
+                and seg.rolling_ms is not None
+                and config.compact
+                and now_ms - seg.rolling_ms >= config.max_compaction_lag_ms
+            )
         ):
             seg = self._roll(now_ms)
         return seg
 
+    @_storage
     def roll(self) -> LogSegment:
-        """Start a new active segment at the LEO (no-op when the active one is empty)."""
+        """Start a new active segment at the LEO (no-op when the active one is empty); the old
+        one is fsynced and the recovery point moves to the LEO."""
         self._check_open()
-        return self._roll(self._now_ms())
+        with self._lock:
+            return self._roll(self._now_ms())
 
     def _new_segment(self, base_offset: int) -> LogSegment:
         config = self._config
@@ -418,8 +641,7 @@ class Log:
         old.seal()
         old.flush()
         new = self._new_segment(self._leo)
-        self._segments.append(new)
-        self._bases.append(new.base_offset)
+        self._set_segments(self._segments + (new,))
         fsync_dir(self._dir)
         self._recovery_point = self._leo
         self._last_flush_ms = now_ms
@@ -428,6 +650,7 @@ class Log:
 
     # ------------------------------------------------------------------------------ flush
 
+    @_storage
     def flush(self, *, now_ms: int | None = None) -> None:
         """fsync what was appended since the last flush; the recovery point becomes the LEO."""
         self._check_open()
@@ -441,7 +664,7 @@ class Log:
     def maybe_flush(self, now_ms: int | None = None) -> bool:
         """Flush if ``flush.ms`` passed since the last flush and there is something to flush
         (for a periodic flusher); returns whether it flushed."""
-        if self._closed:
+        if self._closed or self._offline is not None:
             return False
         now_ms = self._now_ms() if now_ms is None else now_ms
         if self._leo > self._recovery_point and now_ms - self._last_flush_ms >= self._config.flush_ms:
@@ -451,6 +674,7 @@ class Log:
 
     # ------------------------------------------------------------------------------ read
 
+    @_storage
     def read(
         self,
         offset: int,
@@ -474,8 +698,8 @@ class Log:
         regions: list[FileRegion] = []
         if offset >= limit:
             return ReadResult(regions, 0)
-        segments = self._segments
-        i = max(0, bisect_right(self._bases, offset) - 1)
+        segments, bases = self._view
+        i = max(0, bisect_right(bases, offset) - 1)
         total = 0
         first: BatchHeader | None = None
         while i < len(segments):
@@ -514,6 +738,7 @@ class Log:
 
     # ------------------------------------------------------------------------------ timestamps
 
+    @_storage
     def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
         """(offset, timestamp) for ListOffsets by time: the first batch whose max timestamp is
         >= ``timestamp``, as its base offset (or the log start offset if that is later) and its
@@ -529,6 +754,7 @@ class Log:
                 return max(h.base_offset, start), h.max_timestamp
         return None
 
+    @_storage
     def max_timestamp(self) -> tuple[int, int]:
         """(timestamp, offset) of the record with the largest timestamp (ListOffsets -3): the
         first record holding it, found by decoding that one batch; (-1, -1) when empty."""
@@ -558,6 +784,7 @@ class Log:
 
     # ------------------------------------------------------------------------------ changes
 
+    @_storage
     def delete_records_before(self, offset: int) -> int:
         """Move the log start offset up to ``offset`` (at most the LEO) and delete the segments
         wholly below it (never the active one). Returns the new log start offset."""
@@ -566,16 +793,88 @@ class Log:
             raise _offset_error(offset, self._log_start, self._leo)
         if offset <= self._log_start:
             return self._log_start
-        self._log_start = offset
-        self._hw = max(self._hw, offset)
-        segments = self._segments
-        while len(segments) > 1 and segments[1].base_offset <= offset:
-            seg = segments.pop(0)
-            self._bases.pop(0)
+        with self._lock:
+            self._log_start = offset
+            self._hw = max(self._hw, offset)
+            segments = self._segments
+            n = 0
+            while n + 1 < len(segments) and segments[n + 1].base_offset <= offset:
+                n += 1
+            gone = segments[:n]
+            if gone:
+                self._set_segments(segments[n:])
+                self._generation += 1
+        for seg in gone:
             seg.close()
             seg.delete()
         return offset
 
+    # ------------------------------------------------------------------------------ retention
+
+    @_storage
+    def apply_retention(self, now_ms: int | None = None) -> int:
+        """Delete the oldest segments that retention allows to go; returns how many went.
+
+        Only when the cleanup policy contains ``delete``. A segment goes when its largest
+        timestamp (its file's modification time if it has none) is more than ``retention.ms``
+        before ``now_ms`` (-1: never), or while the log without it is still at least
+        ``retention.bytes`` big (-1: no limit). Whole segments only, oldest first, never the
+        active segment, and never one holding offsets at or above the high watermark. The log
+        start offset moves to the first remaining segment. Files of deleted segments are
+        unlinked at once; readers holding their regions keep reading (the open file stays).
+        """
+        self._check_open()
+        config = self._config
+        if not config.delete or (config.retention_ms < 0 and config.retention_bytes < 0):
+            return 0
+        if now_ms is None:
+            now_ms = self._now_ms()
+        with self._lock:
+            segments = self._segments
+            hw = self._hw
+            last = len(segments) - 1  # the active segment is never deleted
+            by_time = 0
+            if config.retention_ms >= 0:
+                while by_time < last and segments[by_time + 1].base_offset <= hw:
+                    seg = segments[by_time]
+                    ts = seg.max_timestamp if seg.max_timestamp >= 0 else seg.last_modified_ms()
+                    if now_ms - ts <= config.retention_ms:
+                        break
+                    by_time += 1
+            by_size = 0
+            if config.retention_bytes >= 0:
+                excess = sum(s.size for s in segments) - config.retention_bytes
+                while by_size < last and segments[by_size + 1].base_offset <= hw:
+                    size = segments[by_size].size
+                    if excess - size < 0:
+                        break
+                    excess -= size
+                    by_size += 1
+            n = max(by_time, by_size)
+            if n == 0:
+                return 0
+            gone = segments[:n]
+            self._set_segments(segments[n:])
+            self._generation += 1
+            self._log_start = max(self._log_start, segments[n].base_offset)
+            self._hw = max(self._hw, self._log_start)
+            self._recovery_point = max(self._recovery_point, self._log_start)
+            start = self._log_start
+        logger.info(
+            "%s: retention deleted %d segment(s) [%d, %d) (%s); log start offset is now %d",
+            self._dir.name,
+            n,
+            gone[0].base_offset,
+            start,
+            "retention.ms" if by_time >= by_size else "retention.bytes",
+            start,
+        )
+        for seg in gone:
+            seg.close()
+            seg.delete()
+        return n
+
+    @_storage
     def truncate_to(self, offset: int) -> None:
         """Remove everything at and after ``offset`` (a follower's truncation).
 
@@ -588,69 +887,201 @@ class Log:
             raise ValueError(f"cannot truncate to negative offset {offset}")
         if offset >= self._leo:
             return
-        if offset < self._segments[0].base_offset:
-            self.truncate_fully_and_start_at(offset)
-            return
-        i = bisect_right(self._bases, offset) - 1
-        for seg in self._segments[i + 1 :]:
-            seg.close()
-            seg.delete()
-        del self._segments[i + 1 :]
-        del self._bases[i + 1 :]
-        seg = self._segments[i]
-        seg.truncate_to(offset, self._config.index_interval_bytes)
-        seg.rolling_ms = self._rolling_time(seg, self._now_ms())
-        self._leo = seg.next_offset
-        self._log_start = min(self._log_start, self._leo)
-        self._hw = min(self._hw, self._leo)
-        self._recovery_point = min(self._recovery_point, self._leo)
-        self._producers.delete_snapshots_above(self._leo)
-        self._load_producer_state()
+        with self._lock:
+            self._generation += 1
+            if offset < self._segments[0].base_offset:
+                self._truncate_fully_locked(offset)
+            else:
+                i = bisect_right(self._bases, offset) - 1
+                for seg in self._segments[i + 1 :]:
+                    seg.close()
+                    seg.delete()
+                self._set_segments(self._segments[: i + 1])
+                seg = self._segments[i]
+                seg.truncate_to(offset, self._config.index_interval_bytes)
+                seg.rolling_ms = self._rolling_time(seg, self._now_ms())
+                self._leo = seg.next_offset
+                self._log_start = min(self._log_start, self._leo)
+                self._hw = min(self._hw, self._leo)
+                self._recovery_point = min(self._recovery_point, self._leo)
+                self._producers.delete_snapshots_above(self._leo)
+                self._load_producer_state()
+        self._lower_first_dirty(self._leo)
 
+    @_storage
     def truncate_fully_and_start_at(self, offset: int) -> None:
         """Delete every segment and restart the empty log at ``offset``."""
         self._check_open()
+        with self._lock:
+            self._generation += 1
+            self._truncate_fully_locked(offset)
+        self._lower_first_dirty(offset)
+
+    def _truncate_fully_locked(self, offset: int) -> None:
         for seg in self._segments:
             seg.close()
             seg.delete()
         seg = self._new_segment(offset)
-        self._segments = [seg]
-        self._bases = [offset]
+        self._set_segments([seg])
         fsync_dir(self._dir)
         self._leo = self._log_start = self._hw = self._recovery_point = offset
         self._producers.clear()
         self._producers.delete_snapshots_above(-1)
 
+    def _lower_first_dirty(self, offset: int) -> None:
+        """After a truncation: what was compacted above ``offset`` is gone, so is its checkpoint
+        (written at once: new records there must not pass for compacted after a crash)."""
+        if self._first_dirty > offset:
+            self._first_dirty = offset
+            self._horizon_cache = None
+            hook = self.on_first_dirty_changed
+            if hook is not None:
+                hook(self)
+
+    # ------------------------------------------------------------------------------ compaction
+
+    def clean_once(
+        self,
+        now_ms: int | None = None,
+        *,
+        force: bool = False,
+        throttler: Throttler | None = None,
+        abort: Callable[[], bool] | None = None,
+        map_limit_bytes: int | None = None,
+    ) -> CleanResult:
+        """Compact this log once, in the calling thread (see :func:`.cleaner.clean_log`).
+
+        Without ``force`` it cleans only when the cleaner would pick it (dirty ratio above
+        ``min.cleanable.dirty.ratio``, a dirty record older than ``max.compaction.lag.ms``, or
+        tombstones whose delete horizon passed). Safe to run while the owner appends and reads.
+        """
+        from .cleaner import clean_log
+
+        kwargs = {} if map_limit_bytes is None else {"map_limit_bytes": map_limit_bytes}
+        return clean_log(
+            self,
+            self._now_ms() if now_ms is None else now_ms,
+            force=force,
+            throttler=throttler,
+            abort=abort,
+            **kwargs,
+        )
+
+    def _commit_clean(
+        self, old: list[LogSegment], new: LogSegment, end_offset: int, generation: int
+    ) -> list[Path] | None:
+        """Swap the cleaned segment ``new`` (files ``*.cleaned``, fsynced) in for ``old``, the
+        segments covering [new.base_offset, end_offset). Returns the renamed-away files to
+        unlink once the directory is fsynced, or None (nothing changed) when the log moved
+        on meanwhile (truncation, retention, closing) so that the clean no longer applies.
+
+        The renames: ``<b>.log.cleaned`` -> ``<b>.<end>.log.swap`` (the commit: from here a
+        crash completes the swap), each old file -> ``*.deleted``, the swap -> ``<b>.log``, the
+        cleaned indexes -> their names. A crash at any point leaves either the old segments or
+        the committed swap, which :func:`recover_swaps` finishes.
+        """
+        directory = self._dir
+        base = new.base_offset
+        with self._lock:
+            segments = list(self._segments)
+            if self._stop_cleaning or self._offline is not None or self._generation != generation:
+                return None
+            try:
+                i = next(j for j, s in enumerate(segments) if s is old[0])
+            except StopIteration:
+                return None
+            if len(segments[i:]) <= len(old) or any(a is not b for a, b in zip(segments[i:], old)):
+                return None
+            try:
+                swap = directory / swap_name(base, end_offset)
+                os.rename(new.log_path, swap)
+                gone: list[Path] = []
+                for seg in old:
+                    for path in seg.file_paths():
+                        target = path.with_name(path.name + DELETED_SUFFIX)
+                        try:
+                            os.rename(path, target)
+                        except FileNotFoundError:
+                            continue
+                        gone.append(target)
+                final = directory / segment_name(base, _LOG_SUFFIX)
+                os.rename(swap, final)
+                new.log_path = final
+                for index, suffix in ((new.index, ".index"), (new.time_index, ".timeindex")):
+                    path = directory / segment_name(base, suffix)
+                    os.rename(index.path, path)
+                    index.rename(path)
+            except OSError as e:
+                raise self._go_offline("clean (segment swap)", e) from e
+            segments[i : i + len(old)] = [new]
+            self._set_segments(segments)
+        return gone
+
+    def _set_first_dirty(self, offset: int, generation: int, horizon: int | None) -> bool:
+        """After a clean whose swaps are durable: offsets below ``offset`` are compacted."""
+        with self._lock:
+            if self._generation != generation or self._stop_cleaning:
+                return False
+            self._first_dirty = max(self._first_dirty, offset)
+            self._horizon_cache = (self._first_dirty, horizon)
+        hook = self.on_first_dirty_changed
+        if hook is not None:
+            hook(self)
+        return True
+
+    def _stop_cleaner_for_good(self) -> None:
+        """Abort a clean in progress and wait for it to end; no clean starts afterwards."""
+        self._stop_cleaning = True
+        with self._clean_mutex:
+            pass
+
     # ------------------------------------------------------------------------------ lifecycle
 
     def close(self) -> None:
-        """Seal the active segment, flush, snapshot the producer state, close index files.
+        """Stop any clean, seal the active segment, fsync, snapshot the producer state, close
+        index files. Regions handed out earlier stay readable.
 
-        Regions handed out earlier stay readable."""
+        Never raises for a storage error: the log goes offline (logged) and what could not be
+        flushed is recovered on the next start."""
         if self._closed:
             return
-        self._segments[-1].seal()
-        self.flush()
-        self._producers.take_snapshot(self._leo)
-        for seg in self._segments:
-            seg.close()
-        self._segments = []
-        self._bases = []
-        self._closed = True
+        self._stop_cleaner_for_good()
+        with self._lock:
+            if self._offline is None:
+                try:
+                    self._segments[-1].seal()
+                    self.flush()
+                    self._producers.take_snapshot(self._leo)
+                except OSError as e:
+                    self._go_offline("close", e)
+                except KafkaError:
+                    pass  # flush found the log offline: already logged
+            for seg in self._segments:
+                try:
+                    seg.close()
+                except OSError:
+                    pass
+            self._set_segments(())
+            self._closed = True
 
     def delete(self) -> None:
         """Remove the log's files and directory (regions handed out earlier stay readable)."""
-        for seg in self._segments:
-            seg.close()
-            seg.delete()
-        self._segments = []
-        self._bases = []
-        self._closed = True
+        self._stop_cleaner_for_good()
+        with self._lock:
+            for seg in self._segments:
+                try:
+                    seg.close()
+                    seg.delete()
+                except OSError:
+                    pass
+            self._set_segments(())
+            self._closed = True
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def rename_dir(self, directory: Path) -> None:
-        """Rename the log's directory (e.g. before deletion) and follow it."""
+        """Rename the log's directory (e.g. before deletion) and follow it; stops cleaning."""
         directory = Path(directory)
+        self._stop_cleaner_for_good()
         os.rename(self._dir, directory)
         fsync_dir(directory.parent)
         self._dir = directory

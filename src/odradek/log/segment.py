@@ -121,19 +121,32 @@ class LogSegment:
         index_interval: int,
         *,
         lazy: bool = False,
+        suffix: str = "",
     ) -> None:
+        """Open (or create) the segment's files; ``suffix`` (e.g. ``".cleaned"``) is appended to
+        every file name, for a segment being written by the cleaner (created empty)."""
         self.base_offset = base_offset
         self.index_interval = index_interval  # for rebuilds; appends are given the current one
-        self.log_path = directory / segment_name(base_offset, ".log")
-        fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.log_path = directory / (segment_name(base_offset, ".log") + suffix)
+        flags = os.O_RDWR | os.O_CREAT | (os.O_TRUNC if suffix else 0)
+        fd = os.open(self.log_path, flags, 0o644)
         self.file = SegmentFile(fd, "r+b", closefd=True)
         self.fd = fd
         self.size = os.fstat(fd).st_size
+        if suffix:
+            for name in (".index", ".timeindex"):
+                try:
+                    os.unlink(directory / (segment_name(base_offset, name) + suffix))
+                except FileNotFoundError:
+                    pass
         self.index = OffsetIndex(
-            directory / segment_name(base_offset, ".index"), base_offset, index_bytes, lazy=lazy
+            directory / (segment_name(base_offset, ".index") + suffix), base_offset, index_bytes, lazy=lazy
         )
         self.time_index = TimeIndex(
-            directory / segment_name(base_offset, ".timeindex"), base_offset, index_bytes, lazy=lazy
+            directory / (segment_name(base_offset, ".timeindex") + suffix),
+            base_offset,
+            index_bytes,
+            lazy=lazy,
         )
         self.next_offset = base_offset  # offset after the last batch
         self.max_timestamp = -1
@@ -176,6 +189,19 @@ class LogSegment:
             off = last + 1
         self.size = position + len(data)
         self.next_offset = off
+        self.dirty = True
+
+    def append_batches(self, data: bytes | memoryview, headers: list[BatchHeader], interval: int) -> None:
+        """Write batches whose offsets are already in them (``headers`` as scanned from
+        ``data``, positions relative to it): the cleaner's appends, with offset gaps."""
+        position = self.size
+        self._write(memoryview(data), position)
+        track = self._track
+        for h in headers:
+            track(position + h.position, h.size, h.last_offset, h.max_timestamp, interval)
+        self.size = position + len(data)
+        if headers:
+            self.next_offset = headers[-1].next_offset
         self.dirty = True
 
     def _write(self, data: memoryview, position: int) -> None:
@@ -389,6 +415,14 @@ class LogSegment:
         self.recover(interval, verify_crc=False)
         self.dirty = True
         return True
+
+    def file_paths(self) -> list[Path]:
+        """The segment's three files (``.log``, ``.index``, ``.timeindex``)."""
+        return [self.log_path, self.index.path, self.time_index.path]
+
+    def last_modified_ms(self) -> int:
+        """The ``.log`` file's modification time, for segments without timestamps."""
+        return int(os.fstat(self.fd).st_mtime * 1000)
 
     def close(self) -> None:
         """Close the index files; the ``.log`` file closes when its last region goes."""
