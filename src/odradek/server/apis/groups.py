@@ -165,11 +165,13 @@ async def offset_commit(conn, header, request):
     )
     topics_out = []
     entries = []
+    known = broker.store.topics()
     for t in request.topics:
         parts = []
+        meta = known.get(t.name)
         for p in t.partitions:
             code = err
-            if code is None and (t.name, p.partition_index) not in broker.partitions:
+            if code is None and (meta is None or p.partition_index not in meta.partitions):
                 code = ErrorCode.unknown_topic_or_partition
             if code is None:
                 entries.append((t.name, p.partition_index, p.committed_offset,
