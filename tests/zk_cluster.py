@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from helpers import BrokerProcess, free_port, port_open, wait_for
+from wire import WireClient
 
 ZK_CLASSPATH = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
 
@@ -75,7 +76,27 @@ class Cluster:
     def start(self) -> "Cluster":
         for b in self.brokers:
             b.start()
+        self.wait_all_registered()
         return self
+
+    def wait_all_registered(self, timeout: float = 30) -> None:
+        """Every live broker's metadata lists every live broker."""
+        live = {b.broker_id for b in self.brokers if b.alive()}
+
+        def seen_by_all() -> bool:
+            for b in self.brokers:
+                if not b.alive():
+                    continue
+                c = WireClient(b.port, timeout=5)
+                try:
+                    resp = c.request(3, 1, {"topics": []})
+                finally:
+                    c.close()
+                if {x.node_id for x in resp.brokers} != live:
+                    return False
+            return True
+
+        wait_for(seen_by_all, timeout, what="all brokers registered")
 
     def stop(self) -> None:
         for b in self.brokers:
