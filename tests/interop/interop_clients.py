@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -192,7 +193,15 @@ def _norm_headers(hs) -> tuple[tuple[str, bytes], ...]:
 
 
 def ck_config(bootstrap: str, **extra) -> dict:
-    conf = {"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000, "api.version.request.timeout.ms": 5000}
+    # librdkafka's log lines go to Python logging (pytest shows them with a failing test's
+    # report) instead of stderr, where handles outliving their broker would repeat
+    # "Connection refused" long after their test.
+    conf = {
+        "bootstrap.servers": bootstrap,
+        "socket.timeout.ms": 10000,
+        "api.version.request.timeout.ms": 5000,
+        "logger": logging.getLogger("librdkafka"),
+    }
     conf.update(extra)
     return conf
 

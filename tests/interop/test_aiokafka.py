@@ -244,3 +244,16 @@ def test_send_batch_api(shared_broker):
     got = ak_consume(bs, topic, {1: 30})
     assert [g.value for g in got[1]] == [b"batched %d" % i for i in range(30)]
     assert [b["count"] for b in stored_batches(shared_broker.data_dir, topic, 1)] == [30]
+
+
+def test_small_fetch_limits_and_read_committed(shared_broker):
+    bs = shared_broker.bootstrap
+    topic = uniq("ak-smallfetch")
+    assert ak_create(bs, topic, 1) == 0
+    recs = [Rec(b"k%d" % i, bytes([i]) * 5000, (), None, 0) for i in range(20)]
+    ak_produce(bs, topic, recs[:10])
+    ak_produce(bs, topic, recs[10:], codec="snappy")
+    got = ak_consume(bs, topic, {0: 20}, max_partition_fetch_bytes=100, fetch_max_bytes=100)
+    check_consumed(recs, [0] * 20, got, check_timestamps=False)
+    got = ak_consume(bs, topic, {0: 20}, isolation_level="read_committed")
+    check_consumed(recs, [0] * 20, got, check_timestamps=False)

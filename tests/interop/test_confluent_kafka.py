@@ -27,6 +27,7 @@ from interop_clients import (  # noqa: E402
     check_consumed,
     check_murmur2,
     ck_admin,
+    ck_config,
     ck_consume,
     ck_create_topic,
     ck_produce,
@@ -261,11 +262,14 @@ def test_alter_configs_survive_restart(broker):
     assert sorted(cfg["cleanup.policy"].value.split(",")) == ["compact", "delete"]
     assert cfg["retention.ms"].value == "7200000"  # the topic override was deleted: broker default wins
     assert _describe(admin, ResourceType.TOPIC, other)["retention.ms"].value == "7200000"
-    # The topic still works after the restart.
-    recs = make_records("after-restart", 6)
+    # The topic still works after the restart. It is compacted now: keyless records are
+    # refused with INVALID_RECORD, as Kafka does.
+    recs = make_records("after-restart", 6, keyless_every=0)
     parts = ck_produce(bs, topic, recs)
     got = ck_consume(bs, topic, counts(recs, parts))
     check_consumed(recs, parts, got, num_partitions=NP)
+    with pytest.raises(AssertionError, match="INVALID_RECORD"):
+        ck_produce(bs, topic, [Rec(None, b"no key", (), None, 0)], **{"message.timeout.ms": 5000})
 
 
 def test_alter_configs_bad_values(shared_broker):
@@ -392,7 +396,7 @@ def test_offsets_for_times(shared_broker):
 
     from confluent_kafka import Consumer
 
-    c = Consumer({"bootstrap.servers": bs, "group.id": uniq("ck-times")})
+    c = Consumer(ck_config(bs, **{"group.id": uniq("ck-times")}))
     try:
         for p in range(NP):
             for q in time_queries(base, p):
@@ -465,3 +469,138 @@ def test_describe_cluster(shared_broker):
     assert desc.nodes[0].port == shared_broker.port
     assert desc.controller.id == 0
     assert desc.cluster_id
+
+
+# --- more topic behaviour -------------------------------------------------------------------------
+
+
+def test_log_append_time_topic(shared_broker):
+    """message.timestamp.type=LogAppendTime: the broker stamps batches; readers see its time and
+    the LOG_APPEND_TIME type, time lookups use it, whatever the producer put in."""
+    from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME
+
+    bs = shared_broker.bootstrap
+    topic = uniq("ck-lat")
+    ck_create_topic(bs, topic, 1, configs={"message.timestamp.type": "LogAppendTime"})
+    old = int(time.time() * 1000) - 50_000_000
+    before = int(time.time() * 1000)
+    recs = [Rec(b"k%d" % i, b"v%d" % i, (), old + i, 0) for i in range(6)]
+    ck_produce(bs, topic, recs[:3], codec="none")
+    ck_produce(bs, topic, recs[3:], codec="zstd")
+    after = int(time.time() * 1000)
+
+    from confluent_kafka import OFFSET_BEGINNING, Consumer
+
+    c = Consumer(ck_config(bs, **{"group.id": uniq("ck-lat"), "enable.auto.commit": False}))
+    try:
+        c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        msgs = []
+        deadline = time.monotonic() + 20
+        while len(msgs) < 6 and time.monotonic() < deadline:
+            msgs += [m for m in c.consume(10, 0.2) if m.error() is None]
+        assert [m.value() for m in msgs] == [r.value for r in recs]
+        for m in msgs:
+            ts_type, ts = m.timestamp()
+            assert ts_type == TIMESTAMP_LOG_APPEND_TIME, m.timestamp()
+            assert before - 1000 <= ts <= after + 1000, (ts, before, after)
+        (tp,) = c.offsets_for_times([TopicPartition(topic, 0, old)], timeout=10)
+        assert tp.offset == 0  # producer times are not what the index holds
+        (tp,) = c.offsets_for_times([TopicPartition(topic, 0, after + 60_000)], timeout=10)
+        assert tp.offset == OFFSET_END
+    finally:
+        c.close()
+    # Other clients see the same.
+    from interop_clients import kp_consume
+
+    got = kp_consume(bs, topic, {0: 6})
+    assert [g.timestamp for g in got[0]] == [m.timestamp()[1] for m in msgs]
+
+
+def test_topic_max_message_bytes(shared_broker):
+    bs = shared_broker.bootstrap
+    topic = uniq("ck-maxmsg")
+    ck_create_topic(bs, topic, 1, configs={"max.message.bytes": "2000"})
+    with pytest.raises(AssertionError, match="MSG_SIZE_TOO_LARGE"):
+        ck_produce(bs, topic, [Rec(b"k", b"x" * 5000, (), None, 0)], **{"message.timeout.ms": 5000})
+    ck_produce(bs, topic, [Rec(b"k", b"x" * 500, (), None, 0)])
+    assert until_from(bs, topic, 1) == {0: 1}
+
+
+def test_delete_and_recreate_topic(shared_broker):
+    """A new topic under an old name has a new topic id; Fetch v13+ (by id) reads only new data."""
+    bs = shared_broker.bootstrap
+    admin = ck_admin(bs)
+    topic = uniq("ck-recreate")
+    ck_create_topic(bs, topic, 1)
+    ck_produce(bs, topic, [Rec(b"a", b"old%d" % i, (), None, 0) for i in range(5)])
+    old_id = admin.describe_topics(_topic_collection([topic]), request_timeout=15)[topic].result(timeout=20).topic_id
+    admin.delete_topics([topic], operation_timeout=10, request_timeout=15)[topic].result(timeout=20)
+    ck_create_topic(bs, topic, 2)
+    new_id = admin.describe_topics(_topic_collection([topic]), request_timeout=15)[topic].result(timeout=20).topic_id
+    assert str(old_id) != str(new_id)
+    recs = [Rec(b"a", b"new%d" % i, (), None, i % 2) for i in range(4)]
+    ck_produce(bs, topic, recs)
+    got = ck_consume(bs, topic, {0: 2, 1: 2})
+    check_consumed(recs, [0, 1, 0, 1], got, check_timestamps=False)
+
+
+def _topic_collection(names):
+    from confluent_kafka import TopicCollection
+
+    return TopicCollection(names)
+
+
+def test_small_fetch_limits(shared_broker):
+    """fetch.max.bytes and max.partition.fetch.bytes below one batch: the broker still returns
+    the first batch (KIP-74), and the consumer makes progress batch by batch."""
+    bs = shared_broker.bootstrap
+    topic = uniq("ck-smallfetch")
+    ck_create_topic(bs, topic, 2)
+    recs = [Rec(b"k%d" % i, bytes([i]) * 5000, (), None, i % 2) for i in range(20)]
+    ck_produce(bs, topic, recs[:10], **{"batch.num.messages": 3})
+    ck_produce(bs, topic, recs[10:], codec="gzip", **{"batch.num.messages": 3})
+    got = ck_consume(
+        bs,
+        topic,
+        {0: 10, 1: 10},
+        **{"fetch.max.bytes": 1000, "message.max.bytes": 1000, "max.partition.fetch.bytes": 100, "receive.message.max.bytes": 200000},
+    )
+    check_consumed(recs, [i % 2 for i in range(20)], got, check_timestamps=False)
+
+
+def test_restart_keeps_records_offsets_and_times(broker):
+    """A clean restart: every record, the high watermarks, the log start after DeleteRecords,
+    and time lookups come back the same."""
+    bs = broker.bootstrap
+    topic = uniq("ck-restart")
+    ck_create_topic(bs, topic, NP)
+    base = int(time.time() * 1000) - 3_600_000
+    records, parts = [], []
+    for i, codec in enumerate(CODECS):
+        recs = make_records(f"r-{codec}", 12, ts_base=base + i * 1000)
+        parts += ck_produce(bs, topic, recs, codec=codec)
+        records += recs
+    admin = ck_admin(bs)
+    [f.result(timeout=20) for f in admin.delete_records([TopicPartition(topic, 0, 3)], request_timeout=15).values()]
+    ends = until_from(bs, topic, NP)
+    from confluent_kafka import Consumer
+
+    def lookups():
+        c = Consumer(ck_config(bs, **{"group.id": uniq("ck-restart")}))
+        try:
+            return [tp.offset for tp in c.offsets_for_times([TopicPartition(topic, p, base + 2500) for p in range(NP)], timeout=10)]
+        finally:
+            c.close()
+
+    before = lookups()
+    broker.restart()
+    assert until_from(bs, topic, NP) == ends
+    admin = ck_admin(bs)  # keep a reference: futures of a collected AdminClient never finish
+    (f,) = admin.list_offsets({TopicPartition(topic, 0): OffsetSpec.earliest()}, request_timeout=15).values()
+    assert f.result(timeout=20).offset == 3
+    assert lookups() == before
+    got = ck_consume(bs, topic, {p: ends[p] - (3 if p == 0 else 0) for p in range(NP)})
+    want0 = [r for r, p in zip(records, parts) if p == 0][3:]
+    assert [g.value for g in got[0]] == [r.value for r in want0]
+    rest = [(r, p) for r, p in zip(records, parts) if p != 0]
+    check_consumed([r for r, _ in rest], [p for _, p in rest], {p: got[p] for p in range(1, NP)})

@@ -263,3 +263,39 @@ def test_kafkajs_writes_fixture_like_records_read_by_all(shared_broker):
     for name, read in READERS.items():
         got = read(bs, topic, {0: len(recs)})
         check_consumed(recs, [0] * len(recs), got, check_timestamps=False)
+
+
+def test_replayed_idempotent_batch_is_deduplicated(shared_broker):
+    """kafka-python's captured batch carries a producer id and sequence 0. Sent twice, the broker
+    keeps one copy and answers the retry with the first offset; the next sequence appends; a
+    gap is OUT_OF_ORDER_SEQUENCE_NUMBER (45); a broken CRC is CORRUPT_MESSAGE (2)."""
+    import crc32c
+
+    path = Path(FIXTURES) / "kp-default.bin"
+    if not path.exists():
+        pytest.skip("fixture missing")
+    bs = shared_broker.bootstrap
+    topic = uniq("cross-dedup")
+    ck_create_topic(bs, topic, 1)
+    batch = path.read_bytes()
+    producer_id, _epoch, seq = struct.unpack_from(">qhi", batch, 43)
+    assert producer_id >= 0 and seq == 0
+
+    def with_sequence(b: bytes, s: int) -> bytes:
+        out = bytearray(b)
+        struct.pack_into(">i", out, 53, s)
+        struct.pack_into(">I", out, 17, crc32c.crc32c(bytes(out[21:])))
+        return bytes(out)
+
+    assert raw_produce(bs, topic, 0, batch) == (0, 0)
+    assert raw_produce(bs, topic, 0, batch) == (0, 0)  # duplicate: same answer, nothing appended
+    assert until_from(bs, topic, 1) == {0: 50}
+    assert raw_produce(bs, topic, 0, with_sequence(batch, 50)) == (0, 50)
+    assert raw_produce(bs, topic, 0, with_sequence(batch, 500))[0] == 45
+    broken = bytearray(batch)
+    broken[-1] ^= 0xFF
+    assert raw_produce(bs, topic, 0, bytes(broken))[0] == 2
+    assert until_from(bs, topic, 1) == {0: 100}
+    got = kp_consume(bs, topic, {0: 100})
+    assert [g.offset for g in got[0]] == list(range(100))
+    assert [g.key for g in got[0]] == [b"k%d" % i for i in range(50)] * 2

@@ -361,3 +361,149 @@ def test_fetch_out_of_range_resets(shared_broker, admin):
     kp_produce(bs, topic, recs)
     got = kp_consume(bs, topic, {0: 5}, start={0: 1000})
     assert [g.offset for g in got[0]] == list(range(5))
+
+
+# --- more broker behaviour ----------------------------------------------------------------------
+
+
+def _describe_inherited(admin, topic: str) -> dict:
+    r = admin.describe_configs([ConfigResource("TOPIC", topic, ["retention.ms", "segment.bytes"])], config_filter="all", include_synonyms=True)
+    return r["topic"][topic]
+
+
+def test_topic_config_source_static_broker_setting(tmp_path):
+    """A topic value inherited from a static broker setting is STATIC_BROKER_CONFIG, also when
+    it comes through a synonym (retention.ms from log.retention.hours), as Kafka reports it.
+    Only Kafka's own default is DEFAULT_CONFIG (kafka-python's default filter hides those)."""
+    from helpers import BrokerProcess
+
+    b = BrokerProcess(tmp_path / "data", overrides={"log.retention.hours": "1", "log.segment.bytes": "2097152", "num.partitions": "2"}).start()
+    admin = kp_admin(b.bootstrap)
+    try:
+        topic = uniq("kp-static")
+        assert admin.create_topics({topic: {}})["topics"][0]["num_partitions"] == 2
+        cfg = _describe_inherited(admin, topic)
+        assert (cfg["segment.bytes"]["value"], cfg["segment.bytes"]["config_source"]) == ("2097152", "STATIC_BROKER_CONFIG")
+        assert cfg["retention.ms"]["value"] == "3600000"
+        assert cfg["retention.ms"]["config_source"] == "STATIC_BROKER_CONFIG", cfg["retention.ms"]
+        assert {"name": "log.retention.hours", "value": "1", "source": "STATIC_BROKER_CONFIG"} in cfg["retention.ms"]["synonyms"]
+        assert "retention.ms" in admin.describe_configs([ConfigResource("TOPIC", topic)])["topic"][topic]  # "modified"
+    finally:
+        admin.close()
+        b.kill()
+
+
+def test_topic_config_source_per_broker_dynamic(broker):
+    """A topic value inherited from a per-broker dynamic config (resource "0") is
+    DYNAMIC_BROKER_CONFIG; DYNAMIC_DEFAULT_BROKER_CONFIG is for the cluster-wide default ("")."""
+    admin = kp_admin(broker.bootstrap)
+    try:
+        topic = uniq("kp-dynbroker")
+        _create(admin, topic, 1)
+        assert admin.alter_configs([ConfigResource("BROKER", "0", {"log.retention.ms": "7200000"})]) == {"broker": {"0": "OK"}}
+        bcfg = admin.describe_configs([ConfigResource("BROKER", "0", ["log.retention.ms"])], config_filter="all")["broker"]["0"]
+        assert (bcfg["log.retention.ms"]["value"], bcfg["log.retention.ms"]["config_source"]) == ("7200000", "DYNAMIC_BROKER_CONFIG")
+        # Deleting it goes back to the default, whatever the source reporting says.
+        cfg = _describe_inherited(admin, topic)
+        assert cfg["retention.ms"]["value"] == "7200000"
+        value_then_source = cfg["retention.ms"]["config_source"]
+        admin.alter_configs([ConfigResource("BROKER", "0", {"log.retention.ms": ("DELETE", None)})])
+        assert _describe_inherited(admin, topic)["retention.ms"]["value"] == "604800000"
+        assert value_then_source == "DYNAMIC_BROKER_CONFIG", cfg["retention.ms"]
+    finally:
+        admin.close()
+
+
+def test_min_insync_replicas_not_enough(shared_broker, admin):
+    """min.insync.replicas=2 on one node: acks=all fails with NOT_ENOUGH_REPLICAS, acks=1 works."""
+    bs = shared_broker.bootstrap
+    topic = uniq("kp-minisr")
+    _create(admin, topic, 1, configs={"min.insync.replicas": "2"})
+    p = KafkaProducer(bootstrap_servers=bs, acks="all", enable_idempotence=False, retries=0)
+    try:
+        with pytest.raises(Errors.NotEnoughReplicasError):
+            p.send(topic, b"v", partition=0).get(timeout=15)
+    finally:
+        p.close(timeout=10)
+    assert kp_produce(bs, topic, [Rec(b"k", b"v", (), None, 0)], acks=1) == [0]
+    assert until_from(bs, topic, 1) == {0: 1}
+
+
+def test_fetch_below_log_start_resets(shared_broker, admin):
+    """After DeleteRecords, fetching from an offset below the log start is OFFSET_OUT_OF_RANGE
+    and the consumer resets to the earliest offset; time lookups never answer below it."""
+    bs = shared_broker.bootstrap
+    topic = uniq("kp-below")
+    _create(admin, topic, 1)
+    base = int(time.time() * 1000) - 100_000
+    recs = [Rec(b"k%d" % i, b"v%d" % i, (), base + 10 * i, 0) for i in range(10)]
+    kp_produce(bs, topic, recs)
+    tp = TopicPartition(topic, 0)
+    admin.delete_records({tp: 5})
+    got = kp_consume(bs, topic, {0: 5}, start={0: 2})
+    assert [g.offset for g in got[0]] == [5, 6, 7, 8, 9]
+    c = kp_consumer(bs)
+    try:
+        assert c.offsets_for_times({tp: base})[tp].offset == 5
+    finally:
+        c.close()
+
+
+def test_long_poll_wakes_on_append(shared_broker, admin):
+    """A fetch waiting for data (fetch_max_wait_ms=10 s) answers as soon as a record arrives."""
+    import threading
+
+    bs = shared_broker.bootstrap
+    topic = uniq("kp-longpoll")
+    _create(admin, topic, 1)
+    c = kp_consumer(bs, fetch_max_wait_ms=10_000, request_timeout_ms=30_000)
+    tp = TopicPartition(topic, 0)
+    try:
+        c.assign([tp])
+        c.seek_to_beginning(tp)
+        assert c.poll(timeout_ms=300) == {}  # a fetch is now parked on the broker
+        sent = {}
+
+        def produce_later():
+            time.sleep(0.5)
+            sent["at"] = time.monotonic()
+            kp_produce(bs, topic, [Rec(b"k", b"late", (), None, 0)], acks=1)
+
+        th = threading.Thread(target=produce_later)
+        th.start()
+        got = {}
+        deadline = time.monotonic() + 15
+        while not got and time.monotonic() < deadline:
+            got = c.poll(timeout_ms=100)
+        received = time.monotonic()
+        th.join()
+        assert got and got[tp][0].value == b"late"
+        assert received - sent["at"] < 3.0, f"record took {received - sent['at']:.2f}s to arrive"
+    finally:
+        c.close()
+
+
+def test_small_fetch_limits_and_read_committed(shared_broker, admin):
+    bs = shared_broker.bootstrap
+    topic = uniq("kp-smallfetch")
+    _create(admin, topic, 1)
+    recs = [Rec(b"k%d" % i, bytes([i]) * 5000, (), None, 0) for i in range(20)]
+    kp_produce(bs, topic, recs[:10])
+    kp_produce(bs, topic, recs[10:], codec="gzip")
+    got = kp_consume(bs, topic, {0: 20}, max_partition_fetch_bytes=100, fetch_max_bytes=100)
+    check_consumed(recs, [0] * 20, got, check_timestamps=False)
+    got = kp_consume(bs, topic, {0: 20}, isolation_level="read_committed")
+    check_consumed(recs, [0] * 20, got, check_timestamps=False)
+
+
+def test_describe_topics_mixed(shared_broker, admin):
+    topic = uniq("kp-mixed")
+    _create(admin, topic, 2)
+    missing = uniq("kp-missing")
+    res = {t["name"]: t for t in admin.describe_topics([topic, "bad name", missing])}
+    assert res[topic]["error_code"] == 0 and len(res[topic]["partitions"]) == 2
+    assert res[topic]["topic_id"]
+    assert res["bad name"]["error_code"] == Errors.InvalidTopicError.errno
+    assert res[missing]["error_code"] == Errors.UnknownTopicOrPartitionError.errno
+    # Describing does not create (kafka-python asks without auto-creation).
+    assert missing not in admin.list_topics()
