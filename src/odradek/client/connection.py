@@ -23,6 +23,13 @@ class ConnectionClosed(ConnectionError):
     pass
 
 
+class RequestTimedOut(KafkaError, TimeoutError):
+    """No response in time: a KafkaError (REQUEST_TIMED_OUT) that is also a TimeoutError."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(ErrorCode.request_timed_out, message)
+
+
 class BrokerConnection:
     def __init__(self, host: str, port: int, *, client_id: str = "odradek", timeout: float = 30.0) -> None:
         self.host = host
@@ -59,7 +66,14 @@ class BrokerConnection:
             raise KafkaError(ErrorCode.unsupported_version, f"no common version for api key {api_key}")
         return hi
 
-    async def request(self, api_key: int, version: int, data: dict, *, expect_response: bool = True) -> Any:
+    async def request(
+        self, api_key: int, version: int, data: dict, *, expect_response: bool = True, timeout: float | None = None
+    ) -> Any:
+        """Send one request; await its response (kio entity), or ``None`` when none is expected.
+
+        ``timeout`` (seconds) overrides the connection's default for this request: long polls
+        and JoinGroup wait on the broker for longer than an ordinary request.
+        """
         if self.closed or self._writer is None:
             raise ConnectionClosed(f"connection to {self.host}:{self.port} is closed")
         self._correlation = (self._correlation + 1) & 0x7FFFFFFF
@@ -76,7 +90,11 @@ class BrokerConnection:
         await self._writer.drain()
         if fut is None:
             return None
-        return await asyncio.wait_for(fut, self.timeout)
+        try:
+            return await asyncio.wait_for(fut, self.timeout if timeout is None else timeout)
+        except asyncio.TimeoutError:
+            self._pending.pop(corr, None)
+            raise RequestTimedOut(f"no response from {self.host}:{self.port} to api key {api_key}") from None
 
     async def _read_loop(self) -> None:
         assert self._reader is not None

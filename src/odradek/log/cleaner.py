@@ -54,6 +54,7 @@ import os
 import struct
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
@@ -399,7 +400,7 @@ class _Clean:
                     break
                 if h.is_control or h.last_offset < first_dirty:
                     continue
-                _, records = decode_batch(data, verify_crc=False)
+                _, records = decode_batch(data, verify_crc=True)
                 for r in records:
                     offset = r.offset
                     if offset >= map_end:
@@ -421,7 +422,7 @@ class _Clean:
         result = self.result
         if h.is_control:
             return data
-        _, records = decode_batch(data, verify_crc=False)
+        _, records = decode_batch(data, verify_crc=True)
         result.records_read += len(records)
         has_horizon = bool(h.attributes & DELETE_HORIZON_MASK)
         horizon = h.base_timestamp if has_horizon else None
@@ -741,8 +742,8 @@ class Cleaner:
         self.map_limit_bytes = map_limit_bytes
         self._clock = clock
         self._lock = threading.Lock()
-        self._busy: set[int] = set()  # id() of logs being cleaned
-        self._failed: dict[int, float] = {}  # id(log) -> clock time to retry
+        self._busy: weakref.WeakSet[Log] = weakref.WeakSet()  # logs being cleaned
+        self._failed: weakref.WeakKeyDictionary[Log, float] = weakref.WeakKeyDictionary()  # -> retry time
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._workers: list[threading.Thread] = []
@@ -795,7 +796,7 @@ class Cleaner:
             if log.closed or log.offline or not log.config.compact:
                 continue
             with self._lock:
-                if id(log) in self._busy or self._failed.get(id(log), 0) > now:
+                if log in self._busy or self._failed.get(log, 0) > now:
                     continue
             try:
                 info = cleanable_info(log, now_ms)
@@ -809,9 +810,9 @@ class Cleaner:
                 best, best_key = log, key
         if best is not None:
             with self._lock:
-                if id(best) in self._busy:
+                if best in self._busy:
                     return None
-                self._busy.add(id(best))
+                self._busy.add(best)
         return best
 
     def _clean_one(self) -> bool:
@@ -827,7 +828,7 @@ class Cleaner:
             self.stats.errors += 1
             self.stats.errors_by_log[log.dir.name] = str(e)
             with self._lock:
-                self._failed[id(log)] = self._clock() + self.error_backoff_ms / 1000
+                self._failed[log] = self._clock() + self.error_backoff_ms / 1000
             logger.error(
                 "cleaner: cleaning %s failed, retrying in %d s: %s",
                 log.dir.name,
@@ -838,7 +839,7 @@ class Cleaner:
             return False
         finally:
             with self._lock:
-                self._busy.discard(id(log))
+                self._busy.discard(log)
         stats = self.stats
         stats.last = result
         if result.aborted:

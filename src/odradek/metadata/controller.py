@@ -44,9 +44,15 @@ class Controller:
         return self.active
 
     def on_change(self) -> int:
-        """Elect leaders for partitions whose leader is gone; drop dead brokers from ISRs."""
+        """Elect leaders for partitions whose leader is gone; drop dead brokers from ISRs; move
+        reassignments on."""
         if not self.active:
             return 0
+        changes = self._elect_missing_leaders()
+        changes += self._advance_reassignments()
+        return changes
+
+    def _elect_missing_leaders(self) -> int:
         live = set(self.store.live_brokers())
         changes = 0
         for name, meta in list(self.store.topics().items()):
@@ -80,20 +86,69 @@ class Controller:
             return replace(st, isr=live_isr, leader_epoch=st.leader_epoch + 1, controller_epoch=self.epoch or 0)
         return None
 
-    def preferred_election(self, only: set[tuple[str, int]] | None = None) -> int:
+    def preferred_election(self) -> int:
         """Move leadership to each partition's first replica where it is alive and in sync."""
         if not self.active:
             return 0
-        live = set(self.store.live_brokers())
         moved = 0
         for name, meta in list(self.store.topics().items()):
             for st in list(meta.partitions.values()):
-                if only is not None and (name, st.partition) not in only:
-                    continue
-                preferred = st.replicas[0] if st.replicas else -1
-                if st.leader != preferred and preferred in live and preferred in st.isr:
-                    new = replace(st, leader=preferred, leader_epoch=st.leader_epoch + 1, controller_epoch=self.epoch or 0)
-                    if self.store.update_partition_state(name, new):
-                        moved += 1
-                        log.info("%s-%d: preferred leader %d restored", name, st.partition, preferred)
+                if elect_preferred(self.store, name, st, self.epoch or 0) is None:
+                    moved += 1
         return moved
+
+    def _advance_reassignments(self) -> int:
+        """Kafka's reassignment steps: add the new replicas, wait until they are in sync, then drop
+        the old ones (moving leadership first if the leader is among them)."""
+        pending = self.store.reassignments()
+        if not pending:
+            return 0
+        live = set(self.store.live_brokers())
+        done: dict[tuple[str, int], None] = {}
+        changes = 0
+        for (topic, p), target in list(pending.items()):
+            meta = self.store.topics().get(topic)
+            st = meta.partitions.get(p) if meta else None
+            if st is None:
+                done[(topic, p)] = None
+                continue
+            if st.replicas == target:
+                done[(topic, p)] = None
+                continue
+            adding = [r for r in target if r not in st.replicas]
+            if adding:
+                if self.store.set_replicas(topic, p, st.replicas + adding):
+                    # a new epoch makes every replica reconcile (the new ones start following)
+                    self.store.update_partition_state(topic, replace(st, leader_epoch=st.leader_epoch + 1,
+                                                                     controller_epoch=self.epoch or 0))
+                    changes += 1
+                continue
+            if not all(r in st.isr for r in target):
+                continue  # still catching up; an ISR change brings us back here
+            leader = st.leader if st.leader in target else next((r for r in target if r in st.isr and r in live), -1)
+            new = replace(st, replicas=list(target), leader=leader, leader_epoch=st.leader_epoch + 1,
+                          isr=[r for r in st.isr if r in target], controller_epoch=self.epoch or 0)
+            if self.store.update_partition_state(topic, new) and self.store.set_replicas(topic, p, target):
+                log.info("%s-%d: reassigned to %s", topic, p, target)
+                done[(topic, p)] = None
+                changes += 1
+        if done:
+            self.store.change_reassignments(done)
+        return changes
+
+
+def elect_preferred(store, topic: str, st: PartitionState, controller_epoch: int) -> int | None:
+    """Make the first replica leader when it is alive and in sync. None when it was done, else the
+    Kafka error code saying why not (ELECTION_NOT_NEEDED, PREFERRED_LEADER_NOT_AVAILABLE)."""
+    from ..protocol.errors import ErrorCode
+
+    preferred = st.replicas[0] if st.replicas else -1
+    if st.leader == preferred:
+        return ErrorCode.election_not_needed
+    if preferred not in store.live_brokers() or preferred not in st.isr:
+        return ErrorCode.preferred_leader_not_available
+    new = replace(st, leader=preferred, leader_epoch=st.leader_epoch + 1, controller_epoch=controller_epoch)
+    if not store.update_partition_state(topic, new):
+        return ErrorCode.preferred_leader_not_available
+    log.info("%s-%d: preferred leader %d elected", topic, st.partition, preferred)
+    return None

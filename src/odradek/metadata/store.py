@@ -98,6 +98,9 @@ class MetadataStore:
     def update_partition_state(self, topic: str, st: PartitionState) -> bool:
         raise NotImplementedError
 
+    def reassignments(self) -> dict[tuple[str, int], list[int]]:
+        return {}
+
     def close(self) -> None:
         pass
 

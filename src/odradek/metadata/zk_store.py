@@ -33,6 +33,7 @@ from .store import MetadataStore, PartitionState, TopicMeta
 log = logging.getLogger("odradek.zookeeper")
 
 PRODUCER_ID_BLOCK = 1000
+REASSIGN_PATH = "/admin/reassign_partitions"
 
 
 def _json(data: bytes | None):
@@ -71,6 +72,7 @@ class ZooKeeperStore(MetadataStore):
         self._brokers: dict[int, tuple[str, int, str | None]] = {}
         self._controller = -1
         self._broker_configs: dict[str, dict[str, str]] = {}
+        self._reassignments: dict[tuple[str, int], list[int]] = {}
         for path in ("/brokers/ids", "/brokers/topics", "/config/topics", "/config/brokers", "/admin/delete_topics"):
             self.zk.ensure_path(path)
         self.cluster_id = self._cluster_id()
@@ -158,10 +160,18 @@ class ZooKeeperStore(MetadataStore):
                 continue
             key = "" if scope == "<default>" else scope
             configs[key] = dict((_json(data) or {}).get("config", {}))
+        try:
+            data, _ = zk.get(REASSIGN_PATH, watch=self._changed_from_zk)
+            doc = _json(data) or {}
+            reassign = {(e["topic"], int(e["partition"])): list(e["replicas"]) for e in doc.get("partitions", [])}
+        except NoNodeError:
+            zk.exists(REASSIGN_PATH, watch=self._changed_from_zk)
+            reassign = {}
         self._brokers = brokers
         self._controller = controller
         self._topics = topics
         self._broker_configs = configs
+        self._reassignments = reassign
         self.version += 1
 
     def _read_topic(self, name: str) -> TopicMeta | None:
@@ -303,6 +313,8 @@ class ZooKeeperStore(MetadataStore):
         st.version = stat.version
         meta = self._topics.get(topic)
         if meta is not None and st.partition in meta.partitions:
+            # replicas live in the topic znode: keep what that says
+            st.replicas = list(meta.partitions[st.partition].replicas)
             meta.partitions[st.partition] = st
         self.version += 1
         return True
@@ -333,6 +345,55 @@ class ZooKeeperStore(MetadataStore):
                     continue
             except BadVersionError:
                 continue
+
+    # --- reassignments ------------------------------------------------------------------------
+
+    def reassignments(self) -> dict[tuple[str, int], list[int]]:
+        """Pending partition reassignments (topic, partition) -> target replicas."""
+        return self._reassignments
+
+    def change_reassignments(self, changes: dict[tuple[str, int], list[int] | None]) -> None:
+        """Add (a list) or cancel (None) reassignments in /admin/reassign_partitions, compare-and-set."""
+        while True:
+            try:
+                data, stat = self.zk.get(REASSIGN_PATH)
+                current = {(e["topic"], int(e["partition"])): e["replicas"] for e in (_json(data) or {}).get("partitions", [])}
+                version = stat.version
+            except NoNodeError:
+                current, version = {}, None
+            for key, target in changes.items():
+                if target is None:
+                    current.pop(key, None)
+                else:
+                    current[key] = list(target)
+            doc = _dump({"version": 1, "partitions": [
+                {"topic": t, "partition": p, "replicas": r} for (t, p), r in sorted(current.items())]})
+            try:
+                if version is None:
+                    if current:
+                        self.zk.create(REASSIGN_PATH, doc, makepath=True)
+                elif not current:
+                    self.zk.delete(REASSIGN_PATH, version=version)
+                else:
+                    self.zk.set(REASSIGN_PATH, doc, version=version)
+                break
+            except (BadVersionError, NodeExistsError, NoNodeError):
+                continue
+        self._fire_now()
+
+    def set_replicas(self, topic: str, partition: int, replicas: list[int]) -> bool:
+        """Change a partition's assigned replicas in /brokers/topics/<topic> (compare-and-set)."""
+        path = f"/brokers/topics/{topic}"
+        try:
+            data, stat = self.zk.get(path)
+            doc = _json(data)
+            doc["partitions"][str(partition)] = list(replicas)
+            self.zk.set(path, _dump(doc), version=stat.version)
+        except (BadVersionError, NoNodeError):
+            self._fire_now()
+            return False
+        self._fire_now()
+        return True
 
     # --- controller election ---------------------------------------------------------------------
 

@@ -1,0 +1,434 @@
+"""The asyncio admin client: topics, partitions, configs, groups, offsets, records, cluster.
+
+::
+
+    async with Admin("127.0.0.1:9092") as admin:
+        await admin.create_topics([NewTopic("orders", partitions=3, config={"retention.ms": "86400000"})])
+        print(await admin.describe_topics(["orders"]))
+        await admin.alter_configs("topic", "orders", set={"retention.ms": "3600000"})
+
+Methods that act on several items (``create_topics``, ``delete_topics``, ``create_partitions``,
+``delete_groups``) return ``{name: None | KafkaError}``, and with ``raise_errors=True`` (the
+default) raise the first error after every item was attempted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..protocol.errors import ErrorCode, KafkaError
+from . import cluster as apis
+from .cluster import Cluster
+from .consumer import commit_offsets, fetch_committed, list_offsets
+from .group_protocol import decode_assignment, decode_subscription
+from .types import EARLIEST, LATEST, BrokerInfo, OffsetAndMetadata, TopicInfo, TopicPartition
+
+__all__ = [
+    "Admin",
+    "NewTopic",
+    "ConfigEntry",
+    "GroupListing",
+    "GroupDescription",
+    "MemberDescription",
+    "ClusterDescription",
+    "PartitionOffsets",
+    "RESOURCE_TYPES",
+]
+
+#: DescribeConfigs / AlterConfigs resource types.
+RESOURCE_TYPES = {"topic": 2, "broker": 4, "broker_logger": 8, "group": 32}
+CONFIG_SOURCES = {
+    -1: "unknown", 0: "unknown", 1: "dynamic_topic_config", 2: "dynamic_broker_config",
+    3: "dynamic_default_broker_config", 4: "static_broker_config", 5: "default_config",
+    6: "dynamic_broker_logger_config", 7: "client_metrics_config", 8: "group_config",
+}
+
+
+@dataclass
+class NewTopic:
+    name: str
+    partitions: int = -1  # -1: the broker's num.partitions
+    replication_factor: int = -1  # -1: the broker's default.replication.factor
+    config: dict[str, str] = field(default_factory=dict)
+    replica_assignment: dict[int, list[int]] | None = None
+
+
+@dataclass(frozen=True)
+class ConfigEntry:
+    name: str
+    value: str | None
+    source: str = "unknown"
+    read_only: bool = False
+    sensitive: bool = False
+    default: bool = False
+
+
+@dataclass(frozen=True)
+class GroupListing:
+    group_id: str
+    protocol_type: str
+    state: str = ""
+
+
+@dataclass
+class MemberDescription:
+    member_id: str
+    client_id: str
+    client_host: str
+    group_instance_id: str | None
+    assignment: list[TopicPartition]
+    subscription: list[str]
+
+
+@dataclass
+class GroupDescription:
+    group_id: str
+    state: str
+    protocol_type: str
+    protocol: str
+    members: list[MemberDescription]
+    coordinator: int = -1
+    error: str | None = None
+
+
+@dataclass
+class ClusterDescription:
+    cluster_id: str | None
+    controller_id: int
+    brokers: list[BrokerInfo]
+
+
+@dataclass(frozen=True)
+class PartitionOffsets:
+    """One partition of a group: log end offset (LEO / high watermark), committed offset, lag."""
+
+    topic: str
+    partition: int
+    log_end_offset: int
+    committed: int | None
+    log_start_offset: int = 0
+
+    @property
+    def lag(self) -> int | None:
+        return None if self.committed is None else max(0, self.log_end_offset - self.committed)
+
+
+def _err(code: ErrorCode, message: str | None, what: str) -> KafkaError | None:
+    if code == ErrorCode.none:
+        return None
+    return KafkaError(code, message or what)
+
+
+def _check(results: dict[str, KafkaError | None], raise_errors: bool) -> dict[str, KafkaError | None]:
+    if raise_errors:
+        for e in results.values():
+            if e is not None:
+                raise e
+    return results
+
+
+class Admin:
+    """An asyncio admin client. ``await start()`` (or ``async with``), call methods, ``await close()``."""
+
+    def __init__(self, bootstrap_servers: str | Iterable[str] = "127.0.0.1:9092", *, client_id: str = "odradek-admin", request_timeout_ms: int = 30000, retry_backoff_ms: int = 100) -> None:
+        self.cluster = Cluster(bootstrap_servers, client_id=client_id, request_timeout_ms=request_timeout_ms, retry_backoff_ms=retry_backoff_ms)
+        self.timeout_ms = request_timeout_ms
+        self.retry_backoff = retry_backoff_ms / 1000
+
+    async def start(self) -> "Admin":
+        await self.cluster.refresh([])
+        return self
+
+    async def __aenter__(self) -> "Admin":
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.cluster.close()
+
+    async def _controller(self) -> Any:
+        if self.cluster.controller_id < 0 or self.cluster.controller_id not in self.cluster.brokers:
+            await self.cluster.refresh([])
+        cid = self.cluster.controller_id
+        return cid if cid in self.cluster.brokers else None
+
+    # ------------------------------------------------------------------ cluster
+
+    async def describe_cluster(self) -> ClusterDescription:
+        """Cluster id, controller and brokers (DescribeCluster when offered, else Metadata)."""
+        node = await self.cluster.any_node()
+        if self.cluster.api_version(node, apis.DESCRIBE_CLUSTER) is not None:
+            resp = await self.cluster.send(node, apis.DESCRIBE_CLUSTER, {"include_cluster_authorized_operations": False, "endpoint_type": 1})
+            if resp.error_code == ErrorCode.none:
+                brokers = sorted((BrokerInfo(b.broker_id, b.host, b.port, b.rack) for b in resp.brokers), key=lambda b: b.node_id)
+                return ClusterDescription(resp.cluster_id, resp.controller_id, brokers)
+        await self.cluster.refresh([])
+        return ClusterDescription(self.cluster.cluster_id, self.cluster.controller_id, sorted(self.cluster.brokers.values(), key=lambda b: b.node_id))
+
+    # ------------------------------------------------------------------ topics
+
+    async def list_topics(self, *, internal: bool = False) -> list[str]:
+        await self.cluster.refresh(None)
+        return sorted(t.name for t in self.cluster.topics.values() if internal or not t.internal)
+
+    async def describe_topics(self, topics: Iterable[str] | None = None) -> dict[str, TopicInfo]:
+        """Partitions with leader, replicas, ISR; None: every topic. Missing topics raise
+        UNKNOWN_TOPIC_OR_PARTITION."""
+        names = None if topics is None else list(topics)
+        resp = await self.cluster.refresh(names)
+        out: dict[str, TopicInfo] = {}
+        for t in resp.topics:
+            if t.error_code not in (ErrorCode.none, ErrorCode.leader_not_available):
+                raise KafkaError(t.error_code, f"topic {t.name!r}")
+            out[t.name] = self.cluster.topics[t.name]
+        return dict(sorted(out.items()))
+
+    async def create_topics(self, topics: Sequence[NewTopic | str], *, validate_only: bool = False, raise_errors: bool = True) -> dict[str, KafkaError | None]:
+        new = [NewTopic(t) if isinstance(t, str) else t for t in topics]
+        req = {
+            "topics": [
+                {
+                    "name": t.name,
+                    "num_partitions": t.partitions if not t.replica_assignment else -1,
+                    "replication_factor": t.replication_factor if not t.replica_assignment else -1,
+                    "assignments": [{"partition_index": p, "broker_ids": b} for p, b in sorted((t.replica_assignment or {}).items())],
+                    "configs": [{"name": k, "value": str(v)} for k, v in t.config.items()],
+                }
+                for t in new
+            ],
+            "timeout": self.timeout_ms,
+            "validate_only": validate_only,
+        }
+        resp = await self.cluster.send(await self._controller(), apis.CREATE_TOPICS, req)
+        results = {t.name: _err(t.error_code, getattr(t, "error_message", None), f"create topic {t.name!r}") for t in resp.topics}
+        if not validate_only:
+            created = [n for n, e in results.items() if e is None]
+            if created:
+                await self._wait_topics(created, present=True)
+        return _check(results, raise_errors)
+
+    async def _wait_topics(self, names: list[str], *, present: bool, timeout: float = 10.0) -> None:
+        """Metadata catches up with a create or delete (immediate on one node, not on a cluster)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            await self.cluster.refresh(names)
+            if present:
+                ok = all(n in self.cluster.topics and all(p.leader >= 0 for p in self.cluster.topics[n].partitions.values()) and self.cluster.topics[n].partitions for n in names)
+            else:
+                ok = all(n not in self.cluster.topics for n in names)
+            if ok or asyncio.get_running_loop().time() > deadline:
+                return
+            await asyncio.sleep(self.retry_backoff)
+
+    async def delete_topics(self, topics: Iterable[str], *, raise_errors: bool = True) -> dict[str, KafkaError | None]:
+        names = list(topics)
+        resp = await self.cluster.send(await self._controller(), apis.DELETE_TOPICS, {"topic_names": names, "topics": [{"name": n} for n in names], "timeout": self.timeout_ms})
+        results = {r.name: _err(r.error_code, getattr(r, "error_message", None), f"delete topic {r.name!r}") for r in resp.responses}
+        gone = [n for n, e in results.items() if e is None]
+        if gone:
+            await self._wait_topics(gone, present=False)
+        return _check(results, raise_errors)
+
+    async def create_partitions(self, new_counts: Mapping[str, int], *, validate_only: bool = False, raise_errors: bool = True) -> dict[str, KafkaError | None]:
+        """Grow each topic to the given total partition count."""
+        resp = await self.cluster.send(await self._controller(), apis.CREATE_PARTITIONS, {
+            "topics": [{"name": t, "count": n, "assignments": None} for t, n in new_counts.items()],
+            "timeout": self.timeout_ms, "validate_only": validate_only,
+        })
+        results = {r.name: _err(r.error_code, getattr(r, "error_message", None), f"create partitions {r.name!r}") for r in resp.results}
+        if not validate_only:
+            deadline = asyncio.get_running_loop().time() + 10
+            while asyncio.get_running_loop().time() < deadline:
+                await self.cluster.refresh(list(new_counts))
+                if all(self.cluster.partition_count(t) >= n for t, n in new_counts.items() if results.get(t) is None):
+                    break
+                await asyncio.sleep(self.retry_backoff)
+        return _check(results, raise_errors)
+
+    # ------------------------------------------------------------------ configs
+
+    async def describe_configs(self, resource_type: str, name: str, keys: Iterable[str] | None = None) -> dict[str, ConfigEntry]:
+        """Configs of a topic (``"topic"``) or broker (``"broker"``, name = broker id)."""
+        rtype = RESOURCE_TYPES[resource_type]
+        node = int(name) if resource_type == "broker" and name.isdigit() and int(name) in self.cluster.brokers else None
+        resp = await self.cluster.send(node, apis.DESCRIBE_CONFIGS, {
+            "resources": [{"resource_type": rtype, "resource_name": name, "configuration_keys": None if keys is None else list(keys)}],
+            "include_synonyms": False, "include_documentation": False,
+        })
+        out: dict[str, ConfigEntry] = {}
+        for r in resp.results:
+            if r.error_code != ErrorCode.none:
+                raise KafkaError(r.error_code, getattr(r, "error_message", None) or f"describe configs of {resource_type} {name!r}")
+            for c in r.configs:
+                src = getattr(c, "config_source", -1)
+                default = src == 5 if src not in (-1,) else bool(getattr(c, "is_default", False))
+                out[c.name] = ConfigEntry(c.name, c.value, CONFIG_SOURCES.get(src, str(src)), c.read_only, c.is_sensitive, default)
+        return dict(sorted(out.items()))
+
+    async def alter_configs(self, resource_type: str, name: str, *, set: Mapping[str, str] | None = None, delete: Iterable[str] = (), validate_only: bool = False) -> None:
+        """Set and delete (revert to default) config keys: IncrementalAlterConfigs, or AlterConfigs
+        (read, merge, write back) against brokers without it."""
+        rtype = RESOURCE_TYPES[resource_type]
+        set = dict(set or {})
+        delete = list(delete)
+        node = int(name) if resource_type == "broker" and name.isdigit() and int(name) in self.cluster.brokers else None
+        if node is None:
+            node = await self.cluster.any_node()
+        if self.cluster.api_version(node, apis.INCREMENTAL_ALTER_CONFIGS) is not None:
+            configs = [{"name": k, "config_operation": 0, "value": str(v)} for k, v in set.items()]
+            configs += [{"name": k, "config_operation": 1, "value": None} for k in delete]
+            resp = await self.cluster.send(node, apis.INCREMENTAL_ALTER_CONFIGS, {
+                "resources": [{"resource_type": rtype, "resource_name": name, "configs": configs}], "validate_only": validate_only,
+            })
+        else:
+            current = await self.describe_configs(resource_type, name)
+            merged = {k: c.value for k, c in current.items() if c.source in ("dynamic_topic_config", "dynamic_broker_config") and k not in delete}
+            merged.update(set)
+            resp = await self.cluster.send(node, apis.ALTER_CONFIGS, {
+                "resources": [{"resource_type": rtype, "resource_name": name, "configs": [{"name": k, "value": v} for k, v in merged.items()]}],
+                "validate_only": validate_only,
+            })
+        for r in resp.responses:
+            if r.error_code != ErrorCode.none:
+                raise KafkaError(r.error_code, getattr(r, "error_message", None) or f"alter configs of {resource_type} {name!r}")
+
+    # ------------------------------------------------------------------ offsets and records
+
+    async def list_offsets(self, wanted: Mapping[TopicPartition, int | str]) -> dict[TopicPartition, tuple[int, int]]:
+        """{tp: "earliest" | "latest" | timestamp ms} to {tp: (offset, timestamp)}."""
+        spec = {TopicPartition(*tp): (EARLIEST if v == "earliest" else LATEST if v == "latest" else int(v)) for tp, v in wanted.items()}
+        return await list_offsets(self.cluster, spec, retry_backoff=self.retry_backoff)
+
+    async def topic_offsets(self, topic: str) -> dict[int, tuple[int, int]]:
+        """{partition: (log start offset, log end offset)} of ``topic``."""
+        await self.cluster.refresh([topic])
+        info = self.cluster.topics.get(topic)
+        if info is None:
+            raise KafkaError(ErrorCode.unknown_topic_or_partition, f"topic {topic!r}")
+        tps = [TopicPartition(topic, p) for p in info.partitions]
+        start = await list_offsets(self.cluster, {tp: EARLIEST for tp in tps})
+        end = await list_offsets(self.cluster, {tp: LATEST for tp in tps})
+        return {tp.partition: (start[tp][0], end[tp][0]) for tp in tps}
+
+    async def delete_records(self, before: Mapping[TopicPartition, int]) -> dict[TopicPartition, int]:
+        """Delete records below the given offsets (-1: the high watermark); return new low watermarks."""
+        await self.cluster.refresh({tp.topic for tp in before})
+        by_node: dict[int, dict[TopicPartition, int]] = collections.defaultdict(dict)
+        for tp, off in before.items():
+            tp = TopicPartition(*tp)
+            leader = self.cluster.leader(tp.topic, tp.partition)
+            if leader < 0:
+                raise KafkaError(ErrorCode.unknown_topic_or_partition, str(tp))
+            by_node[leader][tp] = off
+        out: dict[TopicPartition, int] = {}
+        for node, tps in by_node.items():
+            topics: dict[str, list[dict]] = collections.defaultdict(list)
+            for tp, off in tps.items():
+                topics[tp.topic].append({"partition_index": tp.partition, "offset": off})
+            resp = await self.cluster.send(node, apis.DELETE_RECORDS, {"topics": [{"name": t, "partitions": ps} for t, ps in topics.items()], "timeout": self.timeout_ms})
+            for t in resp.topics:
+                for p in t.partitions:
+                    tp = TopicPartition(t.name, p.partition_index)
+                    if p.error_code != ErrorCode.none:
+                        raise KafkaError(p.error_code, f"delete records {tp}")
+                    out[tp] = p.low_watermark
+        return out
+
+    # ------------------------------------------------------------------ groups
+
+    async def list_groups(self) -> list[GroupListing]:
+        """Groups of every broker (ListGroups is per coordinator)."""
+        await self.cluster.refresh([])
+        out: dict[str, GroupListing] = {}
+        for node in sorted(self.cluster.brokers):
+            resp = await self.cluster.send(node, apis.LIST_GROUPS, {"states_filter": [], "types_filter": []})
+            if resp.error_code != ErrorCode.none:
+                raise KafkaError(resp.error_code, f"list groups on broker {node}")
+            for g in resp.groups:
+                out[g.group_id] = GroupListing(g.group_id, g.protocol_type, getattr(g, "group_state", "") or "")
+        return sorted(out.values(), key=lambda g: g.group_id)
+
+    async def describe_groups(self, group_ids: Iterable[str]) -> dict[str, GroupDescription]:
+        out: dict[str, GroupDescription] = {}
+        for gid in group_ids:
+            node = await self.cluster.coordinator(gid)
+            resp = await self.cluster.send(node, apis.DESCRIBE_GROUPS, {"groups": [gid], "include_authorized_operations": False})
+            for g in resp.groups:
+                members = []
+                for m in g.members:
+                    sub: list[str] = []
+                    tps: list[TopicPartition] = []
+                    if g.protocol_type == "consumer":
+                        try:
+                            sub = decode_subscription(m.member_metadata).topics if m.member_metadata else []
+                            tps = decode_assignment(m.member_assignment).partitions if m.member_assignment else []
+                        except KafkaError:
+                            pass
+                    members.append(MemberDescription(m.member_id, m.client_id, m.client_host, getattr(m, "group_instance_id", None), sorted(tps), sorted(sub)))
+                out[g.group_id] = GroupDescription(
+                    g.group_id, g.group_state, g.protocol_type, g.protocol_data, members, node,
+                    None if g.error_code == ErrorCode.none else g.error_code.name.upper(),
+                )
+        return out
+
+    async def delete_groups(self, group_ids: Iterable[str], *, raise_errors: bool = True) -> dict[str, KafkaError | None]:
+        results: dict[str, KafkaError | None] = {}
+        for gid in group_ids:
+            node = await self.cluster.coordinator(gid)
+            resp = await self.cluster.send(node, apis.DELETE_GROUPS, {"groups_names": [gid]})
+            for r in resp.results:
+                results[r.group_id] = _err(r.error_code, None, f"delete group {r.group_id!r}")
+        return _check(results, raise_errors)
+
+    async def list_group_offsets(self, group_id: str, partitions: Iterable[TopicPartition] | None = None) -> dict[TopicPartition, OffsetAndMetadata]:
+        """The group's committed offsets (every partition it committed, or just ``partitions``)."""
+        res = await fetch_committed(self.cluster, group_id, None if partitions is None else [TopicPartition(*tp) for tp in partitions])
+        return {tp: om for tp, om in sorted(res.items()) if om is not None}
+
+    async def group_lag(self, group_id: str, topics: Iterable[str] | None = None) -> list[PartitionOffsets]:
+        """Per partition of the group's topics: log end offset, committed offset, lag."""
+        committed = await self.list_group_offsets(group_id)
+        names = set(topics) if topics is not None else {tp.topic for tp in committed}
+        desc = (await self.describe_groups([group_id])).get(group_id)
+        if desc is not None and topics is None:
+            for m in desc.members:
+                names.update(tp.topic for tp in m.assignment)
+        tps: list[TopicPartition] = []
+        if names:
+            await self.cluster.refresh(names)
+        for t in sorted(names):
+            info = self.cluster.topics.get(t)
+            if info is None:
+                continue
+            tps += [TopicPartition(t, p) for p in info.partitions]
+        if not tps:
+            return []
+        end = await list_offsets(self.cluster, {tp: LATEST for tp in tps})
+        start = await list_offsets(self.cluster, {tp: EARLIEST for tp in tps})
+        return [
+            PartitionOffsets(tp.topic, tp.partition, end[tp][0], committed[tp].offset if tp in committed else None, start[tp][0])
+            for tp in tps
+        ]
+
+    async def alter_group_offsets(self, group_id: str, offsets: Mapping[TopicPartition, int]) -> None:
+        """Commit offsets for a group with no active members (as kafka-consumer-groups --reset-offsets)."""
+        await commit_offsets(self.cluster, group_id, {TopicPartition(*tp): OffsetAndMetadata(o) for tp, o in offsets.items()})
+
+    async def delete_group_offsets(self, group_id: str, partitions: Iterable[TopicPartition]) -> None:
+        node = await self.cluster.coordinator(group_id)
+        topics: dict[str, list[dict]] = collections.defaultdict(list)
+        for tp in partitions:
+            topics[tp[0]].append({"partition_index": tp[1]})
+        resp = await self.cluster.send(node, apis.OFFSET_DELETE, {"group_id": group_id, "topics": [{"name": t, "partitions": ps} for t, ps in topics.items()]})
+        if resp.error_code != ErrorCode.none:
+            raise KafkaError(resp.error_code, f"delete offsets of {group_id!r}")
+        for t in resp.topics:
+            for p in t.partitions:
+                if p.error_code != ErrorCode.none:
+                    raise KafkaError(p.error_code, f"delete offset {t.name}-{p.partition_index} of {group_id!r}")
