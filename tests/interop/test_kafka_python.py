@@ -507,3 +507,38 @@ def test_describe_topics_mixed(shared_broker, admin):
     assert res[missing]["error_code"] == Errors.UnknownTopicOrPartitionError.errno
     # Describing does not create (kafka-python asks without auto-creation).
     assert missing not in admin.list_topics()
+
+
+def test_create_topic_with_assignments(admin):
+    topic = uniq("kp-assign")
+    res = admin.create_topics({topic: {"assignments": {0: [0], 1: [0]}}})
+    assert res["topics"][0]["num_partitions"] == 2
+    with pytest.raises(Errors.InvalidReplicationAssignmentError):
+        admin.create_topics({uniq("kp-assign-unknown"): {"assignments": {0: [5]}}})
+    with pytest.raises(Errors.InvalidReplicationAssignmentError):
+        admin.create_topics({uniq("kp-assign-dup"): {"assignments": {0: [0, 0]}}})
+
+
+def test_create_partitions_with_assignments(admin):
+    """CreatePartitions checks manual assignments like CreateTopics does: a broker that does not
+    exist, a repeated broker, an empty replica list or the wrong number of lists is
+    INVALID_REPLICA_ASSIGNMENT, and the topic keeps its partitions (a partition led by a missing
+    broker could never be used)."""
+    topic = uniq("kp-grow-assign")
+    _create(admin, topic, 1)
+    admin.create_partitions({topic: NewPartitions(2, [[0]])})
+    for bad in ([[0], [0]], [[5]], [[0, 0]], [[]]):
+        with pytest.raises(Errors.InvalidReplicationAssignmentError):
+            admin.create_partitions({topic: NewPartitions(3, bad)})
+    (desc,) = admin.describe_topics([topic])
+    assert [(p["partition_index"], p["leader_id"], p["replica_nodes"]) for p in desc["partitions"]] == [(0, 0, [0]), (1, 0, [0])]
+
+
+def test_topic_names_colliding_in_metrics_are_refused(admin):
+    """Kafka refuses a topic whose name differs from an existing one only by '.' versus '_'
+    (they collide in metric names): INVALID_TOPIC_EXCEPTION."""
+    stem = uniq("kp_collide").replace("-", "_")
+    _create(admin, stem + "_a", 1)
+    with pytest.raises(Errors.InvalidTopicError):
+        _create(admin, stem + ".a", 1)
+    assert stem + ".a" not in admin.list_topics()
