@@ -333,3 +333,48 @@ def to_log_config(cfg: dict[str, Any]):
 
 
 ConfigValidator = Callable[[str, Any], None]
+
+
+def markdown_reference() -> str:
+    """The configuration reference (docs/configuration.md), made from the tables above."""
+
+    def row(d: ConfigDef, broker_key: str | None = None) -> str:
+        default = render(d.default)
+        allowed = []
+        if d.minimum is not None:
+            allowed.append(f">= {d.minimum:g}")
+        if d.maximum is not None:
+            allowed.append(f"<= {d.maximum:g}")
+        if d.choices:
+            allowed.append(", ".join(d.choices))
+        extra = f" (default from `{broker_key}`)" if broker_key else ""
+        dyn = " Read-only at run time." if d.read_only else ""
+        return f"| `{d.name}` | {d.type} | `{default}` | {'; '.join(allowed) or 'any'} | {d.doc}{extra}{dyn} |"
+
+    out = [
+        "# Configuration reference",
+        "",
+        "Generated from `src/odradek/config.py` (`odradek.config.markdown_reference()`).",
+        "Names, types and defaults are Kafka's. Broker keys go in a properties file or `--override KEY=VALUE`;",
+        "those not marked read-only can also be changed at run time with AlterConfigs /",
+        "IncrementalAlterConfigs on the broker resource. Unknown broker keys are accepted and ignored, so a",
+        "Kafka `server.properties` loads.",
+        "",
+        "## Broker",
+        "",
+        "| key | type | default | allowed | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    out += [row(d) for d in BROKER_DEFS]
+    out += [
+        "",
+        "## Topic",
+        "",
+        "Set at creation (`CreateTopics` configs) or later (`AlterConfigs`, `IncrementalAlterConfigs`).",
+        "A topic key without an override takes the broker key named beside it.",
+        "",
+        "| key | type | default | allowed | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    out += [row(TOPIC[k], TOPIC_SOURCE.get(k)) for k in sorted(TOPIC)]
+    return "\n".join(out) + "\n"
