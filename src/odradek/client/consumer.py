@@ -938,11 +938,21 @@ async def fetch_committed(cluster: Cluster, group_id: str, tps: Sequence[TopicPa
         topics: dict[str, list[int]] = collections.defaultdict(list)
         for tp in tps or ():
             topics[tp.topic].append(tp.partition)
-        resp = await cluster.send(node, apis.OFFSET_FETCH, {
-            "group_id": group_id,
-            "topics": None if tps is None else [{"name": t, "partition_indexes": ps} for t, ps in topics.items()],
-            "require_stable": False,
-        })
+        try:
+            resp = await cluster.send(node, apis.OFFSET_FETCH, {
+                "group_id": group_id,
+                "topics": None if tps is None else [{"name": t, "partition_indexes": ps} for t, ps in topics.items()],
+                "require_stable": False,
+            })
+        except KafkaError as e:
+            if tps is not None or e.code != ErrorCode.corrupt_message:
+                raise
+            # Some brokers (Tansu 0.6) answer "every partition" (topics null) with a malformed
+            # response: ask for every partition of every topic instead.
+            await cluster.refresh(None)
+            every = [TopicPartition(t.name, p) for t in cluster.topics.values() for p in t.partitions]
+            found = await fetch_committed(cluster, group_id, every, retry_backoff=retry_backoff) if every else {}
+            return {tp: om for tp, om in found.items() if om is not None}
         code = getattr(resp, "error_code", ErrorCode.none)
         if code in _GROUP_RETRY and time.monotonic() < deadline:
             cluster.forget_coordinator(group_id)
