@@ -441,3 +441,33 @@ def test_cleaned_files_never_linger(tmp_path):
     names = [p.name for p in Path(tmp_path / "c-0").iterdir()]
     assert not [n for n in names if n.endswith((".cleaned", ".swap", ".deleted"))]
     log.close()
+
+
+def test_a_corrupt_batch_stops_the_clean_and_changes_nothing(tmp_path):
+    clock = Clock()
+    mgr = LogManager([tmp_path / "d"], COMPACT, clock=clock)
+    mgr.load_all()
+    log = mgr.create("c", 0)
+    w = Writer(log, clock, keys=4)
+    w.write(60)
+    victim = log.segments[1]
+    h = scan(victim.log_path.read_bytes())[0]
+    with open(victim.log_path, "r+b") as f:  # a flipped bit inside the records: only the CRC sees it
+        f.seek(h.position + h.size - 3)
+        byte = f.read(1)
+        f.seek(h.position + h.size - 3)
+        f.write(bytes([byte[0] ^ 0x10]))
+    damaged = read_all(log)
+    with pytest.raises(KafkaError) as e:
+        log.clean_once(clock.ms)
+    assert e.value.code == ErrorCode.corrupt_message
+    assert read_all(log) == damaged and not log.offline
+    assert not [p for p in log.dir.iterdir() if p.name.endswith((".cleaned", ".swap", ".deleted"))]
+    cleaner = mgr.start_cleaner(1, backoff_ms=5)
+    deadline = time.monotonic() + 5
+    while cleaner.stats.errors == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    mgr.stop_cleaner()
+    assert cleaner.stats.errors == 1 and cleaner.stats.cleans == 0  # then left alone (backoff)
+    assert read_all(log) == damaged
+    mgr.shutdown()
