@@ -566,13 +566,15 @@ class Log:
     def append_as_follower(self, buf: bytearray, batches: list[BatchHeader], *, now_ms: int | None = None) -> AppendResult:
         """Append batches fetched from the leader, keeping their offsets and leader epochs.
 
-        The first batch must start at the LEO (the follower truncated first if its log diverged).
-        Producer state is updated (not checked) so a follower that becomes leader keeps deduplicating.
+        The first batch must start at the LEO (the follower truncated first if its log diverged),
+        or after it when the leader's log is compacted there (the offsets between were cleaned
+        away). Producer state is updated (not checked) so a follower that becomes leader keeps
+        deduplicating.
         """
         self._check_open()
         if not batches:
             return AppendResult(-1, -1, -1, self._log_start)
-        if batches[0].base_offset != self._leo:
+        if batches[0].base_offset < self._leo:
             raise KafkaError(
                 ErrorCode.offset_out_of_range,
                 f"replicated batch starts at {batches[0].base_offset}, log end is {self._leo}",

@@ -471,3 +471,22 @@ def test_a_corrupt_batch_stops_the_clean_and_changes_nothing(tmp_path):
     assert cleaner.stats.errors == 1 and cleaner.stats.cleans == 0  # then left alone (backoff)
     assert read_all(log) == damaged
     mgr.shutdown()
+
+
+def test_a_follower_replicates_a_compacted_log_with_its_gaps(tmp_path):
+    clock = Clock()
+    leader = Log.open(tmp_path / "leader-0", COMPACT, clock=clock)
+    w = Writer(leader, clock, keys=5)
+    w.write(80)
+    assert leader.clean_once(clock.ms).cleaned
+    follower = Log.open(tmp_path / "follower-0", COMPACT, clock=clock)
+    while follower.log_end_offset < leader.log_end_offset:
+        data = bytearray(leader.read(follower.log_end_offset, 700).read_bytes())
+        follower.append_as_follower(data, scan(data))
+    assert read_all(follower) == read_all(leader)
+    with pytest.raises(KafkaError) as e:  # before the LEO: the follower must truncate first
+        data = bytearray(leader.read(0, 100).read_bytes())
+        follower.append_as_follower(data, scan(data))
+    assert e.value.code == ErrorCode.offset_out_of_range
+    leader.close()
+    follower.close()
