@@ -490,3 +490,52 @@ def test_a_follower_replicates_a_compacted_log_with_its_gaps(tmp_path):
     assert e.value.code == ErrorCode.offset_out_of_range
     leader.close()
     follower.close()
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from odradek.log.log import _check_keys  # noqa: E402
+
+_record = st.tuples(
+    st.one_of(st.none(), st.binary(max_size=200)),  # key
+    st.one_of(st.none(), st.binary(max_size=300)),  # value
+    st.lists(st.tuples(st.text(max_size=5), st.one_of(st.none(), st.binary(max_size=20))), max_size=2),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    records=st.lists(_record, min_size=1, max_size=20),
+    codec=st.sampled_from([0, 1, 2, 3, 4]),
+    base_ts=st.integers(0, 2**40),
+    deltas=st.lists(st.integers(0, 2**35), min_size=20, max_size=20),
+    gaps=st.lists(st.integers(1, 2**20), min_size=20, max_size=20),
+)
+def test_the_fast_key_check_agrees_with_decoding(records, codec, base_ts, deltas, gaps):
+    offsets = []
+    o = 0
+    for g in gaps[: len(records)]:
+        offsets.append(o)
+        o += g
+    data = bytearray(build_batch(records, compression=codec, base_timestamp=base_ts,
+                                 timestamps=[base_ts + d for d in deltas[: len(records)]],
+                                 offset_deltas=offsets))
+    keyless = any(r.key is None for r in decode_batch(data)[1])
+    try:
+        _check_keys(data, scan(data))
+        refused = False
+    except KafkaError as e:
+        assert e.code == ErrorCode.invalid_record
+        refused = True
+    assert refused == keyless
+
+
+def test_the_fast_key_check_refuses_malformed_records():
+    good = build_batch([(b"k", b"v"), (b"k2", b"v2")])
+    for patch in (lambda b: b.__setitem__(60, 3), lambda b: b.__setitem__(60, 1)):  # record count 3 / 1
+        data = bytearray(good)
+        patch(data)
+        with pytest.raises(KafkaError) as e:
+            _check_keys(data, scan(data, verify_crc=False))
+        assert e.value.code == ErrorCode.corrupt_message
