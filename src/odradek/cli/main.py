@@ -38,13 +38,23 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="odradek", description="Odradek: a Kafka-protocol broker in Python")
+    parser = argparse.ArgumentParser(
+        prog="odradek",
+        description="Odradek: a Kafka-protocol broker in Python, and the tools to operate any Kafka-compatible cluster",
+        epilog="Client commands take --bootstrap-server (or $ODRADEK_BOOTSTRAP_SERVER, default 127.0.0.1:9092) and --format table|json. "
+        "Exit codes: 0 ok, 1 failed, 2 usage, 3 cluster unreachable, 4 topic or group not found, 5 unhealthy, 130 interrupted.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="start a broker (like kafka-server-start.sh)")
     serve.add_argument("config", nargs="?", help="a server.properties file")
     serve.add_argument("--override", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=_serve)
+
+    from . import perf, tools
+
+    tools.register(sub)
+    perf.register(sub)
     return parser
 
 
