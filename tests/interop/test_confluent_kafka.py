@@ -604,3 +604,39 @@ def test_restart_keeps_records_offsets_and_times(broker):
     assert [g.value for g in got[0]] == [r.value for r in want0]
     rest = [(r, p) for r, p in zip(records, parts) if p != 0]
     check_consumed([r for r, _ in rest], [p for _, p in rest], {p: got[p] for p in range(1, NP)})
+
+
+def test_alter_configs_semantics(shared_broker):
+    """Legacy AlterConfigs replaces the whole override set; validate_only changes nothing;
+    APPEND on a non-list config is INVALID_CONFIG; read-only broker configs are refused."""
+    bs = shared_broker.bootstrap
+    topic = uniq("ck-altersem")
+    ck_create_topic(bs, topic, 1, configs={"segment.bytes": "1048576"})
+    admin = ck_admin(bs)
+    res = ConfigResource(ResourceType.TOPIC, topic, set_config={"retention.ms": "1000"})
+    with pytest.warns(DeprecationWarning):
+        admin.alter_configs([res], request_timeout=15)[res].result(timeout=20)
+    cfg = _describe(admin, ResourceType.TOPIC, topic)
+    assert (cfg["segment.bytes"].value, cfg["retention.ms"].value) == ("1073741824", "1000")
+
+    res = ConfigResource(ResourceType.TOPIC, topic, set_config={"retention.ms": "2000"})
+    with pytest.warns(DeprecationWarning):
+        admin.alter_configs([res], request_timeout=15, validate_only=True)[res].result(timeout=20)
+    inc = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[ConfigEntry("retention.ms", "3000", incremental_operation=AlterConfigOpType.SET)])
+    admin.incremental_alter_configs([inc], request_timeout=15, validate_only=True)[inc].result(timeout=20)
+    assert _describe(admin, ResourceType.TOPIC, topic)["retention.ms"].value == "1000"
+
+    inc = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[ConfigEntry("retention.ms", "5", incremental_operation=AlterConfigOpType.APPEND)])
+    with pytest.raises(KafkaException) as ei:
+        admin.incremental_alter_configs([inc], request_timeout=15)[inc].result(timeout=20)
+    assert _err_code(ei) == KafkaError.INVALID_CONFIG
+
+    inc = ConfigResource(ResourceType.TOPIC, uniq("ck-nosuch"), incremental_configs=[ConfigEntry("retention.ms", "5", incremental_operation=AlterConfigOpType.SET)])
+    with pytest.raises(KafkaException) as ei:
+        admin.incremental_alter_configs([inc], request_timeout=15)[inc].result(timeout=20)
+    assert _err_code(ei) == KafkaError.UNKNOWN_TOPIC_OR_PART
+
+    inc = ConfigResource(ResourceType.BROKER, "0", incremental_configs=[ConfigEntry("broker.id", "3", incremental_operation=AlterConfigOpType.SET)])
+    with pytest.raises(KafkaException) as ei:
+        admin.incremental_alter_configs([inc], request_timeout=15)[inc].result(timeout=20)
+    assert _err_code(ei) in (KafkaError.INVALID_CONFIG, KafkaError.INVALID_REQUEST)

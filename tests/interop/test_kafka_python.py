@@ -542,3 +542,24 @@ def test_topic_names_colliding_in_metrics_are_refused(admin):
     with pytest.raises(Errors.InvalidTopicError):
         _create(admin, stem + ".a", 1)
     assert stem + ".a" not in admin.list_topics()
+
+
+@pytest.mark.parametrize("codec", ["none", "gzip"])
+def test_times_out_of_order_within_a_batch(shared_broker, admin, codec):
+    """Timestamps that go back and forth inside one batch: MAX_TIMESTAMP names the exact record
+    (KIP-734), and a time lookup answers the first record in offset order at or after the time."""
+    bs = shared_broker.bootstrap
+    topic = uniq(f"kp-ooo-{codec}")
+    _create(admin, topic, 1)
+    base = int(time.time() * 1000) - 100_000
+    deltas = [0, 50, 10, 20, 5]
+    from interop_clients import ck_produce
+
+    ck_produce(bs, topic, [Rec(b"k%d" % i, b"v%d" % i, (), base + d, 0) for i, d in enumerate(deltas)], codec=codec)
+    ck_produce(bs, topic, [Rec(b"k9", b"v9", (), base + 30, 0)], codec=codec)
+    tp = TopicPartition(topic, 0)
+    r = admin.list_partition_offsets({tp: OffsetSpec.MAX_TIMESTAMP})[tp]
+    assert (r.offset, r.timestamp) == (1, base + 50)
+    for q, want in ((15, 1), (45, 1), (25, 1), (0, 0), (51, -1)):
+        r = admin.list_partition_offsets({tp: OffsetTimestamp(base + q)})[tp]
+        assert r.offset == want, (q, r)
