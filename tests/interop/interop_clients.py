@@ -17,7 +17,6 @@ import asyncio
 import base64
 import json
 import logging
-import os
 import shutil
 import subprocess
 import time
@@ -638,10 +637,6 @@ def wait_topic_partitions(bootstrap: str, topic: str, n: int, timeout: float = 1
         return t is not None and t.error is None and len(t.partitions) == n
 
     wait_for(ok, timeout, interval=0.1, what=f"{topic} with {n} partitions in metadata")
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0", "false")
 
 
 

@@ -13,7 +13,6 @@ import pytest
 from interop_clients import (
     Rec,
     check_consumed,
-    check_murmur2,
     ck_produce,
     counts,
     first_at_or_after,
