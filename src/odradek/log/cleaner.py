@@ -29,7 +29,9 @@ One clean of a log (:func:`clean_log`):
    a later clean after that horizon drops the tombstone. Offsets never change (gaps are
    fine). A batch left as it was is copied byte for byte; one that lost records is rebuilt
    with the same codec, base offset, last offset delta (so its last sequence stays), producer
-   id, epoch, base sequence and leader epoch. A batch that lost every record goes, except the
+   id, epoch, base sequence and leader epoch: the kept records' bytes are copied and
+   recompressed (re-encoded only when the batch first gets a delete horizon, which changes
+   the base timestamp). Records are walked rather than decoded (key, offset, null value). A batch that lost every record goes, except the
    last batch of an idempotent producer, which stays as an empty batch (header only, as Kafka
    keeps it) so producer state rebuilt from the log still knows the producer's last sequence.
    Control batches are kept as they are.
@@ -62,8 +64,9 @@ from typing import TYPE_CHECKING, NamedTuple
 from crc32c import crc32c
 
 from ..protocol.errors import ErrorCode, KafkaError
-from ..protocol.record_codec import NONE, Record, build_batch, decode_batch
-from ..protocol.records import HEADER_SIZE, BatchHeader, check_header, read_header
+from ..protocol.record_codec import NONE, Record, build_batch, decode_batch, decode_varint
+from ..protocol.record_codec import _compress, _decompress  # the codecs, exactly as produce uses them
+from ..protocol.records import HEADER_SIZE, LOG_OVERHEAD, BatchHeader, check_header, read_header
 from .checkpoint import fsync_dir
 from .config import INT64_MAX
 from .log import CLEANED_SUFFIX
@@ -95,6 +98,7 @@ _INT16 = struct.Struct(">h")
 _INT32 = struct.Struct(">i")
 _INT64 = struct.Struct(">q")
 _UINT32 = struct.Struct(">I")
+_BATCH_HEADER = struct.Struct(">qiibIhiqqqhii")  # the 61-byte magic-2 batch header
 
 
 class CleanAborted(Exception):
@@ -400,16 +404,16 @@ class _Clean:
                     break
                 if h.is_control or h.last_offset < first_dirty:
                     continue
-                _, records = decode_batch(data, verify_crc=True)
-                for r in records:
-                    offset = r.offset
+                base = h.base_offset
+                for _start, _end, offset_delta, _ts, key, _null in _records(h, data):
+                    offset = base + offset_delta
                     if offset >= map_end:
                         break
-                    if offset < first_dirty or r.key is None:
+                    if offset < first_dirty or key is None:
                         continue
-                    if r.key not in key_map:
-                        used += len(r.key) + _MAP_ENTRY_OVERHEAD
-                    key_map[r.key] = offset
+                    if key not in key_map:
+                        used += len(key) + _MAP_ENTRY_OVERHEAD
+                    key_map[key] = offset
         return key_map, clean_end
 
     # -------------------------------------------------------------------------- one batch
@@ -422,40 +426,47 @@ class _Clean:
         result = self.result
         if h.is_control:
             return data
-        _, records = decode_batch(data, verify_crc=True)
+        body, records = _records(h, data, with_body=True)
         result.records_read += len(records)
         has_horizon = bool(h.attributes & DELETE_HORIZON_MASK)
         horizon = h.base_timestamp if has_horizon else None
         now = self.now_ms
-        kept: list[Record] = []
+        base = h.base_offset
+        kept: list[_Rec] = []
         tombstone_kept = False
-        for r in records:
-            key = r.key
+        for rec in records:
+            key = rec[4]
             if key is None:
                 continue
             latest = key_map.get(key)
-            if latest is not None and r.offset < latest:
+            if latest is not None and base + rec[2] < latest:
                 continue
-            if r.value is None:
+            if rec[5]:  # a tombstone
                 if horizon is not None and now >= horizon:
                     result.tombstones_removed += 1
                     continue
                 tombstone_kept = True
-            kept.append(r)
+            kept.append(rec)
         result.records_kept += len(kept)
         if tombstone_kept:
             if horizon is None:
                 horizon = now + self.config.delete_retention_ms
             if self.horizon is None or horizon < self.horizon:
                 self.horizon = horizon
-        if len(kept) == len(records) and (has_horizon or not tombstone_kept):
+        if len(kept) == len(records) and has_horizon == tombstone_kept:
             return data
         if not kept:
             if h.producer_id >= 0 and producer_last.get(h.producer_id) == h.last_offset:
                 result.empty_batches_kept += 1
                 return _empty_batch(h)
             return None
-        return _rebuild(h, kept, horizon if tombstone_kept else None)
+        if tombstone_kept and not has_horizon:
+            # the base timestamp becomes the delete horizon: timestamp deltas change
+            offsets = {base + rec[2] for rec in kept}
+            _, decoded = decode_batch(data, verify_crc=False)
+            return _rebuild(h, [r for r in decoded if r.offset in offsets], horizon)
+        # same base offset and base timestamp: the kept records' bytes are copied as they are
+        return _rebuild_raw(h, body, kept, keep_horizon=tombstone_kept)
 
     # -------------------------------------------------------------------------- one group
 
@@ -507,6 +518,94 @@ class _Clean:
             _discard(new)
             raise
         return new
+
+
+# (start, end, offset delta, timestamp delta, key, value is null) of one record in a batch body
+_Rec = tuple[int, int, int, int, "bytes | None", bool]
+
+
+def _records(h: BatchHeader, data: memoryview, *, with_body: bool = False):
+    """The records of the batch ``data`` (CRC checked), walked just far enough for the
+    cleaner: about 0.9 us a record where a full decode costs about 3-4 us."""
+    if crc32c(data[21:]) != h.crc:
+        raise KafkaError(ErrorCode.corrupt_message, f"CRC-32C mismatch in the batch at offset {h.base_offset}")
+    body = _decompress(h.compression, data[HEADER_SIZE:])
+    out: list[_Rec] = []
+    pos = 0
+    dv = decode_varint
+    try:
+        for _ in range(h.record_count):
+            b = body[pos]
+            if b < 0x80:
+                length, p = (b >> 1) ^ -(b & 1), pos + 1
+            else:
+                length, p = dv(body, pos)
+            end = p + length
+            if length <= 0 or end > len(body):
+                raise IndexError
+            p += 1  # attributes
+            b = body[p]
+            if b < 0x80:
+                ts_delta, p = (b >> 1) ^ -(b & 1), p + 1
+            else:
+                ts_delta, p = dv(body, p)
+            b = body[p]
+            if b < 0x80:
+                offset_delta, p = (b >> 1) ^ -(b & 1), p + 1
+            else:
+                offset_delta, p = dv(body, p)
+            b = body[p]
+            if b < 0x80:
+                key_length, p = (b >> 1) ^ -(b & 1), p + 1
+            else:
+                key_length, p = dv(body, p)
+            if key_length >= 0:
+                if p + key_length > end:
+                    raise IndexError
+                key: bytes | None = body[p : p + key_length]
+                p += key_length
+            else:
+                key = None
+            out.append((pos, end, offset_delta, ts_delta, key, body[p] == 1))
+            pos = end
+    except (IndexError, KafkaError):
+        raise KafkaError(ErrorCode.corrupt_message, f"malformed records in the batch at offset {h.base_offset}") from None
+    if pos != len(body):
+        raise KafkaError(ErrorCode.corrupt_message, f"trailing bytes in the batch at offset {h.base_offset}")
+    return (body, out) if with_body else out
+
+
+def _rebuild_raw(h: BatchHeader, body: bytes, kept: list[_Rec], *, keep_horizon: bool) -> bytes:
+    """The batch with only the ``kept`` records, their bytes copied (same base offset and base
+    timestamp, so their deltas hold), recompressed with the batch's codec; the original last
+    offset delta (so the last sequence stays); the max timestamp of the kept records."""
+    payload = _compress(h.compression, b"".join(body[r[0] : r[1]] for r in kept))
+    attributes = h.attributes if keep_horizon else h.attributes & ~DELETE_HORIZON_MASK
+    if h.is_log_append_time:
+        max_ts = h.max_timestamp
+    else:
+        max_ts = h.base_timestamp + max(r[3] for r in kept)
+    buf = bytearray(HEADER_SIZE + len(payload))
+    _BATCH_HEADER.pack_into(
+        buf,
+        0,
+        h.base_offset,
+        HEADER_SIZE - LOG_OVERHEAD + len(payload),
+        h.partition_leader_epoch,
+        2,
+        0,
+        attributes,
+        h.last_offset_delta,
+        h.base_timestamp,
+        max_ts,
+        h.producer_id,
+        h.producer_epoch,
+        h.base_sequence,
+        len(kept),
+    )
+    buf[HEADER_SIZE:] = payload
+    _UINT32.pack_into(buf, 17, crc32c(memoryview(buf)[21:]))
+    return bytes(buf)
 
 
 def _discard(seg: LogSegment) -> None:
