@@ -208,8 +208,13 @@ async def produce(args: argparse.Namespace) -> int:
             failures.append(err)
         else:
             delivered += 1
-            if args.output == "json" and args.report:
-                results.append({"partition": md.partition, "offset": md.offset})
+
+    def reporter(line_no: int) -> Any:
+        def cb(err: KafkaError | None, md: Any) -> None:
+            on_delivery(err, md)
+            results.append({"line": line_no, "partition": md.partition if md else None, "offset": md.offset if md else None, "error": err.name if err else None})
+
+        return cb
 
     acks: Any = args.acks
     async with Producer(
@@ -235,12 +240,13 @@ async def produce(args: argparse.Namespace) -> int:
                     key, value = k, v
             if args.null_value and value == b"":
                 value = None
-            fut = await producer.send(args.topic, value, key, partition=args.partition, headers=headers, on_delivery=on_delivery)
+            cb = reporter(count + 1) if args.report else on_delivery
+            fut = await producer.send(args.topic, value, key, partition=args.partition, headers=headers, on_delivery=cb)
             fut.add_done_callback(lambda f: f.exception())
             count += 1
         await producer.flush()
     if args.output == "json":
-        emit_json({"topic": args.topic, "records": count, "delivered": delivered, "failed": len(failures), "errors": sorted({e.name for e in failures}), **({"offsets": results} if args.report else {})})
+        emit_json({"topic": args.topic, "records": count, "delivered": delivered, "failed": len(failures), "errors": sorted({e.name for e in failures}), **({"offsets": sorted(results, key=lambda r: r["line"])} if args.report else {})})
     else:
         print(f"produced {delivered} of {count} records to {args.topic}" + (f"; {len(failures)} failed: {failures[0]}" if failures else ""), file=sys.stderr)
     if failures:

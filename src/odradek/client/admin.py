@@ -258,14 +258,18 @@ class Admin:
         rtype = RESOURCE_TYPES[resource_type]
         node = int(name) if resource_type == "broker" and name.isdigit() and int(name) in self.cluster.brokers else None
         resp = await self.cluster.send(node, apis.DESCRIBE_CONFIGS, {
-            "resources": [{"resource_type": rtype, "resource_name": name, "configuration_keys": None if keys is None else list(keys)}],
+            # every key, filtered here: Tansu 0.6 drops the connection when keys are named
+            "resources": [{"resource_type": rtype, "resource_name": name, "configuration_keys": None}],
             "include_synonyms": False, "include_documentation": False,
         })
+        wanted = None if keys is None else set(keys)
         out: dict[str, ConfigEntry] = {}
         for r in resp.results:
             if r.error_code != ErrorCode.none:
                 raise KafkaError(r.error_code, getattr(r, "error_message", None) or f"describe configs of {resource_type} {name!r}")
             for c in r.configs:
+                if wanted is not None and c.name not in wanted:
+                    continue
                 src = getattr(c, "config_source", -1)
                 default = src == 5 if src not in (-1,) else bool(getattr(c, "is_default", False))
                 out[c.name] = ConfigEntry(c.name, c.value, CONFIG_SOURCES.get(src, str(src)), c.read_only, c.is_sensitive, default)
