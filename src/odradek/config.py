@@ -161,6 +161,11 @@ for _d in BROKER_DEFS:
     if _d.topic_name:
         TOPIC[_d.topic_name] = ConfigDef(_d.topic_name, _d.type, _d.default, _d.doc, None, _d.minimum, _d.maximum, _d.choices)
         TOPIC_SOURCE[_d.topic_name] = _d.name
+# Broker keys a topic key takes its default from, most specific first (Kafka's "synonyms").
+TOPIC_SYNONYMS: dict[str, list[str]] = {k: [v] for k, v in TOPIC_SOURCE.items()}
+TOPIC_SYNONYMS["retention.ms"] = ["log.retention.ms", "log.retention.minutes", "log.retention.hours"]
+TOPIC_SYNONYMS["segment.ms"] = ["log.roll.ms", "log.roll.hours"]
+TOPIC_SYNONYMS["flush.ms"] = ["log.flush.interval.ms"]
 TOPIC["segment.ms"] = ConfigDef("segment.ms", "long", 604800000, "Segment roll time.", minimum=1)
 TOPIC["retention.ms"] = ConfigDef("retention.ms", "long", 604800000, "Retention time; -1 keeps forever.", minimum=-1)
 TOPIC["flush.ms"] = ConfigDef("flush.ms", "long", LONG_MAX, "fsync after this many ms.", minimum=0)

@@ -3,7 +3,7 @@ IncrementalAlterConfigs, with Kafka's config names, defaults, sources and valida
 
 from __future__ import annotations
 
-from ...config import BROKER, TOPIC, TOPIC_SOURCE, ConfigError, parse_topic_configs, render
+from ...config import BROKER, TOPIC, TOPIC_SYNONYMS, ConfigError, parse_topic_configs, render
 from ...protocol.errors import ErrorCode, KafkaError
 from ..router import register
 
@@ -99,26 +99,34 @@ async def create_partitions(conn, header, request):
 # --- configs ------------------------------------------------------------------------------------
 
 
+def _broker_key_source(broker, key: str) -> int:
+    """Where a broker key's value comes from: per-broker dynamic, cluster dynamic, static, default."""
+    if key in broker.config.dynamic:
+        scopes = broker.store.broker_configs()
+        return DYNAMIC_BROKER if key in scopes.get(str(broker.broker_id), {}) else DYNAMIC_DEFAULT_BROKER
+    if key in broker.config.values:
+        return STATIC_BROKER
+    return DEFAULT
+
+
 def _topic_entry(broker, topic: str, key: str, value, want_synonyms: bool = False) -> tuple[dict, None]:
     meta = broker.store.topics().get(topic)
     overridden = meta is not None and key in meta.configs
     d = TOPIC[key]
     synonyms = []
+    source = DEFAULT
     if overridden:
         source = DYNAMIC_TOPIC
         synonyms.append({"name": key, "value": meta.configs[key], "source": DYNAMIC_TOPIC})
-    src_key = TOPIC_SOURCE.get(key)
-    broker_source = DEFAULT
-    if src_key is not None:
-        if src_key in broker.config.dynamic:
-            broker_source = DYNAMIC_DEFAULT_BROKER
-        elif src_key in broker.config.values:
-            broker_source = STATIC_BROKER
-        if broker_source != DEFAULT:
-            synonyms.append({"name": src_key, "value": render(broker.config.get(src_key)), "source": broker_source})
-    if not overridden:
-        source = broker_source
-    synonyms.append({"name": src_key or key, "value": render(BROKER[src_key].default if src_key else d.default), "source": DEFAULT})
+    for broker_key in TOPIC_SYNONYMS.get(key, []):
+        src = _broker_key_source(broker, broker_key)
+        if src != DEFAULT:
+            synonyms.append({"name": broker_key, "value": render(broker.config.get(broker_key)), "source": src})
+            if source == DEFAULT:
+                source = src
+    default_key = (TOPIC_SYNONYMS.get(key) or [key])[-1]
+    default_def = BROKER.get(default_key, d)
+    synonyms.append({"name": default_key, "value": render(default_def.default), "source": DEFAULT})
     return (
         {
             "name": key,
@@ -138,13 +146,7 @@ def _topic_entry(broker, topic: str, key: str, value, want_synonyms: bool = Fals
 def _broker_entry(broker, key: str, want_synonyms: bool) -> dict:
     d = BROKER[key]
     cfg = broker.config
-    if key in cfg.dynamic:
-        scopes = broker.store.broker_configs()
-        source = DYNAMIC_BROKER if key in scopes.get(str(broker.broker_id), {}) else DYNAMIC_DEFAULT_BROKER
-    elif key in cfg.values:
-        source = STATIC_BROKER
-    else:
-        source = DEFAULT
+    source = _broker_key_source(broker, key)
     value = cfg.get(key)
     if key == "broker.id":
         value = broker.broker_id
