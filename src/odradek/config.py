@@ -116,7 +116,10 @@ BROKER_DEFS: list[ConfigDef] = [
     _D("log.cleaner.min.cleanable.ratio", "double", 0.5, "Dirty ratio that triggers cleaning.", topic_name="min.cleanable.dirty.ratio", minimum=0, maximum=1),
     _D("log.cleaner.min.compaction.lag.ms", "long", 0, "Minimum age before compaction.", topic_name="min.compaction.lag.ms", minimum=0),
     _D("log.cleaner.max.compaction.lag.ms", "long", LONG_MAX, "Maximum age before compaction.", topic_name="max.compaction.lag.ms", minimum=1),
-    _D("log.cleaner.threads", "int", 1, "Cleaner threads.", minimum=0),
+    _D("log.cleaner.threads", "int", 1, "Cleaner threads.", minimum=0, read_only=True),
+    _D("log.cleaner.enable", "bool", True, "Run the log cleaner (compaction).", read_only=True),
+    _D("log.cleaner.io.max.bytes.per.second", "double", 1.7976931348623157e308, "Cleaner I/O limit (read and write together).", minimum=0, read_only=True),
+    _D("log.cleaner.backoff.ms", "long", 15000, "How long the cleaner sleeps when there is nothing to clean.", minimum=0, read_only=True),
     _D("log.message.timestamp.type", "string", "CreateTime", "CreateTime or LogAppendTime.", topic_name="message.timestamp.type", choices=_TS_TYPES),
     _D("compression.type", "string", "producer", "Compression of stored batches; only 'producer' (keep as sent) changes nothing.", topic_name="compression.type", choices=_COMPRESSION),
     _D("min.insync.replicas", "int", 1, "Minimum ISR size for acks=all.", topic_name="min.insync.replicas", minimum=1),
@@ -334,6 +337,10 @@ def to_log_config(cfg: dict[str, Any]):
         retention_ms=cfg["retention.ms"],
         retention_bytes=cfg["retention.bytes"],
         cleanup_policy=",".join(cfg["cleanup.policy"]) if isinstance(cfg["cleanup.policy"], list) else cfg["cleanup.policy"],
+        delete_retention_ms=cfg["delete.retention.ms"],
+        min_cleanable_dirty_ratio=cfg["min.cleanable.dirty.ratio"],
+        min_compaction_lag_ms=cfg["min.compaction.lag.ms"],
+        max_compaction_lag_ms=cfg["max.compaction.lag.ms"],
     )
 
 

@@ -184,6 +184,13 @@ class Broker:
             self.cluster = ClusterManager(self, self.store)
             await self.cluster.start()
         self.load_coordinator_state()
+        if self.config.get("log.cleaner.enable"):
+            rate = self.config.get("log.cleaner.io.max.bytes.per.second")
+            self.logs.start_cleaner(
+                self.config.get("log.cleaner.threads"),
+                None if rate >= 1e300 else rate,
+                backoff_ms=self.config.get("log.cleaner.backoff.ms"),
+            )
         self._tasks = [
             asyncio.create_task(self._housekeeping_loop()),
             asyncio.create_task(self._coordinator_loop()),
@@ -209,17 +216,24 @@ class Broker:
             self.connections.discard(conn)
 
     async def _housekeeping_loop(self) -> None:
-        """Time-based flushes (``flush.ms``) every second, checkpoints every minute."""
-        last_checkpoint = time.monotonic()
+        """Time-based flushes (``flush.ms``) every second, retention every
+        ``log.retention.check.interval.ms``, checkpoints every minute."""
+        last_checkpoint = last_retention = time.monotonic()
         while True:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(min(1.0, self.config.get("log.retention.check.interval.ms") / 1000))
             try:
                 self.logs.maybe_flush_all()
-                if time.monotonic() - last_checkpoint >= CHECKPOINT_INTERVAL_S:
-                    last_checkpoint = time.monotonic()
+                now = time.monotonic()
+                if now - last_retention >= self.config.get("log.retention.check.interval.ms") / 1000:
+                    last_retention = now
+                    if self.logs.apply_retention():
+                        for part in self.partitions.values():
+                            part.notify()
+                if now - last_checkpoint >= CHECKPOINT_INTERVAL_S:
+                    last_checkpoint = now
                     self.logs.checkpoint()
             except OSError:
-                log.exception("flushing or writing checkpoints failed")
+                log.exception("flushing, retention or writing checkpoints failed")
 
     async def serve_forever(self) -> None:
         await self.start()
@@ -245,6 +259,7 @@ class Broker:
             self.server.close()
         for conn in list(self.connections):
             conn.writer.close()
+        await asyncio.get_running_loop().run_in_executor(None, self.logs.stop_cleaner)
         self.logs.shutdown()
         self.store.close()
         log.info("stopped cleanly")
@@ -426,6 +441,14 @@ class Broker:
             raise KafkaError(ErrorCode.invalid_request, f"{name} is an internal topic created by the broker")
         if name in self.store.topics():
             raise KafkaError(ErrorCode.topic_already_exists, f"Topic '{name}' already exists.")
+        if "." in name or "_" in name:
+            folded = name.replace(".", "_")
+            for other in self.store.topics():
+                if other.replace(".", "_") == folded:
+                    raise KafkaError(
+                        ErrorCode.invalid_topic_exception,
+                        f"Topic '{name}' collides with existing topic: {other} ('.' and '_' are the same in metric names)",
+                    )
         brokers = [b[0] for b in self.live_brokers()]
         if assignments:
             num_partitions = len(assignments)
@@ -521,6 +544,13 @@ class Broker:
             if len(assignments) != total - current:
                 raise KafkaError(ErrorCode.invalid_replica_assignment, "assignment count does not match the increase")
             new_reps = [list(a) for a in assignments]
+            for reps in new_reps:
+                if not reps or len(set(reps)) != len(reps) or any(r not in brokers for r in reps):
+                    raise KafkaError(ErrorCode.invalid_replica_assignment,
+                                     f"invalid replica list {reps}: replicas must be distinct live brokers")
+                if len(reps) != rf:
+                    raise KafkaError(ErrorCode.invalid_replica_assignment,
+                                     f"Inconsistent replication factor between partitions: {len(reps)} != {rf}")
         else:
             allp = assign_replicas(brokers, total, min(rf, len(brokers)))
             new_reps = [allp[p] for p in range(current, total)]
