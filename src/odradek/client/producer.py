@@ -25,12 +25,16 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import struct
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from crc32c import crc32c
+
 from ..protocol import record_codec
 from ..protocol.errors import ErrorCode, KafkaError
+from ..protocol.records import _HEADER, COMPRESSION_MASK, HEADER_SIZE, LOG_OVERHEAD
 from .cluster import INIT_PRODUCER_ID, PRODUCE, Cluster
 from .errors import BrokerUnreachable, RequestTimedOut, is_retriable
 from .murmur2 import partition_for_key
@@ -52,6 +56,45 @@ DeliveryCallback = Callable[[KafkaError | None, RecordMetadata | None], Any]
 
 _RECORD_OVERHEAD = 22  # varints and attributes of one record, roughly
 _BATCH_OVERHEAD = 61
+
+_encode_varint = record_codec.encode_varint
+_UVARINTS = [_encode_varint(i) for i in range(1 << 14)]  # zigzag varints of 0..16383, 1-3 bytes
+
+
+def _varint(n: int) -> bytes:
+    return _UVARINTS[n] if 0 <= n < 16384 else _encode_varint(n)
+
+
+def _encode_record(body: bytearray, offset_delta: int, ts_delta: int, key: bytes | None, value: bytes | None, headers: Sequence[Header]) -> None:
+    """Append one record (magic 2 layout, see :mod:`odradek.protocol.record_codec`) to ``body``."""
+    rec = bytearray(b"\x00")  # attributes
+    rec += _varint(ts_delta)
+    rec += _varint(offset_delta)
+    if key is None:
+        rec += b"\x01"
+    else:
+        rec += _varint(len(key))
+        rec += key
+    if value is None:
+        rec += b"\x01"
+    else:
+        rec += _varint(len(value))
+        rec += value
+    if headers:
+        rec += _varint(len(headers))
+        for hk, hv in headers:
+            kb = hk.encode("utf-8", "surrogateescape")
+            rec += _varint(len(kb))
+            rec += kb
+            if hv is None:
+                rec += b"\x01"
+            else:
+                rec += _varint(len(hv))
+                rec += hv
+    else:
+        rec += b"\x00"
+    body += _varint(len(rec))
+    body += rec
 
 
 def _acks(value: Any) -> int:
@@ -75,14 +118,18 @@ def _as_bytes(v: Any) -> bytes | None:
 
 
 class _Batch:
+    """One partition's batch: records are encoded as they are appended; sealing compresses them
+    and writes the header (with the producer id and sequence when idempotent)."""
+
     __slots__ = (
-        "tp", "records", "futures", "callbacks", "size", "created", "base_sequence", "attempts",
-        "done", "deadline", "retry_at", "payload",
+        "tp", "body", "meta", "futures", "callbacks", "size", "created", "base_sequence", "attempts",
+        "done", "deadline", "retry_at", "payload", "base_ts", "max_ts",
     )
 
     def __init__(self, tp: TopicPartition, now: float, deadline: float) -> None:
         self.tp = tp
-        self.records: list[tuple[bytes | None, bytes | None, Sequence[Header], int]] = []
+        self.body = bytearray()
+        self.meta: list[tuple[int, int, int]] = []  # (timestamp, key size, value size) per record
         self.futures: list[asyncio.Future] = []
         self.callbacks: list[DeliveryCallback | None] = []
         self.size = _BATCH_OVERHEAD
@@ -93,6 +140,20 @@ class _Batch:
         self.deadline = deadline
         self.retry_at = 0.0
         self.payload: bytes | None = None
+        self.base_ts = -1
+        self.max_ts = -1
+
+    @property
+    def count(self) -> int:
+        return len(self.meta)
+
+    def add(self, key: bytes | None, value: bytes | None, headers: Sequence[Header], ts: int) -> None:
+        if not self.meta:
+            self.base_ts = self.max_ts = ts
+        elif ts > self.max_ts:
+            self.max_ts = ts
+        _encode_record(self.body, len(self.meta), ts - self.base_ts, key, value, headers)
+        self.meta.append((ts, -1 if key is None else len(key), -1 if value is None else len(value)))
 
 
 class Producer:
@@ -264,16 +325,19 @@ class Producer:
             raise KafkaError(ErrorCode.network_exception, "producer is closed")
         if not self._started:
             await self.start()
-        k = _as_bytes(key)
-        v = _as_bytes(value)
+        k = key if key is None or type(key) is bytes else _as_bytes(key)
+        v = value if value is None or type(value) is bytes else _as_bytes(value)
         hs: tuple[Header, ...]
-        if headers is None:
+        size = _RECORD_OVERHEAD + (len(k) if k else 0) + (len(v) if v else 0)
+        if not headers:
             hs = ()
-        elif isinstance(headers, dict):
-            hs = tuple((hk, _as_bytes(hv)) for hk, hv in headers.items())
         else:
-            hs = tuple((hk, _as_bytes(hv)) for hk, hv in headers)
-        n = self.cluster.partition_count(topic)
+            items = headers.items() if isinstance(headers, dict) else headers
+            hs = tuple((hk, _as_bytes(hv)) for hk, hv in items)
+            for hk, hv in hs:
+                size += len(hk) + (len(hv) if hv else 0) + 2
+        info = self.cluster.topics.get(topic)
+        n = len(info.partitions) if info is not None else 0
         if n == 0:
             info = await self.cluster.wait_for_topic(topic, timeout=self.max_block, allow_auto_create=self.allow_auto_create)
             n = len(info.partitions)
@@ -281,7 +345,6 @@ class Producer:
             partition = self._partition(topic, k, n)
         elif not 0 <= partition < n:
             raise KafkaError(ErrorCode.unknown_topic_or_partition, f"{topic} has no partition {partition}")
-        size = _RECORD_OVERHEAD + (len(k) if k else 0) + (len(v) if v else 0) + sum(len(a) + len(b or b"") + 2 for a, b in hs)
         while self._buffered + size > self.buffer_memory and self._buffered > 0:
             self._space.clear()
             try:
@@ -332,7 +395,7 @@ class Producer:
             q = self._queues[tp] = collections.deque()
         now = time.monotonic()
         batch = q[-1] if q else None
-        if batch is None or batch.payload is not None or batch.size + size > self.batch_size and batch.records:
+        if batch is None or batch.payload is not None or batch.size + size > self.batch_size and batch.meta:
             if batch is not None and batch.payload is None:
                 self._batch_closed(tp)
             batch = _Batch(tp, now, now + self.delivery_timeout)
@@ -340,7 +403,7 @@ class Producer:
             self._incomplete.add(batch)
             if len(q) == 1:
                 self._wake.set()
-        batch.records.append(rec)
+        batch.add(*rec)
         batch.futures.append(fut)
         batch.callbacks.append(cb)
         batch.size += size
@@ -373,7 +436,7 @@ class Producer:
 
     def pending(self) -> int:
         """Records queued or in flight, not yet acknowledged."""
-        return sum(len(b.records) for b in self._incomplete)
+        return sum(b.count for b in self._incomplete)
 
     # ------------------------------------------------------------------ the sender
 
@@ -417,7 +480,7 @@ class Producer:
                 continue
             if now > b.deadline:
                 q.remove(b)
-                self._fail(b, RequestTimedOut(f"{len(b.records)} records for {tp} expired after {self.delivery_timeout}s"))
+                self._fail(b, RequestTimedOut(f"{b.count} records for {tp} expired after {self.delivery_timeout}s"))
                 continue
             if b.retry_at and b.retry_at > now:
                 next_at = b.retry_at if next_at is None else min(next_at, b.retry_at)
@@ -447,20 +510,23 @@ class Producer:
 
     def _seal(self, b: _Batch) -> None:
         pid, epoch, seq = -1, -1, -1
+        count = b.count
         if self.idempotent:
             pid, epoch = self.producer_id, self.producer_epoch
             seq = self._sequences[b.tp]
-            self._sequences[b.tp] = (seq + len(b.records)) & 0x7FFFFFFF
+            self._sequences[b.tp] = (seq + count) & 0x7FFFFFFF
         b.base_sequence = seq
-        recs = b.records
-        b.payload = record_codec.build_batch(
-            [(r[0], r[1], r[2]) for r in recs],
-            compression=self.compression,
-            timestamps=[r[3] for r in recs],
-            producer_id=pid,
-            producer_epoch=epoch,
-            base_sequence=seq,
+        data = record_codec._compress(self.compression, bytes(b.body)) if self.compression else b.body
+        size = HEADER_SIZE + len(data)
+        out = bytearray(size)
+        _HEADER.pack_into(
+            out, 0, 0, size - LOG_OVERHEAD, -1, 2, 0, self.compression & COMPRESSION_MASK, count - 1,
+            b.base_ts, b.max_ts, pid, epoch, seq, count,
         )
+        out[HEADER_SIZE:] = data
+        struct.pack_into(">I", out, 17, crc32c(memoryview(out)[21:]))
+        b.payload = bytes(out)
+        b.body = bytearray()
 
     _refresh_task: asyncio.Task | None = None
 
@@ -556,7 +622,7 @@ class Producer:
 
     def _retry_or_fail(self, b: _Batch, err: KafkaError) -> None:
         if is_retriable(err) and time.monotonic() + self.retry_backoff < b.deadline:
-            log.debug("retrying %d records for %s after %s", len(b.records), b.tp, err)
+            log.debug("retrying %d records for %s after %s", b.count, b.tp, err)
             self._retry(b)
         else:
             q = self._queues.get(b.tp)
@@ -572,15 +638,9 @@ class Producer:
         self._incomplete.discard(b)
         self._release(b)
         topic, partition = b.tp
-        for i, (rec, fut, cb) in enumerate(zip(b.records, b.futures, b.callbacks)):
-            md = RecordMetadata(
-                topic,
-                partition,
-                base_offset + i if base_offset >= 0 else -1,
-                log_append_ts if log_append_ts >= 0 else rec[3],
-                len(rec[0]) if rec[0] is not None else -1,
-                len(rec[1]) if rec[1] is not None else -1,
-            )
+        md_new = RecordMetadata
+        for i, ((ts, ks, vs), fut, cb) in enumerate(zip(b.meta, b.futures, b.callbacks)):
+            md = md_new(topic, partition, base_offset + i if base_offset >= 0 else -1, log_append_ts if log_append_ts >= 0 else ts, ks, vs)
             if not fut.done():
                 fut.set_result(md)
             if cb is not None:
@@ -606,7 +666,7 @@ class Producer:
     def _callback(cb: DeliveryCallback, err: KafkaError | None, md: RecordMetadata | None) -> None:
         try:
             r = cb(err, md)
-            if asyncio.iscoroutine(r):
+            if r is not None and asyncio.iscoroutine(r):
                 asyncio.ensure_future(r)
         except Exception:  # noqa: BLE001
             log.exception("delivery callback failed")

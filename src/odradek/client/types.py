@@ -36,8 +36,7 @@ class TopicPartition(NamedTuple):
         return f"{self.topic}-{self.partition}"
 
 
-@dataclass(frozen=True, slots=True)
-class RecordMetadata:
+class RecordMetadata(NamedTuple):
     """Where a produced record was stored. ``offset`` is -1 with ``acks=0`` (nobody said)."""
 
     topic: str
