@@ -72,13 +72,18 @@ class ConsumerRebalanceListener:
 
 
 class _Fetched:
-    __slots__ = ("tp", "records", "index", "next_offset")
+    """One partition's part of a fetch response, decoded a batch at a time as ``poll`` drains it."""
 
-    def __init__(self, tp: TopicPartition, records: list[ConsumerRecord], next_offset: int) -> None:
+    __slots__ = ("tp", "data", "pos", "min_offset", "records", "index", "next_offset")
+
+    def __init__(self, tp: TopicPartition, data: bytes | memoryview, fetch_offset: int) -> None:
         self.tp = tp
-        self.records = records
+        self.data = memoryview(data)
+        self.pos = 0
+        self.min_offset = fetch_offset
+        self.records: list[ConsumerRecord] = []
         self.index = 0
-        self.next_offset = next_offset
+        self.next_offset = fetch_offset
 
 
 _GROUP_RETRY = (
@@ -454,15 +459,49 @@ class Consumer:
             if f.tp not in self._assignment or f.tp in self._paused:
                 self._buffer.popleft()
                 continue
+            if f.index >= len(f.records) and not self._decode_next(f):
+                self._buffer.popleft()
+                self._positions[f.tp] = f.next_offset
+                continue
             take = f.records[f.index : f.index + (limit - len(out))]
             out += take
             f.index += len(take)
-            if f.index >= len(f.records):
-                self._buffer.popleft()
-                self._positions[f.tp] = f.next_offset
-            else:
-                self._positions[f.tp] = take[-1].offset + 1
+            self._positions[f.tp] = f.next_offset if f.index >= len(f.records) else take[-1].offset + 1
         return out
+
+    def _decode_next(self, f: _Fetched) -> bool:
+        """Decode the next batch of ``f`` holding records at or after its fetch offset; False at the
+        end (a partial batch at the end of a size-limited response counts as the end)."""
+        mv = f.data
+        end = len(mv)
+        topic, partition = f.tp
+        while end - f.pos >= HEADER_SIZE:
+            pos = f.pos
+            h = read_header(mv, pos)
+            if pos + h.size > end:
+                break
+            f.pos = pos + h.size
+            if h.next_offset <= f.min_offset:
+                continue
+            if h.next_offset > f.next_offset:
+                f.next_offset = h.next_offset
+            if h.is_control:
+                continue
+            _, recs = record_codec.decode_batch(mv, pos, verify_crc=self.check_crcs)
+            tstype = 1 if h.is_log_append_time else 0
+            epoch = h.partition_leader_epoch
+            lo = f.min_offset
+            f.records = [
+                ConsumerRecord(topic, partition, r.offset, r.timestamp, tstype, r.key, r.value, r.headers, epoch)
+                for r in recs
+                if r.offset >= lo
+            ]
+            f.index = 0
+            if f.records:
+                return True
+        f.records = []
+        f.index = 0
+        return False
 
     def _start_fetch(self) -> asyncio.Task | None:
         if self._fetch_task is not None and not self._fetch_task.done():
@@ -530,9 +569,7 @@ class Consumer:
                     self._highwater[tp] = p.high_watermark
                     self._log_start[tp] = p.log_start_offset
                     if p.records:
-                        recs, nxt = self._parse(tp, p.records, fetch_offset)
-                        if recs or nxt > fetch_offset:
-                            self._buffer.append(_Fetched(tp, recs, nxt))
+                        self._buffer.append(_Fetched(tp, p.records, fetch_offset))
                 elif code == ErrorCode.offset_out_of_range:
                     reset.append(tp)
                 elif code in (ErrorCode.not_leader_or_follower, ErrorCode.unknown_topic_or_partition, ErrorCode.leader_not_available, ErrorCode.fenced_leader_epoch, ErrorCode.unknown_leader_epoch, ErrorCode.kafka_storage_error):
@@ -549,27 +586,13 @@ class Consumer:
             await self._init_positions(reset, use_committed=False)
 
     def _parse(self, tp: TopicPartition, data: bytes, fetch_offset: int) -> tuple[list[ConsumerRecord], int]:
-        mv = memoryview(data)
-        end = len(mv)
-        pos = 0
+        """Every record of ``data`` at or after ``fetch_offset``, and the offset after the last
+        whole batch (what ``poll`` does lazily, at once)."""
+        f = _Fetched(tp, data, fetch_offset)
         out: list[ConsumerRecord] = []
-        nxt = fetch_offset
-        topic, partition = tp
-        while end - pos >= HEADER_SIZE:
-            h = read_header(mv, pos)
-            if pos + h.size > end:
-                break  # a partial batch at the end of the response
-            if h.next_offset > fetch_offset:
-                if not h.is_control:
-                    _, recs = record_codec.decode_batch(mv, pos, verify_crc=self.check_crcs)
-                    tstype = 1 if h.is_log_append_time else 0
-                    epoch = h.partition_leader_epoch
-                    for r in recs:
-                        if r.offset >= fetch_offset:
-                            out.append(ConsumerRecord(topic, partition, r.offset, r.timestamp, tstype, r.key, r.value, r.headers, epoch))
-                nxt = max(nxt, h.next_offset)
-            pos += h.size
-        return out, nxt
+        while self._decode_next(f):
+            out += f.records
+        return out, f.next_offset
 
     # ------------------------------------------------------------------ offsets
 

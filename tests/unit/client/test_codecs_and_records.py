@@ -82,14 +82,15 @@ def test_drain_moves_positions_as_records_are_returned() -> None:
     c = Consumer("127.0.0.1:1")
     tp = TP("t", 0)
     c.assign([tp])
-    recs, nxt = c._parse(tp, record_codec.build_batch([(None, b"%d" % i) for i in range(10)], base_offset=0), 0)
     from odradek.client.consumer import _Fetched
 
-    c._buffer.append(_Fetched(tp, recs, nxt))
+    data = record_codec.build_batch([(None, b"%d" % i) for i in range(10)], base_offset=0)
+    data += record_codec.build_batch([(b"\x00\x00\x00\x00", b"\x00" * 6)], base_offset=10, is_control=True, is_transactional=True)
+    c._buffer.append(_Fetched(tp, data, 0))
     assert [r.offset for r in c._drain(4)] == [0, 1, 2, 3]
     assert c._positions[tp] == 4
     assert [r.offset for r in c._drain(100)] == [4, 5, 6, 7, 8, 9]
-    assert c._positions[tp] == 10
+    assert c._positions[tp] == 11 and not c._buffer  # past the trailing control batch
 
 
 def test_config_validation() -> None:
