@@ -208,7 +208,7 @@ def test_perf_produce_and_consume(kafka: Target) -> None:
     assert human.returncode == 0 and "latency ms p99" in human.stdout and "rec/s" in human.stderr
 
 
-def tmux_session(bootstrap: str, commands: list[str], width: int = 118) -> str:
+def tmux_session(bootstrap: str, commands: list, width: int = 150) -> str:
     """Type ``commands`` into a shell in a detached tmux session; return the screen text (scrollback too)."""
     name = uniq("odradek-cli")
     sock = uniq("sock")
@@ -219,6 +219,9 @@ def tmux_session(bootstrap: str, commands: list[str], width: int = 118) -> str:
         subprocess.run(base + ["send-keys", "-t", name, shell_env, "Enter"], check=True)
         marker = 0
         for cmd in commands:
+            if callable(cmd):  # wait for a state before typing on
+                cmd()
+                continue
             marker += 1
             subprocess.run(base + ["send-keys", "-t", name, "-l", cmd], check=True)
             subprocess.run(base + ["send-keys", "-t", name, "Enter"], check=True)
@@ -238,19 +241,43 @@ def tmux_session(bootstrap: str, commands: list[str], width: int = 118) -> str:
     return "\n".join(lines).rstrip("$ \n") + "\n"
 
 
-SESSION = [
-    "odradek cluster brokers",
-    "odradek topic create orders --partitions 3 --config retention.ms=86400000",
-    "printf 'alice:pizza\\nbob:sushi\\ncarol:tacos\\nalice:salad\\n' | odradek produce orders --key-separator : --header origin=shop --compression zstd",
-    "odradek topic describe orders",
-    "odradek consume orders --from-beginning --num 4 --template '{partition}/{offset}  {key} -> {value}  [{headers}]'",
-    "odradek consume orders --group kitchen --from-beginning --num 4 > /dev/null",
-    "odradek group describe kitchen",
-    "odradek group reset-offsets kitchen --topic orders --to-earliest --dry-run",
-    "odradek cluster health; echo \"exit code $?\"",
-    "odradek topic describe no-such-topic; echo \"exit code $?\"",
-    "odradek perf produce orders --num-records 50000 --record-size 100",
-]
+def group_has_members(bootstrap: str, group: str, n: int):
+    """A wait step for :func:`tmux_session`: ``group`` is Stable with ``n`` members."""
+
+    def wait() -> None:
+        import asyncio
+
+        from odradek.client import Admin
+
+        async def check() -> bool:
+            async with Admin(bootstrap) as admin:
+                d = (await admin.describe_groups([group]))[group]
+                return d.state == "Stable" and len(d.members) == n and all(m.assignment for m in d.members)
+
+        wait_for(lambda: asyncio.run(check()), 60, 0.2, what=f"{n} members in {group}")
+
+    return wait
+
+
+def session(bootstrap: str) -> list:
+    return [
+        "odradek cluster brokers",
+        "odradek topic create orders --partitions 3 --config retention.ms=86400000",
+        "printf 'alice:pizza\\nbob:sushi\\ncarol:tacos\\nalice:salad\\n' | odradek produce orders --key-separator : --header origin=shop --compression zstd",
+        "odradek topic describe orders",
+        "odradek consume orders --from-beginning --num 4 --template '{partition}/{offset}  {key} -> {value}  [{headers}]'",
+        "odradek consume orders --group kitchen --from-beginning --num 4 > /dev/null",
+        "odradek group describe kitchen",
+        "odradek group reset-offsets kitchen --topic orders --to-earliest --dry-run",
+        "odradek consume orders --group live > /dev/null &",
+        "odradek consume orders --group live > /dev/null &",
+        group_has_members(bootstrap, "live", 2),
+        "odradek group describe live",
+        "kill %1 %2; wait",
+        "odradek cluster health; echo \"exit code $?\"",
+        "odradek topic describe no-such-topic; echo \"exit code $?\"",
+        "odradek perf produce orders --num-records 50000 --record-size 100",
+    ]
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
@@ -259,7 +286,7 @@ def test_tmux_session(tmp_path: Path) -> None:
     keep the screen."""
     b = BrokerProcess(tmp_path / "data").start()
     try:
-        screen = tmux_session(b.bootstrap, SESSION)
+        screen = tmux_session(b.bootstrap, session(b.bootstrap))
     finally:
         b.kill()
     out = os.environ.get("ODRADEK_CLI_SESSION_OUT")
@@ -270,5 +297,6 @@ def test_tmux_session(tmp_path: Path) -> None:
     assert "alice -> pizza  [origin=shop]" in screen
     assert "LOG-END-OFFSET" in screen and "kitchen" in screen
     assert "(dry run: nothing was changed)" in screen
+    assert "state: Stable" in screen and "members: 2" in screen
     assert "exit code 0" in screen and "exit code 4" in screen
     assert "latency ms p99" in screen and "produce [" in screen
