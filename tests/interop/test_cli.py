@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -212,7 +213,11 @@ def tmux_session(bootstrap: str, commands: list, width: int = 150) -> str:
     """Type ``commands`` into a shell in a detached tmux session; return the screen text (scrollback too)."""
     name = uniq("odradek-cli")
     sock = uniq("sock")
-    shell_env = f"export PS1='$ ' ODRADEK_BOOTSTRAP_SERVER={bootstrap} PYTHONPATH={ROOT / 'src'}; alias odradek='{sys.executable} -m odradek'; clear"
+    bin_dir = Path(tempfile.mkdtemp(prefix="odradek-bin-"))
+    wrapper = bin_dir / "odradek"
+    wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} -m odradek \"$@\"\n")
+    wrapper.chmod(0o755)
+    shell_env = f"export PS1='$ ' ODRADEK_BOOTSTRAP_SERVER={bootstrap} PYTHONPATH={ROOT / 'src'} PATH={bin_dir}:$PATH; clear"
     base = ["tmux", "-L", sock]
     subprocess.run(base + ["new-session", "-d", "-s", name, "-x", str(width), "-y", "200", "bash --norc --noprofile"], check=True)
     try:
@@ -237,8 +242,9 @@ def tmux_session(bootstrap: str, commands: list, width: int = 150) -> str:
         screen = subprocess.run(base + ["capture-pane", "-p", "-t", name, "-S", "-2000"], capture_output=True, text=True).stdout
     finally:
         subprocess.run(base + ["kill-server"], check=False)
+        shutil.rmtree(bin_dir, ignore_errors=True)
     lines = [ln for ln in screen.rstrip().splitlines() if "__done_" not in ln]
-    return "\n".join(lines).rstrip("$ \n") + "\n"
+    return "\n".join(lines).strip().rstrip("$").rstrip() + "\n"
 
 
 def group_has_members(bootstrap: str, group: str, n: int):
