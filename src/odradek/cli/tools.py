@@ -196,6 +196,24 @@ async def topic_delete(args: argparse.Namespace) -> int:
 # ============================================================================ produce
 
 
+async def _stdin_lines() -> Any:
+    """Lines of standard input (a pipe, a file or a terminal), read in chunks off the event loop."""
+    loop = asyncio.get_running_loop()
+    stdin = sys.stdin.buffer
+    read = getattr(stdin, "read1", stdin.read)
+    rest = b""
+    while True:
+        chunk = await loop.run_in_executor(None, read, 1 << 16)
+        if not chunk:
+            break
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            yield line + b"\n"
+    if rest:
+        yield rest
+
+
 async def produce(args: argparse.Namespace) -> int:
     headers = [(k, v.encode()) for k, v in parse_kv(args.header, "--header").items()]
     failures: list[KafkaError] = []
@@ -222,15 +240,9 @@ async def produce(args: argparse.Namespace) -> int:
         enable_idempotence=not args.no_idempotence and acks in ("all", "-1"), request_timeout_ms=int(args.timeout * 1000),
         delivery_timeout_ms=int(max(args.timeout * 2, 30) * 1000), max_block_ms=int(args.timeout * 1000),
     ) as producer:
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         sep = args.key_separator.encode() if args.key_separator is not None else None
         count = 0
-        while True:
-            line = await reader.readline()
-            if not line:
-                break
+        async for line in _stdin_lines():
             line = line.rstrip(b"\n").rstrip(b"\r") if not args.keep_newlines else line
             key = None
             value: bytes | None = line
