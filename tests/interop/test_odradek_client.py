@@ -511,3 +511,32 @@ def test_tansu_latest_offset_counts_batches(kafka: Target) -> None:
         assert latest == 1
     else:
         assert latest == 10
+
+
+def test_async_iteration_pause_and_resume(kafka: Target) -> None:
+    topic = uniq("iter")
+
+    async def go() -> None:
+        await create(kafka.bootstrap, topic, 2)
+        async with Producer(kafka.bootstrap) as p:
+            for i in range(6):
+                await p.send_and_wait(topic, b"%d" % i, partition=i % 2)
+        tp0, tp1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+        async with Consumer(kafka.bootstrap, auto_offset_reset="earliest") as c:
+            c.assign([tp0, tp1])
+            c.pause(tp1)
+            got = []
+            async for record in c:
+                got.append(record)
+                if len(got) == 3:
+                    break
+            assert {r.partition for r in got} == {0} and c.paused() == {tp1}
+            assert await c.poll(0.3) == []  # partition 1 stays paused
+            c.resume(tp1)
+            rest = []
+            deadline = time.monotonic() + 10
+            while len(rest) < 3 and time.monotonic() < deadline:
+                rest += await c.poll(0.5)
+            assert [r.value for r in rest] == [b"1", b"3", b"5"]
+
+    run(go())

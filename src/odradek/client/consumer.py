@@ -174,6 +174,7 @@ class Consumer:
         self._buffer: collections.deque[_Fetched] = collections.deque()
         self._fetch_task: asyncio.Task | None = None
         self._fetch_wake = asyncio.Event()
+        self._iter_buf: collections.deque[ConsumerRecord] = collections.deque()
 
         self.member_id = ""
         self.generation_id = -1
@@ -434,8 +435,8 @@ class Consumer:
         while True:
             if self._closed:
                 raise StopAsyncIteration
-            if not hasattr(self, "_iter_buf") or not self._iter_buf:
-                self._iter_buf = collections.deque(await self.poll(1.0))
+            if not self._iter_buf:
+                self._iter_buf.extend(await self.poll(1.0))
                 continue
             return self._iter_buf.popleft()
 
@@ -736,7 +737,8 @@ class Consumer:
                 if is_retriable(e):
                     log.debug("group %s: %s; retrying", self.group_id, e)
                     self.cluster.forget_coordinator(self.group_id)
-                    self._rejoin.set() if not self._joined.is_set() else None
+                    if not self._joined.is_set():
+                        self._rejoin.set()  # the join did not finish: try it again
                     await asyncio.sleep(self.retry_backoff)
                 else:
                     log.warning("group %s: %s", self.group_id, e)
