@@ -540,3 +540,71 @@ def test_async_iteration_pause_and_resume(kafka: Target) -> None:
             assert [r.value for r in rest] == [b"1", b"3", b"5"]
 
     run(go())
+
+
+@pytest.mark.parametrize("strategy", ["range", "roundrobin"])
+def test_mixed_group_with_confluent_kafka(kafka: Target, strategy: str) -> None:
+    """Our consumer and a librdkafka consumer in one group: whichever leads, the other decodes its
+    subscription and assignment; the partitions are shared and every record is read once."""
+    import threading
+
+    from confluent_kafka import Consumer as CkConsumer
+
+    from interop_clients import ck_config
+
+    topic, group = uniq(f"mixed-{strategy}"), uniq(f"g-mixed-{strategy}")
+    n = 4
+    run(create(kafka.bootstrap, topic, n))
+    ck_got: list = []
+    ck_assigned: list = []
+    stop = threading.Event()
+
+    def ck_loop() -> None:
+        c = CkConsumer(ck_config(kafka.bootstrap, **{
+            "group.id": group, "auto.offset.reset": "earliest", "partition.assignment.strategy": strategy,
+            "session.timeout.ms": int(kafka.group_kw["session_timeout_ms"]), "heartbeat.interval.ms": 300,
+            "enable.auto.commit": True, "auto.commit.interval.ms": 200,
+        }))
+        c.subscribe([topic], on_assign=lambda cons, parts: ck_assigned.append(sorted(p.partition for p in parts)))
+        try:
+            while not stop.is_set():
+                m = c.poll(0.1)
+                if m is not None and not m.error():
+                    ck_got.append((m.partition(), m.value()))
+        finally:
+            c.close()
+
+    thread = threading.Thread(target=ck_loop, daemon=True)
+    thread.start()
+
+    async def go() -> list:
+        # wait until librdkafka holds every partition, then join: one of the two leads the rebalance
+        deadline = time.monotonic() + 30
+        while not (ck_assigned and len(ck_assigned[-1]) == n) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert ck_assigned and len(ck_assigned[-1]) == n
+        c = Consumer(kafka.bootstrap, group_id=group, auto_offset_reset="earliest", partition_assignment_strategy=[strategy], **kafka.group_kw)
+        await c.start()
+        c.subscribe([topic])
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline and not (len(c.assignment()) == 2 and ck_assigned and len(ck_assigned[-1]) == 2):
+            await c.poll(0.2)
+        assert len(c.assignment()) == 2 and len(ck_assigned[-1]) == 2
+        assert {tp.partition for tp in c.assignment()}.isdisjoint(ck_assigned[-1])
+        async with Producer(kafka.bootstrap) as p:
+            for i in range(40):
+                await p.send(topic, b"%d" % i, partition=i % n)
+        mine: list = []
+        deadline = time.monotonic() + 30
+        while len(mine) + len(ck_got) < 40 and time.monotonic() < deadline:
+            mine += [(r.partition, r.value) for r in await c.poll(0.2)]
+        await c.close()
+        return mine
+
+    try:
+        mine = run(go())
+    finally:
+        stop.set()
+        thread.join(30)
+    assert sorted(v for _, v in mine + ck_got) == sorted(b"%d" % i for i in range(40))
+    assert {p for p, _ in mine}.isdisjoint({p for p, _ in ck_got})
