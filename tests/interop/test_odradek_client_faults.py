@@ -119,3 +119,29 @@ def test_consumer_rides_through_a_restart_and_commits_async(broker) -> None:
             assert await admin.list_group_offsets(group) == {}
 
     run(go())
+
+
+def test_a_refused_batch_leaves_no_sequence_gap(broker) -> None:
+    """MESSAGE_TOO_LARGE fails that record alone; the idempotent producer takes a new producer id
+    and renumbers what is queued, so the partition's later records are accepted, in order."""
+    topic = uniq("gap")
+
+    async def go() -> tuple[int, int]:
+        async with Admin(broker.bootstrap) as admin:
+            await admin.create_topics([NewTopic(topic, 1, 1)])
+        async with Producer(broker.bootstrap, batch_size=2 << 20) as p:
+            assert (await p.send_and_wait(topic, b"first")).offset == 0
+            pid = p.producer_id
+            with pytest.raises(KafkaError) as e:
+                await p.send_and_wait(topic, b"x" * 1_200_000)  # over message.max.bytes
+            assert e.value.name == "MESSAGE_TOO_LARGE"
+            futs = [await p.send(topic, b"after-%d" % i) for i in range(500)]
+            await p.flush()
+            assert [(await f).offset for f in futs] == list(range(1, 501))
+            return pid, p.producer_id
+
+    old, new = run(go())
+    assert new != old
+    batches = stored_batches(broker.data_dir, topic, 0)
+    assert batches[0]["producer_id"] == old and {b["producer_id"] for b in batches[1:]} == {new}
+    assert batches[1]["base_sequence"] == 0

@@ -233,6 +233,11 @@ class Producer:
         self._space = asyncio.Event()
         self._wake = asyncio.Event()
         self._flushing = 0
+        # Idempotence: a batch that failed for good leaves a gap in its partition's sequence. The
+        # sender then stops, lets what is in flight come back, takes a new producer id and
+        # renumbers every batch still queued (KIP-360's epoch bump, done with a fresh id).
+        self._need_reset = False
+        self._reset_task: asyncio.Task | None = None
         self._sticky: dict[str, int] = {}
         self._rr: dict[str, int] = collections.defaultdict(int)
         self._sender: asyncio.Task | None = None
@@ -461,6 +466,10 @@ class Producer:
                 pass
 
     def _drain(self, now: float) -> tuple[list[_Batch], float | None]:
+        if self._need_reset:
+            if not any(self._in_flight.values()) and (self._reset_task is None or self._reset_task.done()):
+                self._reset_task = asyncio.create_task(self._reset_sequences())
+            return [], None  # the reset (or the last in-flight response) wakes the sender
         ready: list[_Batch] = []
         next_at: float | None = None
         flushing = self._flushing > 0 or self._closing
@@ -480,6 +489,8 @@ class Producer:
                 continue
             if now > b.deadline:
                 q.remove(b)
+                if self.idempotent and b.base_sequence >= 0:
+                    self._need_reset = True
                 self._fail(b, RequestTimedOut(f"{b.count} records for {tp} expired after {self.delivery_timeout}s"))
                 continue
             if b.retry_at and b.retry_at > now:
@@ -507,6 +518,34 @@ class Producer:
             if next_at is None:
                 next_at = now + self.retry_backoff
         return ready, next_at
+
+    async def _reset_sequences(self) -> None:
+        try:
+            await self._init_producer_id()
+        except KafkaError as e:
+            log.warning("cannot get a new producer id: %s; retrying", e)
+            await asyncio.sleep(self.retry_backoff)
+            self._wake.set()
+            return
+        self._sequences.clear()
+        for tp, q in self._queues.items():
+            for b in q:
+                if b.payload is not None and not b.done:
+                    self._renumber(b)
+        log.info("new producer id %d after a failed batch: queued batches renumbered", self.producer_id)
+        self._need_reset = False
+        self._wake.set()
+
+    def _renumber(self, b: _Batch) -> None:
+        """Give a sealed batch the current producer id and its partition's next sequence."""
+        assert b.payload is not None
+        seq = self._sequences[b.tp]
+        self._sequences[b.tp] = (seq + b.count) & 0x7FFFFFFF
+        b.base_sequence = seq
+        out = bytearray(b.payload)
+        struct.pack_into(">qhi", out, 43, self.producer_id, self.producer_epoch, seq)
+        struct.pack_into(">I", out, 17, crc32c(memoryview(out)[21:]))
+        b.payload = bytes(out)
 
     def _seal(self, b: _Batch) -> None:
         pid, epoch, seq = -1, -1, -1
@@ -598,7 +637,10 @@ class Producer:
                 err = KafkaError(code, msg)
                 if code in (ErrorCode.not_leader_or_follower, ErrorCode.unknown_topic_or_partition, ErrorCode.leader_not_available):
                     refresh = True
-                if code == ErrorCode.out_of_order_sequence_number and self._earlier_pending(b):
+                if self.idempotent and code in (ErrorCode.out_of_order_sequence_number, ErrorCode.unknown_producer_id, ErrorCode.invalid_producer_epoch):
+                    # a gap left by a failed batch, or the broker forgot us: renumber and resend
+                    if not self._earlier_pending(b):
+                        self._need_reset = True
                     self._retry(b)
                 else:
                     self._retry_or_fail(b, err)
@@ -628,6 +670,8 @@ class Producer:
             q = self._queues.get(b.tp)
             if q is not None and b in q:
                 q.remove(b)
+            if self.idempotent and b.base_sequence >= 0:
+                self._need_reset = True  # its sequence numbers are now a gap
             self._fail(b, err)
 
     def _complete(self, b: _Batch, base_offset: int, log_append_ts: int) -> None:
