@@ -33,9 +33,11 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from crc32c import crc32c
+
 from ..protocol import record_codec
 from ..protocol.errors import ErrorCode, KafkaError
-from ..protocol.records import HEADER_SIZE, read_header
+from ..protocol.records import HEADER_SIZE, check_header, read_header
 from . import cluster as apis
 from .assignors import Assignor, assignor as make_assignor
 from .cluster import Cluster
@@ -69,6 +71,107 @@ class ConsumerRebalanceListener:
 
     def on_partitions_lost(self, lost: set[TopicPartition]) -> Any:
         return self.on_partitions_revoked(lost)
+
+
+_decode_varint = record_codec.decode_varint
+
+
+def _corrupt(tp: TopicPartition, what: str) -> KafkaError:
+    return KafkaError(ErrorCode.corrupt_message, f"{tp}: {what}")
+
+
+def _decode_records(tp: TopicPartition, mv: memoryview, h: Any, min_offset: int) -> list[ConsumerRecord]:
+    """The records of one batch at or after ``min_offset``, as ConsumerRecords.
+
+    The same layout :mod:`odradek.protocol.record_codec` decodes, with one-byte varints (nearly
+    all of them) read inline: this loop is the consumer's hot path.
+    """
+    data = record_codec._decompress(h.compression, mv[h.position + HEADER_SIZE : h.position + h.size])
+    topic, partition = tp
+    base_offset = h.base_offset
+    base_ts = h.base_timestamp
+    append_time = h.max_timestamp if h.is_log_append_time else None
+    tstype = 0 if append_time is None else 1
+    epoch = h.partition_leader_epoch
+    out: list[ConsumerRecord] = []
+    append = out.append
+    n = len(data)
+    pos = 0
+    try:
+        for _ in range(h.record_count):
+            b = data[pos]
+            if b < 0x80:
+                length = (b >> 1) ^ -(b & 1)
+                pos += 1
+            else:
+                length, pos = _decode_varint(data, pos)
+            end = pos + length
+            if length < 0 or end > n:
+                raise _corrupt(tp, f"a record of {length} bytes overruns its batch")
+            pos += 1  # attributes
+            b = data[pos]
+            if b < 0x80:
+                ts_delta = (b >> 1) ^ -(b & 1)
+                pos += 1
+            else:
+                ts_delta, pos = _decode_varint(data, pos)
+            b = data[pos]
+            if b < 0x80:
+                off_delta = (b >> 1) ^ -(b & 1)
+                pos += 1
+            else:
+                off_delta, pos = _decode_varint(data, pos)
+            b = data[pos]
+            if b < 0x80:
+                klen = (b >> 1) ^ -(b & 1)
+                pos += 1
+            else:
+                klen, pos = _decode_varint(data, pos)
+            if klen < 0:
+                key = None
+            else:
+                key = data[pos : pos + klen]
+                pos += klen
+            b = data[pos]
+            if b < 0x80:
+                vlen = (b >> 1) ^ -(b & 1)
+                pos += 1
+            else:
+                vlen, pos = _decode_varint(data, pos)
+            if vlen < 0:
+                value = None
+            else:
+                value = data[pos : pos + vlen]
+                pos += vlen
+            b = data[pos]
+            if b == 0:
+                headers: tuple = ()
+                pos += 1
+            else:
+                count, pos = _decode_varint(data, pos)
+                hs = []
+                for _h in range(count):
+                    hklen, pos = _decode_varint(data, pos)
+                    hk = data[pos : pos + hklen].decode("utf-8", "surrogateescape")
+                    pos += hklen
+                    hvlen, pos = _decode_varint(data, pos)
+                    if hvlen < 0:
+                        hv = None
+                    else:
+                        hv = data[pos : pos + hvlen]
+                        pos += hvlen
+                    hs.append((hk, hv))
+                headers = tuple(hs)
+            if pos != end:
+                raise _corrupt(tp, f"a record declares {length} bytes but holds {length + pos - end}")
+            offset = base_offset + off_delta
+            if offset >= min_offset:
+                append(ConsumerRecord(topic, partition, offset, base_ts + ts_delta if append_time is None else append_time, tstype, key, value, headers, epoch))
+    except IndexError:
+        raise _corrupt(tp, "truncated record") from None
+    if pos != n:
+        raise _corrupt(tp, f"{n - pos} bytes after the {h.record_count} declared records")
+    return out
 
 
 class _Fetched:
@@ -488,15 +591,10 @@ class Consumer:
                 f.next_offset = h.next_offset
             if h.is_control:
                 continue
-            _, recs = record_codec.decode_batch(mv, pos, verify_crc=self.check_crcs)
-            tstype = 1 if h.is_log_append_time else 0
-            epoch = h.partition_leader_epoch
-            lo = f.min_offset
-            f.records = [
-                ConsumerRecord(topic, partition, r.offset, r.timestamp, tstype, r.key, r.value, r.headers, epoch)
-                for r in recs
-                if r.offset >= lo
-            ]
+            check_header(h, end - pos)
+            if self.check_crcs and crc32c(mv[pos + 21 : pos + h.size]) != h.crc:
+                raise KafkaError(ErrorCode.corrupt_message, f"CRC-32C mismatch in a batch of {f.tp} at offset {h.base_offset}")
+            f.records = _decode_records(f.tp, mv, h, f.min_offset)
             f.index = 0
             if f.records:
                 return True

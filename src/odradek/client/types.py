@@ -51,8 +51,7 @@ class RecordMetadata(NamedTuple):
         return TopicPartition(self.topic, self.partition)
 
 
-@dataclass(frozen=True, slots=True)
-class ConsumerRecord:
+class ConsumerRecord(NamedTuple):
     """One record as a consumer reads it. ``timestamp_type`` is 0 CreateTime, 1 LogAppendTime."""
 
     topic: str

@@ -136,3 +136,40 @@ def test_errors_carry_kafka_names() -> None:
     assert is_retriable(KafkaError(ErrorCode.not_leader_or_follower)) and not is_retriable(e)
     u = BrokerUnreachable("down")
     assert isinstance(u, ConnectionError) and u.name == "NETWORK_EXCEPTION" and is_retriable(u)
+
+
+@pytest.mark.parametrize("codec", sorted(CODECS))
+def test_consumer_decoder_agrees_with_record_codec(codec: str) -> None:
+    import random
+
+    from odradek.client.consumer import _decode_records
+
+    rnd = random.Random(codec)
+    for trial in range(20):
+        recs = []
+        for i in range(rnd.randint(1, 40)):
+            key = None if rnd.random() < 0.2 else rnd.randbytes(rnd.choice([0, 3, 70, 300]))
+            value = None if rnd.random() < 0.1 else rnd.randbytes(rnd.choice([0, 1, 63, 64, 200, 20000]))
+            headers = tuple((f"h{j}é", None if rnd.random() < 0.3 else rnd.randbytes(rnd.randint(0, 90))) for j in range(rnd.choice([0, 0, 1, 3])))
+            recs.append(record_codec.Record(0, 1_700_000_000_000 + rnd.randint(-5000, 5000), key, value, headers))
+        deltas = sorted(rnd.sample(range(0, 500), len(recs)))
+        batch = record_codec.build_batch(recs, compression=CODECS[codec], base_offset=1000 * trial, offset_deltas=deltas,
+                                         log_append_time=trial % 5 == 4)
+        want = record_codec.decode_batch(batch)[1]
+        h = read_header(batch)
+        lo = 1000 * trial + deltas[len(deltas) // 2]
+        got = _decode_records(TP("t", 3), memoryview(batch), h, lo)
+        assert [(r.offset, r.timestamp, r.key, r.value, r.headers) for r in got] == [
+            (r.offset, r.timestamp, r.key, r.value, r.headers) for r in want if r.offset >= lo
+        ]
+        assert all(r.timestamp_type == (1 if trial % 5 == 4 else 0) and r.partition == 3 for r in got)
+
+
+def test_consumer_decoder_rejects_truncated_records() -> None:
+    from odradek.client.consumer import _decode_records
+
+    batch = bytearray(record_codec.build_batch([(b"key", b"value" * 10)]))
+    batch[61] = 0x7E  # record length far beyond the batch
+    with pytest.raises(KafkaError) as e:
+        _decode_records(TP("t", 0), memoryview(bytes(batch)), read_header(batch), 0)
+    assert e.value.name == "CORRUPT_MESSAGE"
