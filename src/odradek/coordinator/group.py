@@ -184,11 +184,16 @@ class Group:
                                 protocols, old.assignment, now, join_version=version)
                 self.members[new_id] = member
                 self.static_members[instance_id] = new_id
+                old_leader = self.leader
                 if self.leader == old_id:
                     self.leader = new_id
-                if self.is_(GroupState.STABLE) and old.same_protocols(protocols):
-                    # Same subscription: no rebalance, answer with the current generation.
-                    respond(self._join_response(member, include_members=False))
+                if self.is_(GroupState.STABLE) and self.select_protocol() == self.protocol:
+                    # The group's protocol stays what it is (the metadata may differ, e.g. the
+                    # partitions a cooperative member owns): no rebalance, the current generation.
+                    # The answer names the leader as it was, so a rejoined leader does not assign.
+                    resp = self._join_response(member, include_members=False)
+                    resp["leader"] = old_leader or ""
+                    respond(resp)
                     if self.on_change:
                         self.on_change(self)
                     return
