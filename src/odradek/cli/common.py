@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from ..client.cluster import DEFAULT_BOOTSTRAP, bootstrap_from_env
@@ -47,10 +47,10 @@ def bootstrap(args: argparse.Namespace) -> str:
     return bootstrap_from_env(args.bootstrap_server)
 
 
-def run(coro_fn: Callable[[argparse.Namespace], Awaitable[int | None]], args: argparse.Namespace) -> int:
+def run(coro_fn: Callable[[argparse.Namespace], Coroutine[Any, Any, int | None]], args: argparse.Namespace) -> int:
     """Run a subcommand's coroutine; map errors to a message on stderr and an exit code."""
     try:
-        rc = asyncio.run(coro_fn(args))
+        rc: int | None = asyncio.run(coro_fn(args))
         return EXIT_OK if rc is None else rc
     except CommandError as e:
         print(f"odradek: {e}", file=sys.stderr)

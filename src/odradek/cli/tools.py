@@ -547,7 +547,8 @@ async def cluster_health(args: argparse.Namespace) -> int:
                 await admin.cluster.connection(b.node_id)
             except KafkaError:
                 unreachable.append(b.node_id)
-    offline, under, under_min = [], [], []
+    offline: list[str] = []
+    under: list[str] = []
     for t in topics.values():
         for p in t.partitions.values():
             name = f"{t.name}-{p.partition}"
@@ -561,7 +562,6 @@ async def cluster_health(args: argparse.Namespace) -> int:
         "unreachable_brokers": unreachable, "topics": len(topics), "partitions": sum(t.partition_count for t in topics.values()),
         "offline_partitions": offline, "under_replicated_partitions": under,
     }
-    del under_min
     if args.output == "json":
         emit_json(report)
     else:

@@ -377,10 +377,10 @@ class Producer:
             p = self._rr[topic] % n
             self._rr[topic] = p + 1
             return p
-        p = self._sticky.get(topic)
-        if p is None or p >= n:
-            p = self._next_sticky(topic, n)
-        return p
+        sticky = self._sticky.get(topic)
+        if sticky is None or sticky >= n:
+            sticky = self._next_sticky(topic, n)
+        return sticky
 
     def _next_sticky(self, topic: str, n: int, previous: int | None = None) -> int:
         # Java's BuiltInPartitioner picks at random among available partitions; a plain rotation
