@@ -210,6 +210,8 @@ class Log:
         self._offline: str | None = None
         # Guards segment-list changes, producer state and offsets against the cleaner threads.
         self._lock = threading.RLock()
+        # Runs a roll's fsync elsewhere (the manager's flusher thread); None: inline.
+        self.background: Callable[[Callable[[], None]], None] | None = None
         # Bumped by every change that could invalidate a clean in progress (truncation,
         # retention, DeleteRecords): the cleaner commits only if it has not moved.
         self._generation = 0
@@ -672,16 +674,36 @@ class Log:
         if old.size == 0:
             return old
         old.seal()
-        old.flush()
         new = self._new_segment(self._leo)
         self._set_segments(self._segments + (new,))
-        fsync_dir(self._dir)
-        self._recovery_point = self._leo
+        target = self._leo
+        if self.background is None:
+            old.flush()
+            fsync_dir(self._dir)
+            self._recovery_point = target
+        else:
+            # fsync of the finished segment (up to a whole segment of dirty pages) off the
+            # caller's thread; the recovery point moves once it is done.
+            self.background(lambda: self._flush_rolled(old, target))
         self._last_flush_ms = now_ms
         self._producers.take_snapshot(self._leo)
         return new
 
     # ------------------------------------------------------------------------------ flush
+
+    def _flush_rolled(self, seg: LogSegment, target: int) -> None:
+        """Background part of a roll: fsync the sealed segment and the directory."""
+        if self._closed or self._offline is not None:
+            return
+        try:
+            seg.flush()
+            fsync_dir(self._dir)
+        except OSError as e:
+            logger.error("fsync of rolled segment %s failed: %s", seg.log_path, e)
+            return
+        with self._lock:
+            self._recovery_point = max(self._recovery_point, target)
+
 
     @_storage
     def flush(self, *, now_ms: int | None = None) -> None:

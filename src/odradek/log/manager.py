@@ -21,6 +21,7 @@ import re
 import shutil
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -80,6 +81,8 @@ class LogManager:
             d.mkdir(parents=True, exist_ok=True)
         self.default_config = default_config
         self._clock = clock
+        # One thread for the fsyncs of rolled segments, so a roll never stalls the event loop.
+        self._flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="odradek-flush")
         self._logs: dict[TopicPartition, Log] = {}
         self._lock = threading.Lock()  # guards _logs against the cleaner threads' reads
         self._checkpoint_lock = threading.Lock()
@@ -155,6 +158,7 @@ class LogManager:
 
     def _add(self, tp: TopicPartition, log: Log) -> None:
         log.on_first_dirty_changed = self._first_dirty_changed
+        log.background = self._flusher.submit
         with self._lock:
             self._logs[tp] = log
 
@@ -339,6 +343,7 @@ class LogManager:
         the clean-shutdown marker of each log dir whose logs all closed cleanly (a dir with an
         offline log gets none, so its logs are fully recovered on the next start)."""
         self.stop_cleaner()
+        self._flusher.shutdown(wait=True)
         for log in self.logs().values():
             try:
                 log.close()

@@ -49,6 +49,7 @@ class Broker:
         self.broker_id = config.broker_id
         self.data_dir = config.data_dir
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._topic_config_cache: dict[tuple[str, int], dict[str, Any]] = {}
         self.zookeeper = config.get("zookeeper.connect")
         self.cluster = None  # ClusterManager when running on ZooKeeper
         if store is not None:
@@ -83,6 +84,7 @@ class Broker:
     # --- configuration ------------------------------------------------------------------------
 
     def _apply_dynamic_broker_configs(self) -> None:
+        self._topic_config_cache.clear()
         from ..config import BROKER
 
         scopes = self.store.broker_configs()
@@ -107,9 +109,18 @@ class Broker:
                 part.log.config = cfg
 
     def topic_config(self, topic: str) -> dict[str, Any]:
-        meta = self.store.topics().get(topic)
-        overrides = parse_topic_configs(meta.configs) if meta else {}
-        return self.config.topic_config(overrides)
+        """Effective config of ``topic`` (cached until metadata or configs change: it is read on
+        every produce request)."""
+        key = (topic, self.store.version)
+        cached = self._topic_config_cache.get(key)
+        if cached is None:
+            meta = self.store.topics().get(topic)
+            overrides = parse_topic_configs(meta.configs) if meta else {}
+            cached = self.config.topic_config(overrides)
+            if len(self._topic_config_cache) > 10000:
+                self._topic_config_cache.clear()
+            self._topic_config_cache[key] = cached
+        return cached
 
     def _log_config(self, overrides: dict[str, Any]) -> LogConfig:
         return to_log_config(self.config.topic_config(overrides))
@@ -410,6 +421,7 @@ class Broker:
 
     def metadata_changed(self) -> None:
         self.metadata_cache.clear()
+        self._topic_config_cache.clear()
 
     def live_brokers(self) -> list[tuple[int, str, int, str | None]]:
         brokers = self.store.live_brokers()

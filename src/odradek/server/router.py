@@ -42,6 +42,21 @@ class Api:
     decode: Callable[[Any, int, int], Any] | None = None  # (frame, offset, version) -> request; None = kio
 
 
+class Deferred:
+    """A handler's answer that is not ready yet (delayed produce, long-poll fetch, a join).
+
+    The connection goes on reading and handling the next requests meanwhile, and writes the
+    responses in request order, so one waiting request does not hold up the ones behind it.
+    """
+
+    __slots__ = ("task",)
+
+    def __init__(self, coro) -> None:
+        import asyncio
+
+        self.task = asyncio.ensure_future(coro)
+
+
 APIS: dict[int, Api] = {}
 
 
@@ -61,7 +76,7 @@ def _flexible(api_key: int, version: int) -> bool:
         return False
 
 
-async def route(conn: "Connection", frame: bytes) -> Response | None:
+async def route(conn: "Connection", frame: bytes) -> Response | Deferred | None:
     api_key, version, correlation_id = messages.parse_header_prefix(frame)
     api = APIS.get(api_key)
     if api is None:
@@ -84,6 +99,16 @@ async def route(conn: "Connection", frame: bytes) -> Response | None:
     else:
         request = messages.decode_request(api_key, version, frame, header.body_offset)
     result = await api.handler(conn, header, request)
+    if isinstance(result, Deferred):
+        return Deferred(_finish(result.task, api_key, version, correlation_id, flexible))
+    return _frame(result, api_key, version, correlation_id, flexible)
+
+
+async def _finish(task, api_key: int, version: int, correlation_id: int, flexible: bool) -> Response | None:
+    return _frame(await task, api_key, version, correlation_id, flexible)
+
+
+def _frame(result, api_key: int, version: int, correlation_id: int, flexible: bool) -> Response | None:
     if result is None:
         return None
     # ApiVersions responses always use header v0 (KIP-511).

@@ -11,7 +11,7 @@ import asyncio
 
 from ...protocol import fetch as codec
 from ...protocol.errors import ErrorCode, KafkaError
-from ..router import Response, register
+from ..router import Deferred, Response, register
 from ..waiting import wait_until
 
 FETCH = 1
@@ -29,23 +29,35 @@ async def handle(conn, header, request):
     min_bytes = request.min_bytes
     max_bytes = getattr(request, "max_bytes", 0x7FFFFFFF)
     replica_id = _replica_id(request, version)
+    topics, total, parts, errors = _read(broker, version, request, max_bytes, replica_id, True)
+    if total >= min_bytes or errors or max_wait <= 0 or not parts:
+        chunks, size = codec.encode_response(version, topics)
+        return Response(chunks, size)
+    deadline = asyncio.get_running_loop().time() + max_wait
+    ends = _positions(parts, replica_id)  # as read: a change from here on wakes the wait
+    return Deferred(_long_poll(broker, version, request, max_bytes, min_bytes, deadline, replica_id, parts, ends))
+
+
+def _positions(parts, replica_id: int) -> list:
+    # Consumers see the high watermark move; followers see the log end move.
+    if replica_id >= 0:
+        return [(part, part.log_end_offset) for part in parts]
+    return [(part, part.high_watermark) for part in parts]
+
+
+async def _long_poll(broker, version, request, max_bytes, min_bytes, deadline, replica_id, parts, ends) -> Response:
+    """Wait until enough data arrives (woken by appends, never by polling) or the deadline."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + max_wait
-    first = True
+    follower = replica_id >= 0
     while True:
-        topics, total, parts, errors = _read(broker, version, request, max_bytes, replica_id, first)
-        first = False
+        def moved(ends=ends) -> bool:
+            return any((part.log_end_offset if follower else part.high_watermark) != e for part, e in ends)
+
+        await wait_until(parts, moved, deadline - loop.time())
+        topics, total, parts, errors = _read(broker, version, request, max_bytes, replica_id, False)
         if total >= min_bytes or errors or loop.time() >= deadline or not parts:
             break
-        # Long-poll: woken by the next append to one of these partitions, never by polling.
-        # Consumers see the high watermark move; followers see the log end move.
-        if replica_id >= 0:
-            ends = [(part, part.log_end_offset) for part in parts]
-            moved = lambda: any(part.log_end_offset != e for part, e in ends)  # noqa: E731
-        else:
-            ends = [(part, part.high_watermark) for part in parts]
-            moved = lambda: any(part.high_watermark != e for part, e in ends)  # noqa: E731
-        await wait_until(parts, moved, deadline - loop.time())
+        ends = _positions(parts, replica_id)
     chunks, size = codec.encode_response(version, topics)
     return Response(chunks, size)
 

@@ -11,7 +11,7 @@ import asyncio
 
 from ...coordinator.group import GroupState
 from ...protocol.errors import ErrorCode
-from ..router import register
+from ..router import Deferred, register
 
 FIND_COORDINATOR, OFFSET_COMMIT, OFFSET_FETCH = 10, 8, 9
 JOIN_GROUP, HEARTBEAT, LEAVE_GROUP, SYNC_GROUP = 11, 12, 13, 14
@@ -92,6 +92,10 @@ async def join_group(conn, header, request):
         version=header.api_version,
         respond=respond,
     )
+    return Deferred(_join_done(broker, fut))
+
+
+async def _join_done(broker, fut) -> dict:
     await broker.persist_coordinator_records()
     broker.coordinator_changed()
     return dict(await fut, throttle_time=0)
@@ -114,6 +118,10 @@ async def sync_group(conn, header, request):
         protocol_name=getattr(request, "protocol_name", None),
         respond=respond,
     )
+    return Deferred(_sync_done(broker, fut))
+
+
+async def _sync_done(broker, fut) -> dict:
     error = await broker.persist_coordinator_records()
     resp = await fut
     if error is not None and resp.get("error_code") == ErrorCode.none:

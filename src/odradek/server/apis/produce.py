@@ -13,7 +13,7 @@ import logging
 from ...protocol import produce as codec
 from ...protocol import records
 from ...protocol.errors import ErrorCode, KafkaError
-from ..router import Response, register
+from ..router import Deferred, Response, register
 from ..waiting import wait_until
 
 log = logging.getLogger("odradek.produce")
@@ -64,8 +64,13 @@ async def handle(conn, header, request: codec.ProduceRequest):
     if acks == 0:
         return None
     if waits:
-        await _wait_committed(results, waits, request.timeout_ms / 1000)
+        return Deferred(_respond_when_committed(header.api_version, results, waits, request.timeout_ms / 1000))
     return Response.of(codec.encode_response(header.api_version, results))
+
+
+async def _respond_when_committed(version, results, waits, timeout: float) -> Response:
+    await _wait_committed(results, waits, timeout)
+    return Response.of(codec.encode_response(version, results))
 
 
 async def _wait_committed(results, waits, timeout: float) -> None:
