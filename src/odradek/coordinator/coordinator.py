@@ -191,7 +191,7 @@ class GroupCoordinator:
         errors: dict[tuple[str, int], ErrorCode] = {}
         part = self.partition_for(group_id)
         for topic, p, offset, epoch, metadata in entries:
-            if metadata is not None and len(metadata.encode()) > MAX_METADATA:
+            if metadata is not None and len(metadata) > MAX_METADATA:  # Kafka counts characters
                 errors[(topic, p)] = ErrorCode.offset_metadata_too_large
                 continue
             value = R.OffsetValue(offset, epoch, metadata or "", now_ms)
@@ -271,6 +271,17 @@ class GroupCoordinator:
                 self.pending.append((part, R.encode_offset_key(R.OffsetKey(group_id, tp[0], tp[1])), None))
             out[tp] = ErrorCode.none
         return ErrorCode.none, out
+
+    def forget_topic(self, topic: str) -> int:
+        """The topic was deleted: tombstones for every committed offset of it (Kafka does the same,
+        so a topic created again under the name starts without old offsets)."""
+        dropped = 0
+        for group_id, offsets in list(self.offsets.items()):
+            for (t, p) in [tp for tp in offsets if tp[0] == topic]:
+                self.pending.append((self.partition_for(group_id), R.encode_offset_key(R.OffsetKey(group_id, t, p)), None))
+                del offsets[(t, p)]
+                dropped += 1
+        return dropped
 
     # --- groups as a whole ----------------------------------------------------------------------
 

@@ -535,7 +535,13 @@ class Broker:
         else:
             for p in meta.partitions:
                 self.drop_partition((name, p), delete_log=True)
+        self.forget_topic_offsets(name)
         self.metadata_changed()
+
+    def forget_topic_offsets(self, name: str) -> None:
+        """Committed offsets of a deleted topic go too (tombstones written in the background)."""
+        if self.coordinator.forget_topic(name):
+            asyncio.get_running_loop().create_task(self.persist_coordinator_records())
         log.info("deleted topic %s", name)
 
     def add_partitions(self, name: str, total: int, assignments: list[list[int]] | None, validate_only: bool) -> None:

@@ -258,6 +258,8 @@ class ClusterManager:
                         self._follow(key, st.leader)
                     elif st.leader < 0:
                         self._unfollow(key)
+        for gone in {k[0] for k in broker.partitions if k[0] not in topics}:
+            broker.forget_topic_offsets(gone)
         for key in [k for k in broker.partitions if k not in wanted]:
             self._unfollow(key)
             broker.drop_partition(key, delete_log=key[0] not in topics or me not in topics[key[0]].partitions.get(key[1], _NO).replicas)

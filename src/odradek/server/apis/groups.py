@@ -51,7 +51,10 @@ async def find_coordinator(conn, header, request):
     for key in keys:
         entry = {"key": key, "node_id": -1, "host": "", "port": -1, "error_code": 0, "error_message": None}
         if key_type != GROUP_KEY:
-            entry.update(error_code=ErrorCode.coordinator_not_available, error_message="transactions are not supported")
+            # No transactions here: an error clients do not retry, as a Kafka cluster gives when it
+            # refuses a transactional id.
+            entry.update(error_code=ErrorCode.transactional_id_authorization_failed,
+                         error_message="transactions are not supported by this broker")
         elif not key:
             entry.update(error_code=ErrorCode.invalid_request, error_message="empty group id")
         else:

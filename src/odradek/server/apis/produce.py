@@ -62,6 +62,12 @@ async def handle(conn, header, request: codec.ProduceRequest):
                 log.error("storage error on %s-%d: %s", topic.name, p.index, e)
                 out.append(codec.PartitionResult(p.index, ErrorCode.kafka_storage_error, error_message=str(e)))
     if acks == 0:
+        failed = [(t, r) for t, rs in results for r in rs if r.error]
+        if failed:
+            # No response can carry the error: close the connection, as Kafka does, so the
+            # producer notices and refreshes its metadata.
+            t, r = failed[0]
+            raise KafkaError(r.error, f"acks=0 produce to {t}-{r.index} failed ({ErrorCode(r.error).name.upper()})")
         return None
     if waits:
         return Deferred(_respond_when_committed(header.api_version, results, waits, request.timeout_ms / 1000))
