@@ -51,7 +51,9 @@ async def _long_poll(broker, version, request, max_bytes, min_bytes, deadline, r
     follower = replica_id >= 0
     while True:
         def moved(ends=ends) -> bool:
-            return any((part.log_end_offset if follower else part.high_watermark) != e for part, e in ends)
+            # new data, or a partition this broker stopped leading (deleted, moved): answer now
+            return any(not part.is_leader or (part.log_end_offset if follower else part.high_watermark) != e
+                       for part, e in ends)
 
         await wait_until(parts, moved, deadline - loop.time())
         topics, total, parts, errors = _read(broker, version, request, max_bytes, replica_id, False)
