@@ -420,7 +420,6 @@ def _fetch_v4_first_error(frame: bytes) -> int:
     return err
 
 
-@pytest.mark.xfail(strict=True, reason="broker bug: a long-polling Fetch is not completed when its partition is deleted; it waits out max_wait (server/apis/fetch.py handle: the wake-up predicate only looks at high watermarks)")
 def test_parked_fetch_answers_when_topic_is_deleted(shared_broker):
     """A Fetch waiting with max_wait 6 s on a topic that is deleted answers at once (Kafka
     completes the delayed fetches of partitions it stops hosting), instead of keeping the
