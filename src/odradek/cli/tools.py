@@ -101,9 +101,11 @@ async def topic_describe(args: argparse.Namespace) -> int:
         topics = await admin.describe_topics(args.names)
         offsets: dict[str, dict[int, tuple[int, int]]] = {}
         configs: dict[str, Any] = {}
+        ends: dict[str, dict[int, int]] = {}
         for name in topics:
             if not args.no_offsets:
                 offsets[name] = await admin.topic_offsets(name)
+                ends[name] = await admin.log_end_offsets(name)
             if not args.no_configs:
                 try:
                     configs[name] = {k: c for k, c in (await admin.describe_configs("topic", name)).items() if not c.default}
@@ -116,7 +118,8 @@ async def topic_describe(args: argparse.Namespace) -> int:
                     {
                         "partition": p.partition, "leader": p.leader, "leader_epoch": p.leader_epoch, "replicas": list(p.replicas),
                         "isr": list(p.isr), "offline_replicas": list(p.offline_replicas),
-                        **({"log_start_offset": offsets[t.name][p.partition][0], "high_watermark": offsets[t.name][p.partition][1]} if t.name in offsets else {}),
+                        **({"log_start_offset": offsets[t.name][p.partition][0], "high_watermark": offsets[t.name][p.partition][1],
+                            "log_end_offset": ends[t.name].get(p.partition)} if t.name in offsets else {}),
                     }
                     for p in t.partitions.values()
                 ],
@@ -140,10 +143,11 @@ async def topic_describe(args: argparse.Namespace) -> int:
             row: list[Any] = [p.partition, p.leader, p.leader_epoch, list(p.replicas), list(p.isr)]
             if t.name in offsets:
                 lo, hi = offsets[t.name][p.partition]
-                row += [lo, hi, hi - lo]
+                leo = ends[t.name].get(p.partition)
+                row += [lo, hi, "-" if leo is None else leo, hi - lo]
             rows.append(row)
         if t.name in offsets:
-            headers += ["log-start", "high-watermark", "records"]
+            headers += ["log-start", "high-watermark", "log-end", "records"]
         table(headers, rows)
     return 0
 
@@ -537,6 +541,73 @@ async def cluster_controller(args: argparse.Namespace) -> int:
     return 0 if ctl else EXIT_FAILED
 
 
+def _parse_partitions(items: list[str]) -> list[TopicPartition]:
+    """TOPIC or TOPIC:P[,P...] arguments to partitions; a bare TOPIC is returned as partition -1."""
+    out = []
+    for item in items:
+        topic, _, parts = item.partition(":")
+        if not parts:
+            out.append(TopicPartition(topic, -1))
+            continue
+        try:
+            out += [TopicPartition(topic, int(p)) for p in parts.split(",")]
+        except ValueError:
+            raise CommandError(f"cannot read {item!r}: use TOPIC or TOPIC:P[,P...]", EXIT_USAGE) from None
+    return out
+
+
+async def cluster_elect_leaders(args: argparse.Namespace) -> int:
+    async with _admin(args) as admin:
+        wanted: list[TopicPartition] | None = None
+        if args.partitions:
+            wanted = []
+            for tp in _parse_partitions(args.partitions):
+                if tp.partition >= 0:
+                    wanted.append(tp)
+                else:
+                    info = (await admin.describe_topics([tp.topic]))[tp.topic]
+                    wanted += [TopicPartition(tp.topic, p) for p in info.partitions]
+        results = await admin.elect_leaders(wanted)
+    failed = {tp: e for tp, e in results.items() if e is not None}
+    if args.output == "json":
+        emit_json([{"topic": tp.topic, "partition": tp.partition, "error": e.name if e else None} for tp, e in sorted(results.items())])
+    else:
+        table(["topic", "partition", "result"], [[tp.topic, tp.partition, e.name if e else "OK"] for tp, e in sorted(results.items())])
+    return EXIT_FAILED if failed else 0
+
+
+async def cluster_reassign(args: argparse.Namespace) -> int:
+    targets: dict[TopicPartition, list[int] | None] = {}
+    for item in args.moves:
+        where, sep, replicas = item.partition("=")
+        tps = _parse_partitions([where])
+        if not sep or len(tps) != 1 or tps[0].partition < 0:
+            raise CommandError(f"cannot read {item!r}: use TOPIC:P=B1,B2,...", EXIT_USAGE)
+        try:
+            targets[tps[0]] = None if args.cancel else [int(b) for b in replicas.split(",") if b]
+        except ValueError:
+            raise CommandError(f"cannot read the broker ids in {item!r}", EXIT_USAGE) from None
+    async with _admin(args) as admin:
+        results = await admin.reassign_partitions(targets)
+    failed = {tp: e for tp, e in results.items() if e is not None}
+    if args.output == "json":
+        emit_json([{"topic": tp.topic, "partition": tp.partition, "replicas": targets.get(tp), "error": e.name if e else None} for tp, e in sorted(results.items())])
+    else:
+        table(["topic", "partition", "target", "result"],
+              [[tp.topic, tp.partition, targets.get(tp) or "cancel", e.name if e else "started"] for tp, e in sorted(results.items())])
+    return EXIT_FAILED if failed else 0
+
+
+async def cluster_reassignments(args: argparse.Namespace) -> int:
+    async with _admin(args) as admin:
+        pending = await admin.list_reassignments()
+    if args.output == "json":
+        emit_json([{"topic": tp.topic, "partition": tp.partition, "replicas": r, "adding": a, "removing": d} for tp, (r, a, d) in sorted(pending.items())])
+    else:
+        table(["topic", "partition", "replicas", "adding", "removing"], [[tp.topic, tp.partition, r, a, d] for tp, (r, a, d) in sorted(pending.items())])
+    return 0
+
+
 async def cluster_health(args: argparse.Namespace) -> int:
     async with _admin(args) as admin:
         c = await admin.describe_cluster()
@@ -673,3 +744,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmd(csub, "brokers", cluster_brokers, "list brokers")
     cmd(csub, "controller", cluster_controller, "the controller's id and address")
     cmd(csub, "health", cluster_health, f"check brokers, leaders and ISR (exit {EXIT_UNHEALTHY} when unhealthy)")
+    p = cmd(csub, "elect-leaders", cluster_elect_leaders, "move leadership back to the preferred (first) replicas")
+    p.add_argument("partitions", nargs="*", metavar="TOPIC[:P,P]", help="partitions (default: all)")
+    p = cmd(csub, "reassign", cluster_reassign, "move partitions to other brokers (the controller adds, syncs, then removes replicas)")
+    p.add_argument("moves", nargs="+", metavar="TOPIC:P=B1,B2")
+    p.add_argument("--cancel", action="store_true", help="cancel the reassignments of these partitions instead")
+    cmd(csub, "reassignments", cluster_reassignments, "reassignments in progress")

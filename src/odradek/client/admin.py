@@ -344,6 +344,85 @@ class Admin:
                     out[tp] = p.low_watermark
         return out
 
+    # ------------------------------------------------------------------ replicas
+
+    async def log_end_offsets(self, topic: str) -> dict[int, int]:
+        """{partition: log end offset on its leader} (DescribeLogDirs: high watermark + offset lag).
+
+        Empty for brokers that do not offer DescribeLogDirs."""
+        await self.cluster.refresh([topic])
+        info = self.cluster.topics.get(topic)
+        if info is None:
+            raise KafkaError(ErrorCode.unknown_topic_or_partition, f"topic {topic!r}")
+        hw = {p: end for p, (_start, end) in (await self.topic_offsets(topic)).items()}
+        leaders: dict[int, list[int]] = collections.defaultdict(list)
+        for p, pi in info.partitions.items():
+            if pi.leader >= 0:
+                leaders[pi.leader].append(p)
+        out: dict[int, int] = {}
+        for node, parts in leaders.items():
+            if self.cluster.api_version(node, apis.DESCRIBE_LOG_DIRS) is None:
+                try:
+                    await self.cluster.connection(node)
+                except KafkaError:
+                    continue
+                if self.cluster.api_version(node, apis.DESCRIBE_LOG_DIRS) is None:
+                    continue
+            resp = await self.cluster.send(node, apis.DESCRIBE_LOG_DIRS, {"topics": [{"topic": topic, "partitions": parts}]})
+            for r in resp.results:
+                for t in r.topics:
+                    for p in t.partitions:
+                        if p.partition_index in hw:
+                            out[p.partition_index] = hw[p.partition_index] + p.offset_lag
+        return out
+
+    async def elect_leaders(self, partitions: Iterable[TopicPartition] | None = None) -> dict[TopicPartition, KafkaError | None]:
+        """Preferred leader election for ``partitions`` (None: all). ELECTION_NOT_NEEDED counts as done."""
+        tps = None if partitions is None else [TopicPartition(*tp) for tp in partitions]
+        by_topic: dict[str, list[int]] = collections.defaultdict(list)
+        for tp in tps or []:
+            by_topic[tp.topic].append(tp.partition)
+        node = await self._controller()
+        resp = await self.cluster.send(node, apis.ELECT_LEADERS, {
+            "election_type": 0, "timeout": self.timeout_ms,
+            "topic_partitions": None if tps is None else [{"topic": t, "partitions": ps} for t, ps in by_topic.items()],
+        })
+        out: dict[TopicPartition, KafkaError | None] = {}
+        for r in resp.replica_election_results:
+            for p in r.partition_result:
+                code = p.error_code
+                ok = code in (ErrorCode.none, ErrorCode.election_not_needed)
+                out[TopicPartition(r.topic, p.partition_id)] = None if ok else KafkaError(code, p.error_message or "")
+        return out
+
+    async def reassign_partitions(self, targets: Mapping[TopicPartition, Sequence[int] | None]) -> dict[TopicPartition, KafkaError | None]:
+        """Move partitions to new replica lists (None cancels a reassignment in progress)."""
+        by_topic: dict[str, list[dict]] = collections.defaultdict(list)
+        for tp, replicas in targets.items():
+            tp = TopicPartition(*tp)
+            by_topic[tp.topic].append({"partition_index": tp.partition, "replicas": None if replicas is None else list(replicas)})
+        node = await self._controller()
+        resp = await self.cluster.send(node, apis.ALTER_PARTITION_REASSIGNMENTS, {
+            "timeout": self.timeout_ms, "topics": [{"name": t, "partitions": ps} for t, ps in by_topic.items()]})
+        if resp.error_code != ErrorCode.none:
+            raise KafkaError(resp.error_code, resp.error_message or "reassign partitions")
+        out: dict[TopicPartition, KafkaError | None] = {}
+        for t in resp.responses:
+            for p in t.partitions:
+                out[TopicPartition(t.name, p.partition_index)] = None if p.error_code == ErrorCode.none else KafkaError(p.error_code, p.error_message or "")
+        return out
+
+    async def list_reassignments(self) -> dict[TopicPartition, tuple[list[int], list[int], list[int]]]:
+        """Reassignments in progress: {tp: (current replicas, adding, removing)}."""
+        node = await self._controller()
+        resp = await self.cluster.send(node, apis.LIST_PARTITION_REASSIGNMENTS, {"timeout": self.timeout_ms, "topics": None})
+        if resp.error_code != ErrorCode.none:
+            raise KafkaError(resp.error_code, resp.error_message or "list reassignments")
+        return {
+            TopicPartition(t.name, p.partition_index): (list(p.replicas), list(p.adding_replicas), list(p.removing_replicas))
+            for t in resp.topics for p in t.partitions
+        }
+
     # ------------------------------------------------------------------ groups
 
     async def list_groups(self) -> list[GroupListing]:
