@@ -581,7 +581,7 @@ async def cluster_reassign(args: argparse.Namespace) -> int:
     for item in args.moves:
         where, sep, replicas = item.partition("=")
         tps = _parse_partitions([where])
-        if not sep or len(tps) != 1 or tps[0].partition < 0:
+        if (not sep and not args.cancel) or len(tps) != 1 or tps[0].partition < 0:
             raise CommandError(f"cannot read {item!r}: use TOPIC:P=B1,B2,...", EXIT_USAGE)
         try:
             targets[tps[0]] = None if args.cancel else [int(b) for b in replicas.split(",") if b]
