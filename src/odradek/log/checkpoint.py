@@ -61,7 +61,13 @@ def write_checkpoint(path: Path, entries: Mapping[tuple[str, int], int]) -> None
     path = Path(path)
     lines = [str(VERSION), str(len(entries))]
     lines += [f"{topic} {partition} {offset}" for (topic, partition), offset in sorted(entries.items())]
-    data = ("\n".join(lines) + "\n").encode("utf-8")
+    atomic_write(path, ("\n".join(lines) + "\n").encode("utf-8"))
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a crash leaves the old or the new file, never a mix:
+    write a temp file, fsync it, rename it over ``path``, fsync the directory."""
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:

@@ -22,7 +22,7 @@ from crc32c import crc32c
 
 from ..protocol.errors import ErrorCode, KafkaError
 from ..protocol.records import BatchHeader
-from .checkpoint import fsync_dir
+from .checkpoint import atomic_write
 
 __all__ = ["BatchMetadata", "ProducerEntry", "ProducerStateManager", "in_sequence"]
 
@@ -182,17 +182,7 @@ class ProducerStateManager:
                 body += _BATCH.pack(*b)
         data = _FILE_HEADER.pack(SNAPSHOT_VERSION, crc32c(body), len(self.producers)) + body
         path = snapshot_path(self.directory, offset)
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        fsync_dir(self.directory)
+        atomic_write(path, data)
         for old in self.snapshot_offsets()[:-SNAPSHOTS_KEPT]:
             self._unlink(old)
         return path

@@ -8,12 +8,13 @@ restart finds every topic, topic id, partition count and config override it had.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
+
+from ..log.checkpoint import atomic_write
 
 METADATA_FILE = "odradek-metadata.json"
 
@@ -135,17 +136,7 @@ class EmbeddedStore(MetadataStore):
             "topics": [t.to_json() for t in sorted(self._topics.values(), key=lambda t: t.name)],
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-        dfd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        atomic_write(self.path, json.dumps(doc, indent=1).encode("utf-8"))
 
     def _changed(self) -> None:
         self.version += 1

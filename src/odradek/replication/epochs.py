@@ -7,8 +7,9 @@ of its latest epoch and truncates to it, which keeps logs from diverging after a
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from ..log.checkpoint import atomic_write
 
 FILE = "leader-epoch-checkpoint"
 
@@ -31,15 +32,11 @@ class LeaderEpochCache:
             self.entries = []
 
     def _save(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
+        text = f"0\n{len(self.entries)}\n" + "".join(f"{e} {o}\n" for e, o in self.entries)
         try:
-            with open(tmp, "w") as f:
-                f.write(f"0\n{len(self.entries)}\n" + "".join(f"{e} {o}\n" for e, o in self.entries))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
+            atomic_write(self.path, text.encode())
         except OSError:
-            pass  # the directory may be gone (topic deleted); the cache is rebuilt from the log
+            pass  # the directory may be gone (topic deleted)
 
     @property
     def latest_epoch(self) -> int:
