@@ -33,21 +33,27 @@ def partitions(cluster, topic: str) -> dict:
 
 
 def read_all(cluster, topic: str, nparts: int, expect: int, timeout: float = 60) -> dict[int, dict[int, bytes]]:
+    """Every record up to each partition's high watermark (positions, not a count: the log may
+    also hold records written but never acknowledged)."""
     c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": f"reader-{uuid.uuid4().hex[:6]}",
                   "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), 10)[1] for p in range(nparts)}
     c.assign([TopicPartition(topic, p, 0) for p in range(nparts)])
     got: dict[int, dict[int, bytes]] = {p: {} for p in range(nparts)}
+    position = {p: 0 for p in range(nparts)}
 
     def more():
         for m in c.consume(1000, 0.5):
             if m.error() is None:
                 got[m.partition()][m.offset()] = m.value()
-        return sum(len(v) for v in got.values()) >= expect
+                position[m.partition()] = m.offset() + 1
+        return all(position[p] >= ends[p] for p in range(nparts))
 
     try:
-        wait_for(more, timeout, what=f"{expect} records")
+        wait_for(more, timeout, what=f"every partition read to its end {ends}")
     finally:
         c.close()
+    assert sum(len(v) for v in got.values()) >= expect
     return got
 
 
