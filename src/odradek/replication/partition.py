@@ -190,8 +190,7 @@ class Partition:
 
     def set_isr(self, isr: list[int]) -> None:
         self.isr = list(isr)
-        if self._maybe_advance_hw():
-            pass
+        self._maybe_advance_hw()
         self.notify()
 
     # --- follower -------------------------------------------------------------------------------

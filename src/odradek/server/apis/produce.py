@@ -53,7 +53,7 @@ async def handle(conn, header, request: codec.ProduceRequest):
                 res = part.append(buf, batches, acks=acks, min_insync=cfg["min.insync.replicas"])
                 out.append(codec.PartitionResult(p.index, 0, res.base_offset, res.log_append_time, res.log_start_offset))
                 if acks == -1 and part.high_watermark <= res.last_offset:
-                    waits.append((len(results) - 1, len(out) - 1, part, res.last_offset))
+                    waits.append((len(results) - 1, len(out) - 1, part, res.last_offset, cfg["min.insync.replicas"]))
             except KafkaError as e:
                 if e.code in (ErrorCode.corrupt_message, ErrorCode.message_too_large):
                     log.info("produce to %s-%d from %s refused: %s", topic.name, p.index, conn.peer, e)
@@ -80,9 +80,24 @@ async def _respond_when_committed(version, results, waits, timeout: float) -> Re
 
 
 async def _wait_committed(results, waits, timeout: float) -> None:
-    """Delayed produce: wait until each partition's HW passes its last offset, or time out."""
-    await wait_until([w[2] for w in waits], lambda: all(part.high_watermark > last for _t, _p, part, last in waits), timeout)
-    for t, p, part, last in waits:
-        if part.high_watermark <= last:
-            old = results[t][1][p]
+    """Delayed produce: wait until each partition's HW passes its last offset. If the ISR shrinks
+    below min.insync.replicas meanwhile the answer is NOT_ENOUGH_REPLICAS_AFTER_APPEND (the
+    records are in the leader's log but may not survive), and REQUEST_TIMED_OUT after the timeout."""
+
+    def settled(part, last, min_isr) -> bool:
+        return part.high_watermark > last or len(part.isr) < min_isr or not part.is_leader
+
+    await wait_until([w[2] for w in waits], lambda: all(settled(*w[2:]) for w in waits), timeout)
+    for t, p, part, last, min_isr in waits:
+        if part.high_watermark > last:
+            continue
+        old = results[t][1][p]
+        if not part.is_leader:
+            results[t][1][p] = old._replace(error=ErrorCode.not_leader_or_follower, error_message="leadership moved")
+        elif len(part.isr) < min_isr:
+            results[t][1][p] = old._replace(
+                error=ErrorCode.not_enough_replicas_after_append,
+                error_message=f"{len(part.isr)} in-sync replicas after the append, min.insync.replicas is {min_isr}",
+            )
+        else:
             results[t][1][p] = old._replace(error=ErrorCode.request_timed_out, error_message="acks=all timed out")
