@@ -69,6 +69,7 @@ class Broker:
         self.connections: set[Connection] = set()
         self._stopping: asyncio.Event | None = None
         self._coordinator_wake: asyncio.Event | None = None
+        self._persist_lock = asyncio.Lock()
         self.metadata_cache: dict[Any, bytes] = {}
         self.started_at = time.time()
         self.coordinator = GroupCoordinator(
@@ -358,7 +359,12 @@ class Broker:
         return None
 
     async def persist_coordinator_records(self) -> ErrorCode | None:
-        """Append what the coordinator queued to ``__consumer_offsets`` and wait until committed."""
+        """Append what the coordinator queued to ``__consumer_offsets`` and wait until committed.
+        One write at a time, so a caller with nothing queued still waits for the write under way."""
+        async with self._persist_lock:
+            return await self._persist_pending()
+
+    async def _persist_pending(self) -> ErrorCode | None:
         from ..protocol.record_codec import build_batch
 
         pending = self.coordinator.drain()

@@ -125,8 +125,10 @@ async def sync_group(conn, header, request):
 
 
 async def _sync_done(broker, fut) -> dict:
-    error = await broker.persist_coordinator_records()
+    # Every member, leader or not, answers only once the group's new state is written (the
+    # persist lock makes a member whose queue is empty wait for a write already under way).
     resp = await fut
+    error = await broker.persist_coordinator_records()
     if error is not None and resp.get("error_code") == ErrorCode.none:
         resp = {"error_code": error, "assignment": b""}
     broker.coordinator_changed()
