@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import socket
@@ -45,6 +46,24 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
+_STARTED: list[subprocess.Popen] = []
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    """Processes a failed test left running are stopped by PID when the test run ends."""
+    for proc in _STARTED:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def track(proc: subprocess.Popen) -> subprocess.Popen:
+    _STARTED[:] = [p for p in _STARTED if p.poll() is None]
+    _STARTED.append(proc)
+    return proc
+
+
 class BrokerProcess:
     """An ``odradek serve`` subprocess with its own data dir and port."""
 
@@ -78,7 +97,7 @@ class BrokerProcess:
         env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.args(), stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT))
+        self.proc = track(subprocess.Popen(self.args(), stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT)))
         wait_for(lambda: self.proc.poll() is not None or port_open(self.port), timeout, what=f"broker on {self.port}")
         if self.proc.poll() is not None:
             raise RuntimeError(f"broker exited with {self.proc.returncode}:\n{self.log_text()}")

@@ -7,7 +7,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from helpers import BrokerProcess, free_port, port_open, wait_for
+from helpers import BrokerProcess, free_port, port_open, track, wait_for
 from wire import WireClient
 
 ZK_CLASSPATH = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
@@ -35,11 +35,11 @@ class ZooKeeper:
             "admin.enableServer=false\nminSessionTimeout=1000\nmaxSessionTimeout=60000\n"
         )
         self.log = open(self.root / "zookeeper.log", "ab")
-        self.proc = subprocess.Popen(
+        self.proc = track(subprocess.Popen(
             [java, "-Xmx256m", "-cp", ZK_CLASSPATH, f"-Dzookeeper.log.dir={self.root}",
              "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg)],
             stdout=self.log, stderr=subprocess.STDOUT,
-        )
+        ))
         wait_for(lambda: self.proc.poll() is not None or port_open(self.port), 30, what="ZooKeeper")
         assert self.proc.poll() is None, "ZooKeeper exited"
         return self
