@@ -261,8 +261,9 @@ class ClusterManager:
         for gone in {k[0] for k in broker.partitions if k[0] not in topics}:
             broker.forget_topic_offsets(gone)
         for key in [k for k in broker.partitions if k not in wanted]:
+            # deleted, or no longer assigned here (reassigned away): the copy goes
             self._unfollow(key)
-            broker.drop_partition(key, delete_log=key[0] not in topics or me not in topics[key[0]].partitions.get(key[1], _NO).replicas)
+            broker.drop_partition(key, delete_log=True)
         for p in lost_leader:
             broker.unload_coordinator_partition(p)
         for p in became_leader:
@@ -368,9 +369,3 @@ class ClusterManager:
         for f in list(self.fetchers.values()):
             await f.stop()
 
-
-class _No:
-    replicas: list[int] = []
-
-
-_NO = _No()
