@@ -680,6 +680,21 @@ def produce_rounds(produce, bootstrap: str, topic: str, tag: str, *, num_partiti
     return allr, allp
 
 
+def produce_time_rounds(produce, bootstrap: str, topic: str, recs: list[Rec], num_partitions: int, codec: str) -> dict[int, list[Rec]]:
+    """Records with timestamps in three produce calls, the middle one with ``codec``: several
+    batches per partition and a time lookup that lands inside a compressed batch. Waits until the
+    broker holds them all; returns what was sent, per partition."""
+    by_p = {p: [r for r in recs if r.partition == p] for p in range(num_partitions)}
+    sent: dict[int, list[Rec]] = {p: [] for p in range(num_partitions)}
+    for lo, hi, c in ((0, 4, "none"), (4, 8, codec), (8, 99, "none")):
+        batch = [r for p in range(num_partitions) for r in by_p[p][lo:hi]]
+        produce(bootstrap, topic, batch, codec=c)
+        for r in batch:
+            sent[r.partition].append(r)
+    wait_end_offsets(bootstrap, topic, {p: len(v) for p, v in sent.items()})
+    return sent
+
+
 def until_from(bootstrap: str, topic: str, num_partitions: int) -> dict[int, int]:
     return end_offsets(bootstrap, topic, range(num_partitions))
 

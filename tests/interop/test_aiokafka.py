@@ -18,7 +18,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic, Records
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType  # noqa: E402
 from aiokafka import errors as Errors  # noqa: E402
 
-from interop_clients import (  # noqa: E402
+from interop_clients import (
+    produce_time_rounds,  # noqa: E402
     CODECS,
     Rec,
     ak_consume,
@@ -177,14 +178,7 @@ def test_offsets_for_times_and_seek(shared_broker):
     assert ak_create(bs, topic) == 0
     base = int(time.time() * 1000) - 7_200_000
     recs = time_records("ak", base, NP)
-    by_p = {p: [r for r in recs if r.partition == p] for p in range(NP)}
-    sent: dict[int, list[Rec]] = {p: [] for p in range(NP)}
-    for lo, hi, codec in ((0, 4, "none"), (4, 8, "lz4"), (8, 99, "none")):
-        batch = [r for p in range(NP) for r in by_p[p][lo:hi]]
-        ak_produce(bs, topic, batch, codec=codec)
-        for r in batch:
-            sent[r.partition].append(r)
-    wait_end_offsets(bs, topic, {p: len(v) for p, v in sent.items()})
+    sent = produce_time_rounds(ak_produce, bs, topic, recs, NP, "lz4")
 
     from aiokafka import AIOKafkaConsumer
 

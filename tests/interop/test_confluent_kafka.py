@@ -21,7 +21,8 @@ from confluent_kafka.admin import (  # noqa: E402
     ResourceType,
 )
 
-from interop_clients import (  # noqa: E402
+from interop_clients import (
+    produce_time_rounds,  # noqa: E402
     CODECS,
     Rec,
     check_consumed,
@@ -383,16 +384,7 @@ def test_offsets_for_times(shared_broker):
     ck_create_topic(bs, topic, NP)
     base = int(time.time() * 1000) - 7_200_000
     recs = time_records("t", base, NP)
-    # Three produce calls, the middle one compressed: several batches per partition, and a
-    # lookup inside a compressed batch.
-    by_p = {p: [r for r in recs if r.partition == p] for p in range(NP)}
-    sent: dict[int, list[Rec]] = {p: [] for p in range(NP)}
-    for lo, hi, codec in ((0, 4, "none"), (4, 8, "gzip"), (8, 99, "none")):
-        batch = [r for p in range(NP) for r in by_p[p][lo:hi]]
-        ck_produce(bs, topic, batch, codec=codec)
-        for r in batch:
-            sent[r.partition].append(r)
-    wait_end_offsets(bs, topic, {p: len(v) for p, v in sent.items()})
+    sent = produce_time_rounds(ck_produce, bs, topic, recs, NP, "gzip")
 
     from confluent_kafka import Consumer
 

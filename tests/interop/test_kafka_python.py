@@ -14,7 +14,8 @@ from kafka import errors as Errors  # noqa: E402
 from kafka.admin import ConfigResource, NewPartitions  # noqa: E402
 from kafka.protocol.consumer.offsets import OffsetSpec, OffsetTimestamp  # noqa: E402
 
-from interop_clients import (  # noqa: E402
+from interop_clients import (
+    produce_time_rounds,  # noqa: E402
     CODECS,
     Rec,
     check_consumed,
@@ -304,14 +305,7 @@ def test_offsets_for_times(shared_broker, admin):
     _create(admin, topic)
     base = int(time.time() * 1000) - 7_200_000
     recs = time_records("kp", base, NP)
-    by_p = {p: [r for r in recs if r.partition == p] for p in range(NP)}
-    sent: dict[int, list[Rec]] = {p: [] for p in range(NP)}
-    for lo, hi, codec in ((0, 4, "none"), (4, 8, "snappy"), (8, 99, "none")):
-        batch = [r for p in range(NP) for r in by_p[p][lo:hi]]
-        kp_produce(bs, topic, batch, codec=codec)
-        for r in batch:
-            sent[r.partition].append(r)
-    wait_end_offsets(bs, topic, {p: len(v) for p, v in sent.items()})
+    sent = produce_time_rounds(kp_produce, bs, topic, recs, NP, "snappy")
 
     c = kp_consumer(bs)
     try:
