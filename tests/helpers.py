@@ -123,6 +123,8 @@ class BrokerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                # the log says which shutdown step hung: show it with the failure
+                sys.stderr.write(f"broker {self.broker_id} did not stop within {timeout} s; its log ends:\n{self.log_text()}\n")
         self._log.close()
         rc = self.proc.returncode
         self.proc = None

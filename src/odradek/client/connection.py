@@ -45,9 +45,8 @@ class BrokerConnection:
         self.closed = False
 
     async def connect(self, negotiate: bool = True) -> "BrokerConnection":
-        self._reader, self._writer = await asyncio.wait_for(
-            asyncio.open_connection(self.host, self.port, limit=1 << 20), self.timeout
-        )
+        async with asyncio.timeout(self.timeout):
+            self._reader, self._writer = await asyncio.open_connection(self.host, self.port, limit=1 << 20)
         self._read_task = asyncio.create_task(self._read_loop())
         if negotiate:
             resp = await self.request(API_VERSIONS, 3, {"client_software_name": "odradek", "client_software_version": "0.1"})
@@ -90,11 +89,15 @@ class BrokerConnection:
         await self._writer.drain()
         if fut is None:
             return None
+        # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancellation that arrives together
+        # with the response, and a replica fetcher being stopped would then never stop
         try:
-            return await asyncio.wait_for(fut, self.timeout if timeout is None else timeout)
-        except asyncio.TimeoutError:
-            self._pending.pop(corr, None)
+            async with asyncio.timeout(self.timeout if timeout is None else timeout):
+                return await fut
+        except TimeoutError:
             raise RequestTimedOut(f"no response from {self.host}:{self.port} to api key {api_key}") from None
+        finally:
+            self._pending.pop(corr, None)
 
     async def _read_loop(self) -> None:
         assert self._reader is not None

@@ -551,9 +551,10 @@ class Consumer:
         if remaining <= 0:
             return False
         try:
-            await asyncio.wait_for(ev.wait(), remaining)
+            async with asyncio.timeout(remaining):
+                await ev.wait()
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     def _drain(self, limit: int) -> list[ConsumerRecord]:
@@ -816,9 +817,10 @@ class Consumer:
                     next_metadata = time.monotonic() + self.metadata_max_age
                     continue
                 try:
-                    await asyncio.wait_for(self._rejoin.wait(), self.heartbeat_interval)
+                    async with asyncio.timeout(self.heartbeat_interval):
+                        await self._rejoin.wait()
                     continue
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 if time.monotonic() >= next_metadata or any(t not in self._joined_partition_counts for t in self._subscription or ()):
                     next_metadata = time.monotonic() + min(self.metadata_max_age, 5.0 if self._missing_topics() else self.metadata_max_age)

@@ -289,8 +289,9 @@ class Producer:
         self._closing = True
         try:
             if self._started:
-                await asyncio.wait_for(self.flush(), timeout)
-        except asyncio.TimeoutError:
+                async with asyncio.timeout(timeout):
+                    await self.flush()
+        except TimeoutError:
             pass
         finally:
             self._closed = True
@@ -353,8 +354,9 @@ class Producer:
         while self._buffered + size > self.buffer_memory and self._buffered > 0:
             self._space.clear()
             try:
-                await asyncio.wait_for(self._space.wait(), self.max_block)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(self.max_block):
+                    await self._space.wait()
+            except TimeoutError:
                 raise RequestTimedOut(f"no buffer space for {self.max_block}s") from None
         ts = timestamp if timestamp is not None else time.time_ns() // 1_000_000
         fut = asyncio.get_running_loop().create_future()
@@ -431,7 +433,8 @@ class Producer:
         self._wake.set()
         try:
             waiters = [asyncio.ensure_future(self._batch_waiter(b)) for b in list(self._incomplete)]
-            await asyncio.wait_for(asyncio.gather(*waiters), timeout)
+            async with asyncio.timeout(timeout):
+                await asyncio.gather(*waiters)
         finally:
             self._flushing -= 1
 
@@ -461,8 +464,9 @@ class Producer:
             self._wake.clear()
             timeout = None if next_at is None else max(0.0, next_at - now)
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+            except TimeoutError:
                 pass
 
     def _drain(self, now: float) -> tuple[list[_Batch], float | None]:

@@ -258,23 +258,32 @@ class Broker:
 
     async def stop(self) -> None:
         log.info("shutting down")
+        started = time.monotonic()
+
+        def done(step: str) -> None:
+            log.info("shutdown: %s done at %.2f s", step, time.monotonic() - started)
+
         if self.cluster is not None and self.config.get("controlled.shutdown.enable"):
             try:
                 await self.cluster.controlled_shutdown(self.config.get("controlled.shutdown.timeout.ms") / 1000)
             except Exception:
                 log.exception("controlled shutdown failed")
+            done("controlled shutdown")
         for t in getattr(self, "_tasks", []):
             t.cancel()
         if self.cluster is not None:
             await self.cluster.stop()
+            done("replica fetchers")
         if self.server is not None:
             self.server.close()
         for conn in list(self.connections):
             conn.writer.close()
         await asyncio.get_running_loop().run_in_executor(None, self.logs.stop_cleaner)
+        done("log cleaner")
         self.logs.shutdown()
+        done("logs flushed")
         self.store.close()
-        log.info("stopped cleanly")
+        log.info("stopped cleanly in %.2f s", time.monotonic() - started)
 
     # --- group coordination --------------------------------------------------------------------
 
@@ -410,8 +419,9 @@ class Broker:
             deadline = self.coordinator.next_deadline()
             timeout = 1.0 if deadline is None else min(max(deadline - time.time(), 0.0) + 0.001, 1.0)
             try:
-                await asyncio.wait_for(self._coordinator_wake.wait(), timeout)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(timeout):
+                    await self._coordinator_wake.wait()
+            except TimeoutError:
                 pass
             self._coordinator_wake.clear()
             try:

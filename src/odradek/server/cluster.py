@@ -42,6 +42,7 @@ class ReplicaFetcher:
         self.task: asyncio.Task | None = None
         self.conn: BrokerConnection | None = None
         self.wake = asyncio.Event()
+        self.stopped = False
 
     def add(self, key: tuple[str, int]) -> None:
         self.partitions[key] = True
@@ -53,14 +54,15 @@ class ReplicaFetcher:
         self.partitions.pop(key, None)
 
     async def stop(self) -> None:
+        self.stopped = True
         if self.task is not None:
             self.task.cancel()
-            try:
-                await self.task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
         if self.conn is not None:
-            await self.conn.close()
+            await self.conn.close()  # fails what is in flight: the loop sees ``stopped`` at once
+        if self.task is not None:
+            done, _ = await asyncio.wait({self.task}, timeout=5.0)
+            if not done:
+                log.warning("replica fetcher from broker %d did not stop in 5 s", self.leader_id)
 
     async def _connect(self) -> BrokerConnection:
         if self.conn is not None and not self.conn.closed:
@@ -74,7 +76,7 @@ class ReplicaFetcher:
 
     async def _run(self) -> None:
         backoff = 0.05
-        while True:
+        while not self.stopped:
             if not self.partitions:
                 self.wake.clear()
                 await self.wake.wait()
@@ -273,6 +275,8 @@ class ClusterManager:
 
     def _follow(self, key: tuple[str, int], leader: int) -> None:
         self._unfollow(key)
+        if self.shutting_down:
+            return  # a stopping broker copies nothing more: leaders would take it back into the ISR
         f = self.fetchers.get(leader)
         if f is None:
             f = self.fetchers[leader] = ReplicaFetcher(self, leader)
@@ -336,6 +340,12 @@ class ClusterManager:
     async def controlled_shutdown(self, timeout: float = 10.0) -> None:
         """Move leadership off this broker and leave the ISRs before stopping."""
         self.shutting_down = True
+        # Stop copying first. A follower that keeps fetching is caught up, and its leaders would put
+        # it straight back into the ISRs it is leaving.
+        for f in list(self.fetchers.values()):
+            await f.stop()
+        self.fetchers.clear()
+        self.following.clear()
         me = self.broker.broker_id
         live = set(self.store.live_brokers()) - {me}
         deadline = time.monotonic() + timeout
@@ -359,6 +369,8 @@ class ClusterManager:
             if pending == 0:
                 break
             await asyncio.sleep(0.1)  # lost compare-and-set races: re-read and retry
+        else:
+            log.warning("controlled shutdown: %d partition(s) still list this broker after %.1f s", pending, timeout)
         if self.controller.active:
             self.store.resign_controller()
         self.reconcile()

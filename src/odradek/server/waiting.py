@@ -28,8 +28,9 @@ async def wait_until(partitions: Iterable, done: Callable[[], bool], timeout: fl
         for part in parts:
             part.watch(wake)
         try:
-            await asyncio.wait_for(fut, remaining)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(remaining):
+                await fut
+        except TimeoutError:
             pass
         finally:
             for part in parts:
