@@ -23,7 +23,7 @@ from ..protocol import records as records_mod
 from ..protocol.errors import ErrorCode, KafkaError
 from ..replication.partition import Partition
 from . import apis  # noqa: F401  (registers the API handlers)
-from .connection import Connection
+from .connection import Connection, FrameProtocol
 from .waiting import wait_until
 
 log = logging.getLogger("odradek.broker")
@@ -183,8 +183,8 @@ class Broker:
             self.store.refresh()
             self._apply_dynamic_broker_configs()
         self.load()
-        self.server = await asyncio.start_server(
-            self._accept, self.host or None, self.port, reuse_address=True, limit=1 << 20
+        self.server = await loop.create_server(
+            lambda: FrameProtocol(self), self.host or None, self.port, reuse_address=True
         )
         if self.port == 0:
             self.port = self.server.sockets[0].getsockname()[1]
@@ -212,20 +212,12 @@ class Broker:
             self.broker_id, self.host, self.port, self.data_dir, self.store.cluster_id,
         )
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            import socket
-
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = Connection(self, reader, writer)
+    def connection_made(self, conn: Connection) -> None:
+        """A client connected: serve its requests until it goes."""
         self.connections.add(conn)
-        try:
-            await conn.serve()
-        except asyncio.CancelledError:
-            pass
-        finally:
-            self.connections.discard(conn)
+        task = asyncio.get_running_loop().create_task(conn.serve())
+        conn.task = task
+        task.add_done_callback(lambda _t: self.connections.discard(conn))
 
     async def _housekeeping_loop(self) -> None:
         """Time-based flushes (``flush.ms``) every second, retention every
@@ -277,7 +269,7 @@ class Broker:
         if self.server is not None:
             self.server.close()
         for conn in list(self.connections):
-            conn.writer.close()
+            conn.close()
         await asyncio.get_running_loop().run_in_executor(None, self.logs.stop_cleaner)
         done("log cleaner")
         self.logs.shutdown()

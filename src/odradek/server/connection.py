@@ -1,7 +1,11 @@
 """One client connection: read size-prefixed frames, route them, write responses in order.
 
-Requests on a connection are handled one at a time, in order (as Kafka does), so responses never
-need reordering. Fetch responses go out as a few header bytes plus file regions sent with
+Frames are received by a :class:`FrameProtocol` (an ``asyncio.BufferedProtocol``): small ones are
+cut out of one reused receive buffer, a large one (a produce request full of batches) is received
+by the kernel straight into a buffer of its own, which the produce path then patches in place and
+writes to the log, with no copy in Python. Requests are decoded in order; a response that must
+wait (delayed produce, long poll, join) does not hold up the requests behind it, and responses go
+out in request order. Fetch responses go out as a few header bytes plus file regions sent with
 ``sendfile``. A malformed frame closes only this connection, with a log line.
 """
 
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import socket
 import struct
 from typing import TYPE_CHECKING, Any
 
@@ -23,14 +28,178 @@ if TYPE_CHECKING:
 log = logging.getLogger("odradek.connection")
 _SIZE = struct.Struct(">i")
 MAX_QUEUED = 64  # requests taken in while earlier ones wait; past this, reading pauses
+RECEIVE_BUFFER = 256 * 1024  # the reused buffer small frames are cut from
+DIRECT_FRAME = 64 * 1024  # frames larger than this are received into a buffer of their own
+MAX_FRAMES_BUFFERED = 16  # frames received but not yet routed; past this (or the bytes), reading pauses
+MAX_BYTES_BUFFERED = 64 * 1024 * 1024
+
+
+class FrameProtocol(asyncio.BufferedProtocol):
+    """Receives size-prefixed frames for one :class:`Connection` and handles write flow control."""
+
+    def __init__(self, broker: "Broker") -> None:
+        self.broker = broker
+        self.max_size: int = broker.config.get("socket.request.max.bytes")
+        self.transport: asyncio.Transport | None = None
+        self._buf = bytearray(RECEIVE_BUFFER)
+        self._mv = memoryview(self._buf)
+        self._start = 0  # first byte of self._buf not yet cut into a frame
+        self._end = 0  # end of the received bytes in self._buf
+        self._big: bytearray | None = None  # a large frame being received in place
+        self._big_mv: memoryview | None = None
+        self._filled = 0
+        self._frames: collections.deque[bytearray] = collections.deque()
+        self._frame_bytes = 0
+        self._waiter: asyncio.Future | None = None
+        self._reading_paused = False
+        self.ended = False
+        self.error: str | None = None  # why reading stopped, when it was the client's fault
+        self._writing_paused = False
+        self._drain_waiter: asyncio.Future | None = None
+        self._lost = False
+
+    # --- asyncio callbacks ------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.broker.connection_made(Connection(self.broker, self))
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if self._big_mv is not None:
+            return self._big_mv[self._filled:]
+        return self._mv[self._end:]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self.ended:
+            self._start = self._end = 0  # after a bad frame size: nothing more is read
+            return
+        if self._big is not None:
+            self._filled += nbytes
+            if self._filled == len(self._big):
+                frame = self._big
+                self._big_mv.release()  # type: ignore[union-attr]
+                self._big = self._big_mv = None
+                self._deliver(frame)
+            return
+        self._end += nbytes
+        self._cut_frames()
+
+    def eof_received(self) -> bool:
+        if self._big is not None or self._end > self._start:
+            size = len(self._big) if self._big is not None else self._end - self._start
+            self.error = self.error or f"connection ended inside a frame ({size} bytes expected or held)"
+        self._finish()
+        return True  # half-closed: what was asked before the EOF is still answered
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self._finish()
+        w = self._drain_waiter
+        if w is not None and not w.done():
+            w.set_exception(ConnectionResetError("connection lost"))
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        w = self._drain_waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    # --- frames -----------------------------------------------------------------------------------
+
+    def _cut_frames(self) -> None:
+        buf, mv, start, end = self._buf, self._mv, self._start, self._end
+        while end - start >= 4:
+            (size,) = _SIZE.unpack_from(buf, start)
+            if size < 8 or size > self.max_size:
+                self.error = f"invalid frame size {size}"
+                self._start = self._end = 0
+                self._finish()
+                self.transport.pause_reading()  # type: ignore[union-attr]
+                return
+            held = end - start - 4
+            if held >= size:
+                self._deliver(bytearray(mv[start + 4:start + 4 + size]))
+                start += 4 + size
+                continue
+            if size > DIRECT_FRAME:
+                big = bytearray(size)
+                big[:held] = mv[start + 4:end]
+                self._big, self._big_mv, self._filled = big, memoryview(big), held
+                start = end = 0
+            break
+        if start == end:
+            start = end = 0
+        elif start > 0:  # a partial frame (at most DIRECT_FRAME bytes) moves to the front
+            rest = end - start
+            buf[:rest] = mv[start:end]
+            start, end = 0, rest
+        self._start, self._end = start, end
+
+    def _deliver(self, frame: bytearray) -> None:
+        if self.ended:
+            return
+        self._frames.append(frame)
+        self._frame_bytes += len(frame)
+        if not self._reading_paused and (len(self._frames) >= MAX_FRAMES_BUFFERED or self._frame_bytes >= MAX_BYTES_BUFFERED):
+            self._reading_paused = True
+            self.transport.pause_reading()  # type: ignore[union-attr]
+        self._wake()
+
+    def _finish(self) -> None:
+        self.ended = True
+        self._wake()
+
+    def _wake(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    async def next_frame(self) -> bytearray | None:
+        """The next whole frame, or None when the connection ended (see ``error``)."""
+        while not self._frames:
+            if self.ended:
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        frame = self._frames.popleft()
+        self._frame_bytes -= len(frame)
+        if self._reading_paused and len(self._frames) < MAX_FRAMES_BUFFERED // 2 and self._frame_bytes < MAX_BYTES_BUFFERED // 2:
+            self._reading_paused = False
+            if not self.ended:
+                self.transport.resume_reading()  # type: ignore[union-attr]
+        return frame
+
+    # --- writing ----------------------------------------------------------------------------------
+
+    async def drain(self) -> None:
+        if self._lost:
+            raise ConnectionResetError("connection lost")
+        if not self._writing_paused:
+            return
+        self._drain_waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._drain_waiter
+        finally:
+            self._drain_waiter = None
+
+
 
 
 class Connection:
-    def __init__(self, broker: "Broker", reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, broker: "Broker", proto: FrameProtocol) -> None:
         self.broker = broker
-        self.reader = reader
-        self.writer = writer
-        peer = writer.get_extra_info("peername")
+        self.proto = proto
+        self.transport: asyncio.Transport = proto.transport  # type: ignore[assignment]
+        peer = self.transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         self.client_id: str | None = None
         self.closed = False
@@ -38,24 +207,23 @@ class Connection:
         self._queue: collections.deque = collections.deque()
         self._writer_task: asyncio.Task | None = None
         self._drained = asyncio.Event()
+        self.task: asyncio.Task | None = None
+
+    def close(self) -> None:
+        self.transport.close()
 
     async def serve(self) -> None:
-        max_size = self.broker.config.get("socket.request.max.bytes")
         try:
             while True:
-                try:
-                    prefix = await self.reader.readexactly(4)
-                except (asyncio.IncompleteReadError, ConnectionError):
+                frame: bytes | bytearray | None = await self.proto.next_frame()
+                if frame is None:
+                    if self.proto.error:
+                        log.warning("closing %s: %s", self.peer, self.proto.error)
                     return
-                (size,) = _SIZE.unpack(prefix)
-                if size < 8 or size > max_size:
-                    log.warning("closing %s: invalid frame size %d", self.peer, size)
-                    return
-                try:
-                    frame = await self.reader.readexactly(size)
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    log.warning("closing %s: connection ended inside a %d-byte frame", self.peer, size)
-                    return
+                if frame[0] or frame[1]:
+                    # Only Produce (api key 0) works on its frame in place; every other request
+                    # is decoded from immutable bytes (small frames: the copy is cheap).
+                    frame = bytes(frame)
                 try:
                     response = await route(self, frame)
                 except KafkaError as e:
@@ -88,7 +256,7 @@ class Connection:
                         pass
                 else:
                     self._writer_task.cancel()
-            self.writer.close()
+            self.transport.close()
 
     async def _write_queued(self) -> None:
         """Write queued responses in order, waiting for each deferred one."""
@@ -124,13 +292,14 @@ class Connection:
                 item.task.cancel()
         self._queue.clear()
         self._drained.set()
-        self.writer.close()
+        self.transport.close()
 
     async def send(self, response: Response) -> None:
         chunks = response.chunks
         head = _SIZE.pack(response.size)
+        transport = self.transport
         if len(chunks) == 1 and isinstance(chunks[0], (bytes, bytearray)):
-            self.writer.write(head + chunks[0])
+            transport.write(head + chunks[0])
         else:
             pending: list[Any] = [head]
             for c in chunks:
@@ -138,14 +307,14 @@ class Connection:
                     pending.append(c)
                 else:
                     if pending:
-                        self.writer.writelines(pending)
+                        transport.writelines(pending)
                         pending = []
                     await self._sendfile(c)
             if pending:
-                self.writer.writelines(pending)
-        if self.writer.transport.get_write_buffer_size() > 1 << 20:
-            await self.writer.drain()
+                transport.writelines(pending)
+        if transport.get_write_buffer_size() > 1 << 20:
+            await self.proto.drain()
 
     async def _sendfile(self, region: Any) -> None:
         loop = asyncio.get_running_loop()
-        await loop.sendfile(self.writer.transport, region.file, region.position, region.size)
+        await loop.sendfile(self.transport, region.file, region.position, region.size)

@@ -46,7 +46,9 @@ async def handle(conn, header, request: codec.ProduceRequest):
                 part = broker.partition(topic.name, p.index)
                 if p.records is None or len(p.records) == 0:
                     raise KafkaError(ErrorCode.corrupt_message, "no record batches in request")
-                buf = bytearray(p.records)
+                # The records are a view into this request's own frame (received in place), so
+                # offsets and leader epochs are written into it without a copy.
+                buf = p.records if not p.records.readonly else bytearray(p.records)
                 batches = records.scan(buf, verify_crc=True, max_batch_size=cfg["max.message.bytes"])
                 if any(b.is_control or b.is_transactional for b in batches):
                     raise KafkaError(ErrorCode.invalid_record, "transactional batches are not supported")
