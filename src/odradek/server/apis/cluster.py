@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from ...protocol.errors import ErrorCode
 from ..router import register
+from . import authorized
 
 INIT_PRODUCER_ID, DESCRIBE_CLUSTER = 22, 60
-INT32_MIN = -2147483648
 
 
 @register(DESCRIBE_CLUSTER, 0, 1)
@@ -19,7 +19,8 @@ async def describe_cluster(conn, header, request):
         "cluster_id": broker.store.cluster_id,
         "controller_id": broker.controller_id(),
         "brokers": [{"broker_id": b, "host": h, "port": p, "rack": r} for b, h, p, r in broker.live_brokers()],
-        "cluster_authorized_operations": INT32_MIN,
+        "cluster_authorized_operations": authorized.operations(
+            getattr(request, "include_cluster_authorized_operations", False), authorized.CLUSTER),
     }
 
 

@@ -12,11 +12,11 @@ import asyncio
 from ...coordinator.group import GroupState
 from ...protocol.errors import ErrorCode
 from ..router import Deferred, register
+from . import authorized
 
 FIND_COORDINATOR, OFFSET_COMMIT, OFFSET_FETCH = 10, 8, 9
 JOIN_GROUP, HEARTBEAT, LEAVE_GROUP, SYNC_GROUP = 11, 12, 13, 14
 DESCRIBE_GROUPS, LIST_GROUPS, DELETE_GROUPS, OFFSET_DELETE = 15, 16, 42, 47
-INT32_MIN = -2147483648
 GROUP_KEY, TXN_KEY = 0, 1
 
 
@@ -263,12 +263,13 @@ async def list_groups(conn, header, request):
 async def describe_groups(conn, header, request):
     broker = conn.broker
     out = []
+    ops = authorized.operations(getattr(request, "include_authorized_operations", False), authorized.GROUP)
     for group_id in request.groups:
         err = _not_coordinator(broker, group_id)
         g = broker.coordinator.group(group_id) if err is None else None
         if g is None:
             out.append({"error_code": err or 0, "group_id": group_id, "group_state": GroupState.DEAD.value,
-                        "protocol_type": "", "protocol_data": "", "members": [], "authorized_operations": INT32_MIN})
+                        "protocol_type": "", "protocol_data": "", "members": [], "authorized_operations": ops})
             continue
         stable = g.is_(GroupState.STABLE)
         members = [
@@ -280,7 +281,7 @@ async def describe_groups(conn, header, request):
         ]
         out.append({"error_code": 0, "group_id": group_id, "group_state": g.state.value,
                     "protocol_type": g.protocol_type or "", "protocol_data": (g.protocol or "") if stable else "",
-                    "members": members, "authorized_operations": INT32_MIN})
+                    "members": members, "authorized_operations": ops})
     return {"throttle_time": 0, "groups": out}
 
 

@@ -9,9 +9,9 @@ from ...config import validate_topic_name
 from ...protocol import messages
 from ...protocol.errors import ErrorCode
 from ..router import Response, register
+from . import authorized
 
 METADATA = 3
-INT32_MIN = -2147483648
 
 
 @register(METADATA, 0, 13)
@@ -43,15 +43,17 @@ async def handle(conn, header, request):
             for name in names:
                 if name not in topics:
                     broker.maybe_auto_create(name)
-    key = (version, None if names is None else tuple(names), tuple(by_id_unknown), broker.store.version)
+    topic_ops = authorized.operations(getattr(request, "include_topic_authorized_operations", False), authorized.TOPIC)
+    cluster_ops = authorized.operations(getattr(request, "include_cluster_authorized_operations", False), authorized.CLUSTER)
+    key = (version, None if names is None else tuple(names), tuple(by_id_unknown), broker.store.version, topic_ops, cluster_ops)
     cached = broker.metadata_cache.get(key)
     if cached is None:
-        cached = messages.encode_response(METADATA, version, _build(broker, names, by_id_unknown))
+        cached = messages.encode_response(METADATA, version, _build(broker, names, by_id_unknown, topic_ops, cluster_ops))
         broker.metadata_cache[key] = cached
     return Response.of(cached)
 
 
-def _build(broker, names, by_id_unknown) -> dict:
+def _build(broker, names, by_id_unknown, topic_ops: int, cluster_ops: int) -> dict:
     topics = broker.store.topics()
     brokers = broker.live_brokers()
     live = {b[0] for b in brokers}
@@ -60,7 +62,7 @@ def _build(broker, names, by_id_unknown) -> dict:
         meta = topics.get(name)
         if meta is None:
             err = ErrorCode.invalid_topic_exception if validate_topic_name(name) else ErrorCode.unknown_topic_or_partition
-            out_topics.append({"error_code": err, "name": name, "partitions": [], "topic_authorized_operations": INT32_MIN})
+            out_topics.append({"error_code": err, "name": name, "partitions": [], "topic_authorized_operations": topic_ops})
             continue
         parts = []
         for p in sorted(meta.partitions.values(), key=lambda s: s.partition):
@@ -84,7 +86,7 @@ def _build(broker, names, by_id_unknown) -> dict:
                 "topic_id": meta.uuid,
                 "is_internal": name.startswith("__"),
                 "partitions": parts,
-                "topic_authorized_operations": INT32_MIN,
+                "topic_authorized_operations": topic_ops,
             }
         )
     for tid in by_id_unknown:
@@ -95,5 +97,5 @@ def _build(broker, names, by_id_unknown) -> dict:
         "cluster_id": broker.store.cluster_id,
         "controller_id": broker.controller_id(),
         "topics": out_topics,
-        "cluster_authorized_operations": INT32_MIN,
+        "cluster_authorized_operations": cluster_ops,
     }
