@@ -142,6 +142,9 @@ BROKER_DEFS: list[ConfigDef] = [
     _D("num.network.threads", "int", 3, "Accepted for compatibility; Odradek runs one event loop.", minimum=1),
     _D("num.io.threads", "int", 8, "Accepted for compatibility.", minimum=1),
     _D("socket.request.max.bytes", "int", 104857600, "Largest request frame.", minimum=1),
+    _D("max.incremental.fetch.session.cache.slots", "int", 1000,
+       "Incremental fetch sessions (KIP-227) kept at once; the least recently used goes first. 0 turns sessions off.",
+       minimum=0),
     _D("cluster.id", "string", None, "Cluster id; generated and stored on first start when unset.", read_only=True),
 ]
 

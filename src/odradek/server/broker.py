@@ -24,6 +24,7 @@ from ..protocol.errors import ErrorCode, KafkaError
 from ..replication.partition import Partition
 from . import apis  # noqa: F401  (registers the API handlers)
 from .connection import Connection, FrameProtocol
+from .fetch_sessions import FetchSessionCache
 from .waiting import wait_until
 
 log = logging.getLogger("odradek.broker")
@@ -71,6 +72,7 @@ class Broker:
         self._coordinator_wake: asyncio.Event | None = None
         self._persist_lock = asyncio.Lock()
         self.metadata_cache: dict[Any, bytes] = {}
+        self.fetch_sessions = FetchSessionCache(self.config.get("max.incremental.fetch.session.cache.slots"))
         self.started_at = time.time()
         self.coordinator = GroupCoordinator(
             CoordinatorConfig(

@@ -1,8 +1,8 @@
 """Fetch: read file regions up to the high watermark and send them with sendfile; long-poll.
 
 A fetch that finds fewer than ``min_bytes`` waits until an append to one of its partitions wakes
-it (never polling) or ``max_wait`` passes. Fetch sessions are not kept: the response carries
-session id 0, which tells clients to send full fetch requests.
+it (never polling) or ``max_wait`` passes. Clients that open an incremental fetch session
+(KIP-227) send and receive only what changed; see :mod:`odradek.server.fetch_sessions`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import asyncio
 
 from ...protocol import fetch as codec
 from ...protocol.errors import ErrorCode, KafkaError
+from ..fetch_sessions import FINAL_EPOCH, INITIAL_EPOCH, SessionError
 from ..router import Deferred, Response, register
 from ..waiting import wait_until
 
@@ -29,13 +30,40 @@ async def handle(conn, header, request):
     min_bytes = request.min_bytes
     max_bytes = getattr(request, "max_bytes", 0x7FFFFFFF)
     replica_id = _replica_id(request, version)
-    topics, total, parts, errors = _read(broker, version, request, max_bytes, replica_id, True)
+    try:
+        wanted, finish = _session(broker, version, request)
+    except SessionError as e:
+        chunks, size = codec.encode_response(version, [], error=e.code)
+        return Response(chunks, size)
+    topics, total, parts, errors = _read(broker, version, wanted, max_bytes, replica_id, True)
     if total >= min_bytes or errors or max_wait <= 0 or not parts:
-        chunks, size = codec.encode_response(version, topics)
+        chunks, size = codec.encode_response(version, *finish(topics))
         return Response(chunks, size)
     deadline = asyncio.get_running_loop().time() + max_wait
     ends = _positions(parts, replica_id)  # as read: a change from here on wakes the wait
-    return Deferred(_long_poll(broker, version, request, max_bytes, min_bytes, deadline, replica_id, parts, ends))
+    return Deferred(_long_poll(broker, version, wanted, finish, max_bytes, min_bytes, deadline, replica_id, parts, ends))
+
+
+def _session(broker, version, request):
+    """What to read for this request, and how to shape the response (KIP-227 fetch sessions).
+
+    Returns the topics to read (request topics, or a session's) and a function that turns what
+    was read into the response's topics, error and session id.
+    """
+    session_id = getattr(request, "session_id", 0) if version >= 7 else 0
+    epoch = getattr(request, "session_epoch", FINAL_EPOCH) if version >= 7 else FINAL_EPOCH
+    cache = broker.fetch_sessions
+    by_id = version >= 13
+    if epoch == FINAL_EPOCH or epoch == INITIAL_EPOCH:
+        if session_id:
+            cache.remove(session_id)
+        session = cache.create(request.topics, by_id) if epoch == INITIAL_EPOCH else None
+        if session is None:
+            return request.topics, lambda topics: (topics, 0, 0)
+        return session.as_request_topics(), lambda topics: (session.filter_response(topics, False), 0, session.id)
+    session = cache.lookup(session_id, epoch)
+    session.update(request.topics, request.forgotten_topics_data, by_id)
+    return session.as_request_topics(), lambda topics: (session.filter_response(topics, True), 0, session.id)
 
 
 def _positions(parts, replica_id: int) -> list:
@@ -45,7 +73,7 @@ def _positions(parts, replica_id: int) -> list:
     return [(part, part.high_watermark) for part in parts]
 
 
-async def _long_poll(broker, version, request, max_bytes, min_bytes, deadline, replica_id, parts, ends) -> Response:
+async def _long_poll(broker, version, wanted, finish, max_bytes, min_bytes, deadline, replica_id, parts, ends) -> Response:
     """Wait until enough data arrives (woken by appends, never by polling) or the deadline."""
     loop = asyncio.get_running_loop()
     follower = replica_id >= 0
@@ -56,11 +84,11 @@ async def _long_poll(broker, version, request, max_bytes, min_bytes, deadline, r
                        for part, e in ends)
 
         await wait_until(parts, moved, deadline - loop.time())
-        topics, total, parts, errors = _read(broker, version, request, max_bytes, replica_id, False)
+        topics, total, parts, errors = _read(broker, version, wanted, max_bytes, replica_id, False)
         if total >= min_bytes or errors or loop.time() >= deadline or not parts:
             break
         ends = _positions(parts, replica_id)
-    chunks, size = codec.encode_response(version, topics)
+    chunks, size = codec.encode_response(version, *finish(topics))
     return Response(chunks, size)
 
 
@@ -71,12 +99,12 @@ def _replica_id(request, version) -> int:
     return getattr(request, "replica_id", -1)
 
 
-def _read(broker, version, request, max_bytes, replica_id: int = -1, record: bool = True):
+def _read(broker, version, wanted, max_bytes, replica_id: int = -1, record: bool = True):
     topics_out = []
     total = 0
     parts_seen = []
     errors = False
-    for t in request.topics:
+    for t in wanted:
         if version >= 13:
             meta = broker.topic_by_id(t.topic_id)
             name = meta.name if meta else ""
