@@ -73,6 +73,15 @@ try:
     p = Producer({'bootstrap.servers': c.bootstrap, 'acks': 'all', 'linger.ms': 0, 'topic.metadata.refresh.interval.ms': 500, 'retry.backoff.ms': 50})
     by_id = {b.broker_id: b for b in c.brokers}
     p.produce(t, b'warm', partition=0); p.flush(10)
+    # Failover is measured from a full ISR. After the runs above the followers may still be copying
+    # (a follower more than replica.lag.time.max.ms behind leaves the ISR, and without unclean
+    # election a leader alone in its ISR takes the partition offline with it): wait, and say how long.
+    c0 = time.time()
+    full = lambda: len(a.list_topics(t, timeout=5).topics[t].partitions[0].isrs) == 3
+    while not full() and time.time() - c0 < 120: time.sleep(0.2)
+    out['isr_full_after_s'] = time.time() - c0 if full() else None
+    print('ISR of partition 0 full again after:', out['isr_full_after_s'])
+    leader = a.list_topics(t, timeout=5).topics[t].partitions[0].leader
     k0 = time.time(); by_id[leader].kill()
     done = []
     while not done and time.time() - k0 < 60:

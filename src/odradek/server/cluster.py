@@ -158,9 +158,9 @@ class ReplicaFetcher:
                     continue
                 err = p.error_code
                 if err == ErrorCode.none:
-                    data = p.records
-                    if data:
-                        buf = bytearray(data)
+                    buf = p.records
+                    if buf:
+                        # stored as received: offsets and epochs are the leader's, nothing is patched
                         try:
                             batches = records.scan(buf, verify_crc=True)
                         except KafkaError as e:
