@@ -174,8 +174,14 @@ def test_live_group_carries_on_across_a_broker_crash(broker, members, client):
     # use a fresh one.
     admin = ck_admin(bs)
     after = wait_stable(admin, group, ms, topic, NP, sizes=[3, 3])
-    assert sorted(m.member_id for m in after.members) == sorted(m.member_id for m in before.members), (before, after)
-    assert {m.member_id: m.tps for m in after.members} == {m.member_id: m.tps for m in before.members}
+    if client == "kjs" and any("Restarting the consumer" in m.stderr_path.read_text(errors="replace") for m in ms):
+        # KafkaJS restarts a consumer whose fetchers find no broker (KafkaJSNoBrokerAvailableError
+        # while the broker is down), and a restarted consumer joins as a new member. Whether that
+        # happens depends on where it was when the broker died: its choice, not the broker's.
+        assert sorted(len(m.tps) for m in after.members) == [3, 3]
+    else:
+        assert sorted(m.member_id for m in after.members) == sorted(m.member_id for m in before.members), (before, after)
+        assert {m.member_id: m.tps for m in after.members} == {m.member_id: m.tps for m in before.members}
 
     more = produce(bs, topic, {p: 3 for p in range(NP)}, NP, tag="b")
     wait_members(lambda: sum(len(m.evs("commit")) for m in ms) >= 6 * NP, ms, 30, "reading after the crash")
