@@ -52,6 +52,14 @@ def test_isr_shrinking_below_min_insync_after_the_append():
     assert run(lambda p: setattr(p, "isr", [1])) == ErrorCode.not_enough_replicas_after_append
 
 
+def test_isr_shrinking_to_the_leader_alone_moves_the_hw_but_is_not_a_commit():
+    def shrink(p):
+        p.isr = [1]
+        p.high_watermark = 5  # the leader's own LEO: it is the whole ISR now
+
+    assert run(shrink) == ErrorCode.not_enough_replicas_after_append
+
+
 def test_leadership_moving_away_while_waiting():
     assert run(lambda p: setattr(p, "is_leader", False)) == ErrorCode.not_leader_or_follower
 
