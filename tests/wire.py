@@ -52,3 +52,10 @@ class WireClient:
         resp_flexible = flexible and api_key != 18
         offset = 4 + (1 if resp_flexible else 0)
         return messages.decode_response(api_key, version, frame, offset)
+
+    def produce(self, topic: str, records: bytes, *, acks: int = -1, timeout_ms: int = 5000, version: int = 7):
+        """One Produce request of ``records`` (raw batches) to partition 0 of ``topic``."""
+        return self.request(0, version, {
+            "transactional_id": None, "acks": acks, "timeout": timeout_ms,
+            "topic_data": [{"name": topic, "partition_data": [{"index": 0, "records": records}]}],
+        })

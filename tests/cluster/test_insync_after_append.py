@@ -17,8 +17,7 @@ NOT_ENOUGH_REPLICAS_AFTER_APPEND = 20
 def _produce(port: int, topic: str, records: bytes) -> int:
     c = WireClient(port, timeout=30)
     try:
-        resp = c.request(0, 7, {"transactional_id": None, "acks": -1, "timeout": 20000,
-                                "topic_data": [{"name": topic, "partition_data": [{"index": 0, "records": records}]}]})
+        resp = c.produce(topic, records, timeout_ms=20000)
         return resp.responses[0].partition_responses[0].error_code
     finally:
         c.close()

@@ -3,6 +3,7 @@ default (``enable_incremental_fetch_sessions``)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
@@ -35,8 +36,8 @@ def topic_ref(w: WireClient, topic: str, version: int) -> dict:
     return {"topic_id": md.topics[0].topic_id}
 
 
-def fetch(w: WireClient, topic: dict, session_id: int, epoch: int, offsets: dict[int, int] | None = None,
-          forget: list[int] | None = None, version: int = 12):
+def fetch_at(version: int, w: WireClient, topic: dict, session_id: int, epoch: int, offsets: dict[int, int] | None = None,
+          forget: list[int] | None = None):
     topics = [] if not offsets else [{**topic, "partitions": [
         {"partition": p, "fetch_offset": o, "partition_max_bytes": 1 << 20, "current_leader_epoch": -1,
          "last_fetched_epoch": -1, "log_start_offset": -1} for p, o in offsets.items()]}]
@@ -57,9 +58,7 @@ def test_a_session_sends_only_what_changed(shared_broker, version):
     produce(shared_broker.bootstrap, name, 0, 2, "a")
     w = WireClient(shared_broker.port)
     topic = topic_ref(w, name, version)
-
-    def fetch(*args, **kw):
-        return globals()["fetch"](*args, version=version, **kw)
+    fetch = functools.partial(fetch_at, version)
 
     try:
         full = fetch(w, topic, 0, 0, {0: 0, 1: 0, 2: 0})
@@ -114,6 +113,7 @@ def test_the_least_recently_used_session_goes_when_the_cache_is_full(tmp_path):
         create_topic(b.bootstrap, name, 1)
         w = WireClient(b.port)
         topic = topic_ref(w, name, 12)
+        fetch = functools.partial(fetch_at, 12)
         ids = [fetch(w, topic, 0, 0, {0: 0}).session_id for _ in range(2)]
         assert fetch(w, topic, ids[0], 1).error_code == 0  # the first is now the most recently used
         third = fetch(w, topic, 0, 0, {0: 0}).session_id

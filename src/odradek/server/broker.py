@@ -218,7 +218,7 @@ class Broker:
         """A client connected: serve its requests until it goes."""
         self.connections.add(conn)
         task = asyncio.get_running_loop().create_task(conn.serve())
-        conn.task = task
+        conn.task = task  # held here: the event loop keeps only weak references to tasks
         task.add_done_callback(lambda _t: self.connections.discard(conn))
 
     async def _housekeeping_loop(self) -> None:

@@ -342,10 +342,7 @@ class ClusterManager:
         self.shutting_down = True
         # Stop copying first. A follower that keeps fetching is caught up, and its leaders would put
         # it straight back into the ISRs it is leaving.
-        for f in list(self.fetchers.values()):
-            await f.stop()
-        self.fetchers.clear()
-        self.following.clear()
+        await self._stop_fetchers()
         me = self.broker.broker_id
         live = set(self.store.live_brokers()) - {me}
         deadline = time.monotonic() + timeout
@@ -378,6 +375,11 @@ class ClusterManager:
     async def stop(self) -> None:
         for t in self.tasks:
             t.cancel()
+        await self._stop_fetchers()
+
+    async def _stop_fetchers(self) -> None:
         for f in list(self.fetchers.values()):
             await f.stop()
+        self.fetchers.clear()
+        self.following.clear()
 

@@ -12,7 +12,6 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from odradek.server import connection as connection_mod
 from odradek.server.connection import DIRECT_FRAME, MAX_FRAMES_BUFFERED, FrameProtocol
 
 
@@ -98,14 +97,12 @@ def drain(proto: FrameProtocol) -> list[bytes]:
 def test_any_chunking_yields_the_same_frames(sizes, chunks):
     payloads = [bytes([i % 251]) * s for i, s in enumerate(sizes)]
     proto, transport, _ = make()
-    # the test reads everything at the end, so let the buffered-frames limit not pause reading
-    transport_limit = connection_mod.MAX_FRAMES_BUFFERED
     feed(proto, frames_of(payloads), chunks)
     proto.eof_received()
     got = drain(proto)
     assert got == payloads
     assert proto.error is None
-    assert transport.pauses == (1 if len(payloads) >= transport_limit else 0)
+    assert transport.pauses == (1 if len(payloads) >= MAX_FRAMES_BUFFERED else 0)  # read all at the end
 
 
 def test_large_frame_is_received_into_its_own_buffer():

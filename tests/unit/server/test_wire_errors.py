@@ -37,13 +37,6 @@ def test_api_versions_advertises_produce_from_zero(shared_broker):
     c.close()
 
 
-def _produce(c: WireClient, topic: str, records: bytes, version: int = 7, acks: int = -1):
-    return c.request(0, version, {
-        "transactional_id": None, "acks": acks, "timeout": 5000,
-        "topic_data": [{"name": topic, "partition_data": [{"index": 0, "records": records}]}],
-    })
-
-
 def _create(c: WireClient, topic: str, partitions: int = 1, configs=None):
     resp = c.request(19, 4, {"topics": [{"name": topic, "num_partitions": partitions, "replication_factor": 1,
                                          "assignments": [], "configs": [{"name": k, "value": v} for k, v in (configs or {}).items()]}],
@@ -57,11 +50,11 @@ def test_corrupt_batch_gets_corrupt_message_and_nothing_is_written(shared_broker
     good = FIXTURES.joinpath("ck-default.bin").read_bytes()
     bad = bytearray(good)
     bad[200] ^= 0xFF
-    resp = _produce(c, "corrupt-test", bytes(bad))
+    resp = c.produce("corrupt-test", bytes(bad))
     assert resp.responses[0].partition_responses[0].error_code == ErrorCode.corrupt_message
-    resp = _produce(c, "corrupt-test", good[:-10])
+    resp = c.produce("corrupt-test", good[:-10])
     assert resp.responses[0].partition_responses[0].error_code == ErrorCode.corrupt_message
-    resp = _produce(c, "corrupt-test", good)
+    resp = c.produce("corrupt-test", good)
     p = resp.responses[0].partition_responses[0]
     assert p.error_code == ErrorCode.none and p.base_offset == 0
     c.close()
@@ -70,9 +63,9 @@ def test_corrupt_batch_gets_corrupt_message_and_nothing_is_written(shared_broker
 def test_too_large_batch_and_unknown_topic(shared_broker):
     c = WireClient(shared_broker.port)
     assert _create(c, "small-max", configs={"max.message.bytes": "1000"}).error_code == ErrorCode.none
-    resp = _produce(c, "small-max", FIXTURES.joinpath("ck-default.bin").read_bytes())
+    resp = c.produce("small-max", FIXTURES.joinpath("ck-default.bin").read_bytes())
     assert resp.responses[0].partition_responses[0].error_code == ErrorCode.message_too_large
-    resp = _produce(c, "no-such-topic-xyz", FIXTURES.joinpath("ck-gzip.bin").read_bytes())
+    resp = c.produce("no-such-topic-xyz", FIXTURES.joinpath("ck-gzip.bin").read_bytes())
     assert resp.responses[0].partition_responses[0].error_code == ErrorCode.unknown_topic_or_partition
     c.close()
 
@@ -81,8 +74,8 @@ def test_min_insync_replicas_above_one_refuses_acks_all(shared_broker):
     c = WireClient(shared_broker.port)
     assert _create(c, "misr", configs={"min.insync.replicas": "2"}).error_code == ErrorCode.none
     batch = FIXTURES.joinpath("ck-gzip.bin").read_bytes()
-    assert _produce(c, "misr", batch, acks=-1).responses[0].partition_responses[0].error_code == ErrorCode.not_enough_replicas
-    assert _produce(c, "misr", batch, acks=1).responses[0].partition_responses[0].error_code == ErrorCode.none
+    assert c.produce("misr", batch, acks=-1).responses[0].partition_responses[0].error_code == ErrorCode.not_enough_replicas
+    assert c.produce("misr", batch, acks=1).responses[0].partition_responses[0].error_code == ErrorCode.none
     c.close()
 
 
