@@ -1,0 +1,306 @@
+"""Apache Kafka's Java side, from Maven Central: classpaths, Java programs, Kafka's tools and broker.
+
+- :func:`libs` resolves one of the Maven profiles in ``tests/jvm/<profile>/pom.xml`` into a folder of
+  jars (``kafka-4``: the newest 4.x client, tools, Streams, Connect and broker; ``kafka-3``: the newest
+  3.x client and tools and a ZooKeeper-mode broker; ``connect-file``: the FileStream connectors). The
+  jars land in a cache folder (``$ODRADEK_CACHE``, default ``~/.cache/odradek``) keyed by the pom's
+  hash, so only the first run downloads anything; Maven's own ``~/.m2`` caches the artifacts.
+- :func:`compile_java` compiles the small Java programs of the test tree (cached by their hash).
+- :func:`tool` runs one of Kafka's command-line tools by its main class, the way ``bin/*.sh`` does.
+- :class:`KafkaBroker` starts a real Apache Kafka broker (KRaft, one node) on free loopback ports,
+  the reference Odradek is measured and compared against.
+
+Every JVM gets an explicit heap (``-Xmx``): CI runs on 2 cores and several JVMs may run at once.
+``python tests/kafka_jvm.py prefetch`` resolves every profile (scripts/test runs it before pytest).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+JVM_DIR = HERE / "jvm"
+PROFILES = ("kafka-4", "kafka-3", "connect-file")
+KAFKA_VERSION = {"kafka-4": "4.4.0", "kafka-3": "3.9.2"}
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
+# Short-lived admin tools: less JIT work on a 2-core machine (never used for perf tools).
+QUICK_JVM = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xshare:auto"]
+
+
+def cache_dir() -> Path:
+    d = Path(os.environ.get("ODRADEK_CACHE") or Path.home() / ".cache" / "odradek")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@contextmanager
+def _locked(name: str):
+    """One process at a time builds a given cache entry (pytest workers, bench and tests alike)."""
+    path = cache_dir() / f".{name}.lock"
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _need(cmd: str) -> str:
+    path = shutil.which(cmd)
+    if path is None:
+        raise RuntimeError(f"{cmd} is not installed: scripts/test installs it (it is needed for the Java tests)")
+    return path
+
+
+def libs(profile: str = "kafka-4") -> Path:
+    """The folder of jars of a Maven profile, resolved once and cached."""
+    pom = JVM_DIR / profile / "pom.xml"
+    digest = hashlib.sha256(pom.read_bytes()).hexdigest()[:16]
+    target = cache_dir() / "jvm" / f"{profile}-{digest}"
+    if (target / ".complete").exists():
+        return target
+    with _locked(f"jvm-{profile}"):
+        if (target / ".complete").exists():
+            return target
+        mvn = _need("mvn")
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        cmd = [
+            mvn, "-q", "-B", "-f", str(pom),
+            f"{DEPENDENCY_PLUGIN}:copy-dependencies",
+            f"-DoutputDirectory={tmp}", "-DincludeScope=runtime",
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+        if proc.returncode != 0:
+            raise RuntimeError(f"resolving {pom} with Maven failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        (tmp / ".complete").write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"))
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+    return target
+
+
+def classpath(profile: str = "kafka-4", extra: list[Path | str] | None = None) -> str:
+    """A -cp string: the profile's jars (the JVM expands ``dir/*``) plus ``extra`` entries."""
+    parts = [str(p) for p in (extra or [])] + [str(libs(profile) / "*")]
+    return os.pathsep.join(parts)
+
+
+def java() -> str:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").exists():
+        return str(Path(home) / "bin" / "java")
+    return _need("java")
+
+
+def javac() -> str:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "javac").exists():
+        return str(Path(home) / "bin" / "javac")
+    return _need("javac")
+
+
+def logging_args(profile: str) -> list[str]:
+    if profile == "kafka-3":
+        return [f"-Dlog4j.configuration=file:{JVM_DIR / 'log4j.properties'}"]
+    return [f"-Dlog4j2.configurationFile={JVM_DIR / 'log4j2.properties'}"]
+
+
+def compile_java(sources: list[Path], profile: str = "kafka-4") -> Path:
+    """Compile Java source files against a profile; returns the classes folder (cached by hash)."""
+    h = hashlib.sha256()
+    h.update((JVM_DIR / profile / "pom.xml").read_bytes())
+    for src in sorted(sources):
+        h.update(src.name.encode())
+        h.update(src.read_bytes())
+    target = cache_dir() / "classes" / f"{profile}-{h.hexdigest()[:16]}"
+    if (target / ".complete").exists():
+        return target
+    cp = classpath(profile)
+    with _locked(f"javac-{target.name}"):
+        if (target / ".complete").exists():
+            return target
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        cmd = [javac(), "-J-Xmx512m", "-nowarn", "-encoding", "UTF-8", "-cp", cp, "-d", str(tmp), *map(str, sources)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        if proc.returncode != 0:
+            raise RuntimeError(f"javac failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        (tmp / ".complete").write_text("ok\n")
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+    return target
+
+
+def java_command(main: str, args: list[str], *, profile: str = "kafka-4", heap: str = "256m",
+                 quick: bool = True, extra_cp: list[Path | str] | None = None,
+                 jvm_args: list[str] | None = None) -> list[str]:
+    """The command line that runs ``main`` with the profile's classpath (as kafka-run-class.sh)."""
+    return [
+        java(), f"-Xmx{heap}", *(QUICK_JVM if quick else []), "-Djava.awt.headless=true",
+        *logging_args(profile), *(jvm_args or []),
+        "-cp", classpath(profile, extra_cp), main, *args,
+    ]
+
+
+def tool(main: str, *args: str, profile: str = "kafka-4", timeout: float = 120, input: str | None = None,
+         check: bool = False, heap: str = "256m", quick: bool = True, env: dict[str, str] | None = None
+         ) -> subprocess.CompletedProcess:
+    """Run one of Kafka's command-line tools by its main class and wait for it."""
+    cmd = java_command(main, list(args), profile=profile, heap=heap, quick=quick)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input,
+                          env={**os.environ, **(env or {})})
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{main} {' '.join(args)} exited with {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
+        )
+    return proc
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_open(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class KafkaBroker:
+    """A real Apache Kafka 4.x broker (KRaft, broker and controller in one process, one node).
+
+    Configured like Odradek's test brokers: loopback only, internal topics with replication factor 1,
+    ``group.initial.rebalance.delay.ms=0``. Its heap is capped (``heap``), started by PID and stopped
+    by PID.
+    """
+
+    def __init__(self, data_dir: Path, overrides: dict[str, str] | None = None, heap: str = "768m",
+                 port: int | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.port = port or free_port()
+        self.controller_port = free_port()
+        self.overrides = dict(overrides or {})
+        self.heap = heap
+        self.proc: subprocess.Popen | None = None
+        self.log_path = self.data_dir.parent / f"kafka-{self.port}.log"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def properties(self) -> dict[str, str]:
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": str(self.data_dir),
+            "num.partitions": "1",
+            "offsets.topic.replication.factor": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+        }
+        props.update(self.overrides)
+        return props
+
+    def start(self, timeout: float = 90.0) -> "KafkaBroker":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        conf = self.data_dir.parent / f"kafka-{self.port}.properties"
+        conf.write_text("".join(f"{k}={v}\n" for k, v in self.properties().items()))
+        if not (self.data_dir / "meta.properties").exists():
+            cluster_id = "b2RyYWRlay1yZWZlcmVuY2U"  # any 22-character base64 UUID
+            tool("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(conf), "--ignore-formatted", check=True)
+        log4j = self.data_dir.parent / "kafka-log4j2.properties"
+        log4j.write_text((JVM_DIR / "log4j2.properties").read_text().replace("rootLogger.level=WARN", "rootLogger.level=INFO"))
+        cmd = [
+            java(), f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+            "-XX:InitiatingHeapOccupancyPercent=35", "-XX:+ExplicitGCInvokesConcurrent", "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath("kafka-4"), "kafka.Kafka", str(conf),
+        ]
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
+        _track(self.proc)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Apache Kafka exited with {self.proc.returncode}:\n{self.log_text()}")
+            if _port_open(self.port) and "started" in self.log_text(20000).lower():
+                return self
+            time.sleep(0.1)
+        raise RuntimeError(f"Apache Kafka did not start within {timeout} s:\n{self.log_text()}")
+
+    def log_text(self, n: int = 5000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc is not None:
+            self._log.close()
+        self.proc = None
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc is not None:
+            self._log.close()
+        self.proc = None
+
+
+def _track(proc: subprocess.Popen) -> None:
+    """Stop the process by PID when the test run ends, should a test leave it running."""
+    try:
+        from helpers import track
+    except ImportError:
+        import atexit
+
+        atexit.register(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
+        return
+    track(proc)
+
+
+def prefetch() -> None:
+    for profile in PROFILES:
+        t0 = time.monotonic()
+        path = libs(profile)
+        print(f"{profile}: {len(list(path.glob('*.jar')))} jars in {path} ({time.monotonic() - t0:.1f} s)")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["prefetch"]:
+        prefetch()
+    else:
+        sys.exit("usage: kafka_jvm.py prefetch")
