@@ -32,6 +32,7 @@ class ConfigDef:
     maximum: float | None = None
     choices: tuple[str, ...] | None = None
     read_only: bool = False
+    enforced: bool = True  # False: accepted for compatibility, has no effect (warned about when set)
 
     def parse(self, raw: Any, key: str | None = None) -> Any:
         key = key or self.name
@@ -90,7 +91,11 @@ BROKER_DEFS: list[ConfigDef] = [
     _D("node.id", "int", -1, "Alias of broker.id.", read_only=True),
     _D("listeners", "string", "PLAINTEXT://127.0.0.1:9092", "Listener URIs, e.g. PLAINTEXT://127.0.0.1:9092.", read_only=True),
     _D("advertised.listeners", "string", None, "Listeners given to clients; defaults to listeners.", read_only=True),
-    _D("log.dirs", "string", None, "Data directories (comma separated); the first is used.", read_only=True),
+    _D("listener.security.protocol.map", "string", "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT",
+       "Listener name to security protocol; only PLAINTEXT is served yet.", read_only=True),
+    _D("inter.broker.listener.name", "string", None, "The listener brokers use between themselves (must name the listener).", read_only=True),
+    _D("security.inter.broker.protocol", "string", "PLAINTEXT", "Security between brokers; only PLAINTEXT is served yet.", read_only=True),
+    _D("log.dirs", "string", None, "Data directory (Odradek uses one: a list of several is refused).", read_only=True),
     _D("log.dir", "string", "./odradek-data", "Data directory, used when log.dirs is not set.", read_only=True),
     _D("zookeeper.connect", "string", None, "ZooKeeper connect string; unset = embedded metadata (single node).", read_only=True),
     _D("zookeeper.session.timeout.ms", "int", 18000, "ZooKeeper session timeout.", minimum=1, read_only=True),
@@ -124,9 +129,9 @@ BROKER_DEFS: list[ConfigDef] = [
     _D("compression.type", "string", "producer", "Compression of stored batches; only 'producer' (keep as sent) changes nothing.", topic_name="compression.type", choices=_COMPRESSION),
     _D("min.insync.replicas", "int", 1, "Minimum ISR size for acks=all.", topic_name="min.insync.replicas", minimum=1),
     _D("unclean.leader.election.enable", "bool", False, "Elect an out-of-sync replica when no ISR member lives.", topic_name="unclean.leader.election.enable"),
-    _D("log.preallocate", "bool", False, "Preallocate segment files (accepted, not used).", topic_name="preallocate"),
-    _D("log.message.timestamp.before.max.ms", "long", LONG_MAX, "Accepted timestamp skew into the past.", topic_name="message.timestamp.before.max.ms", minimum=0),
-    _D("log.message.timestamp.after.max.ms", "long", LONG_MAX, "Accepted timestamp skew into the future.", topic_name="message.timestamp.after.max.ms", minimum=0),
+    _D("log.preallocate", "bool", False, "Preallocate segment files (accepted, not used).", topic_name="preallocate", enforced=False),
+    _D("log.message.timestamp.before.max.ms", "long", LONG_MAX, "Accepted timestamp skew into the past (accepted, not checked).", topic_name="message.timestamp.before.max.ms", minimum=0, enforced=False),
+    _D("log.message.timestamp.after.max.ms", "long", LONG_MAX, "Accepted timestamp skew into the future (accepted, not checked).", topic_name="message.timestamp.after.max.ms", minimum=0, enforced=False),
     _D("offsets.topic.num.partitions", "int", 50, "Partitions of __consumer_offsets.", minimum=1, read_only=True),
     _D("offsets.topic.replication.factor", "int", 3, "Replication factor of __consumer_offsets (capped at the live brokers).", minimum=1, read_only=True),
     _D("offsets.retention.minutes", "int", 10080, "Committed offsets of empty groups expire after this.", minimum=1),
@@ -136,11 +141,11 @@ BROKER_DEFS: list[ConfigDef] = [
     _D("replica.lag.time.max.ms", "long", 30000, "A follower not caught up for this long leaves the ISR.", minimum=0),
     _D("auto.leader.rebalance.enable", "bool", True, "Move leadership back to preferred replicas."),
     _D("leader.imbalance.check.interval.seconds", "long", 300, "How often the controller checks for preferred leaders.", minimum=1, read_only=True),
-    _D("leader.imbalance.per.broker.percentage", "int", 10, "Accepted for compatibility; any imbalance is corrected.", minimum=0),
+    _D("leader.imbalance.per.broker.percentage", "int", 10, "Accepted for compatibility; any imbalance is corrected.", minimum=0, enforced=False),
     _D("controlled.shutdown.timeout.ms", "long", 10000, "How long a stopping broker tries to hand leadership over.", minimum=0),
     _D("controlled.shutdown.enable", "bool", True, "Move leadership away before stopping."),
-    _D("num.network.threads", "int", 3, "Accepted for compatibility; Odradek runs one event loop.", minimum=1),
-    _D("num.io.threads", "int", 8, "Accepted for compatibility.", minimum=1),
+    _D("num.network.threads", "int", 3, "Accepted for compatibility; Odradek runs one event loop.", minimum=1, enforced=False),
+    _D("num.io.threads", "int", 8, "Accepted for compatibility; Odradek runs one event loop.", minimum=1, enforced=False),
     _D("socket.request.max.bytes", "int", 104857600, "Largest request frame.", minimum=1),
     _D("max.incremental.fetch.session.cache.slots", "int", 1000,
        "Incremental fetch sessions (KIP-227) kept at once; the least recently used goes first. 0 turns sessions off.",
@@ -150,14 +155,14 @@ BROKER_DEFS: list[ConfigDef] = [
 
 # Topic-only keys (no broker key of their own).
 TOPIC_ONLY_DEFS: list[ConfigDef] = [
-    _D("segment.jitter.ms", "long", 0, "Random jitter on segment roll time.", minimum=0),
-    _D("file.delete.delay.ms", "long", 60000, "Delay before deleting a file from the filesystem.", minimum=0),
-    _D("message.downconversion.enable", "bool", True, "Accepted for compatibility."),
-    _D("local.retention.ms", "long", -2, "Accepted for compatibility (tiered storage).", minimum=-2),
-    _D("local.retention.bytes", "long", -2, "Accepted for compatibility (tiered storage).", minimum=-2),
-    _D("remote.storage.enable", "bool", False, "Tiered storage is not supported.", choices=None),
-    _D("follower.replication.throttled.replicas", "string", "", "Accepted for compatibility."),
-    _D("leader.replication.throttled.replicas", "string", "", "Accepted for compatibility."),
+    _D("segment.jitter.ms", "long", 0, "Random jitter on segment roll time (accepted, not used).", minimum=0, enforced=False),
+    _D("file.delete.delay.ms", "long", 60000, "Delay before deleting a file from the filesystem (accepted; files go at once).", minimum=0, enforced=False),
+    _D("message.downconversion.enable", "bool", True, "Accepted for compatibility (record batches v2 only).", enforced=False),
+    _D("local.retention.ms", "long", -2, "Accepted for compatibility (tiered storage).", minimum=-2, enforced=False),
+    _D("local.retention.bytes", "long", -2, "Accepted for compatibility (tiered storage).", minimum=-2, enforced=False),
+    _D("remote.storage.enable", "bool", False, "Tiered storage is not supported: only false is accepted."),
+    _D("follower.replication.throttled.replicas", "string", "", "Accepted for compatibility (no replication throttling).", enforced=False),
+    _D("leader.replication.throttled.replicas", "string", "", "Accepted for compatibility (no replication throttling).", enforced=False),
 ]
 
 BROKER: dict[str, ConfigDef] = {d.name: d for d in BROKER_DEFS}
@@ -165,7 +170,9 @@ TOPIC: dict[str, ConfigDef] = {}
 TOPIC_SOURCE: dict[str, str] = {}  # topic key -> broker key providing its default
 for _d in BROKER_DEFS:
     if _d.topic_name:
-        TOPIC[_d.topic_name] = ConfigDef(_d.topic_name, _d.type, _d.default, _d.doc, None, _d.minimum, _d.maximum, _d.choices)
+        TOPIC[_d.topic_name] = ConfigDef(
+            _d.topic_name, _d.type, _d.default, _d.doc, None, _d.minimum, _d.maximum, _d.choices, enforced=_d.enforced
+        )
         TOPIC_SOURCE[_d.topic_name] = _d.name
 # Broker keys a topic key takes its default from, most specific first (Kafka's "synonyms").
 TOPIC_SYNONYMS: dict[str, list[str]] = {k: [v] for k, v in TOPIC_SOURCE.items()}
@@ -291,6 +298,8 @@ def parse_topic_configs(raw: dict[str, Any]) -> dict[str, Any]:
         if v is None:
             raise ConfigError(f"Null value not supported for topic config {k}")
         out[k] = d.parse(v, k)
+    if out.get("remote.storage.enable"):
+        raise ConfigError("Invalid value true for configuration remote.storage.enable: Odradek has no tiered storage")
     return out
 
 
@@ -364,6 +373,7 @@ def markdown_reference() -> str:
             allowed.append(", ".join(d.choices))
         extra = f" (default from `{broker_key}`)" if broker_key else ""
         dyn = " Read-only at run time." if d.read_only else ""
+        dyn += "" if d.enforced else " **Not enforced** (warned about when set)."
         return f"| `{d.name}` | {d.type} | `{default}` | {'; '.join(allowed) or 'any'} | {d.doc}{extra}{dyn} |"
 
     out = [
@@ -372,8 +382,13 @@ def markdown_reference() -> str:
         "Generated from `src/odradek/config.py` (`odradek.config.markdown_reference()`).",
         "Names, types and defaults are Kafka's. Broker keys go in a properties file or `--override KEY=VALUE`;",
         "those not marked read-only can also be changed at run time with AlterConfigs /",
-        "IncrementalAlterConfigs on the broker resource. Unknown broker keys are accepted and ignored, so a",
-        "Kafka `server.properties` loads.",
+        "IncrementalAlterConfigs on the broker resource.",
+        "",
+        "Odradek fails closed: a setting that asks for protection it does not give (TLS, SASL, an",
+        "authorizer, ...) stops the broker at start-up, every other Kafka setting it does not implement is",
+        "accepted and named in one warning at start-up, and a key Kafka does not know either gets Kafka's",
+        "own warning. [Which Kafka settings are enforced, refused and ignored](#kafka-settings-enforced-refused-ignored)",
+        "is at the end of this page.",
         "",
         "## Broker",
         "",
@@ -392,4 +407,7 @@ def markdown_reference() -> str:
         "|---|---|---|---|---|",
     ]
     out += [row(TOPIC[k], TOPIC_SOURCE.get(k)) for k in sorted(TOPIC)]
+    from .config_policy import markdown_policy
+
+    out += ["", *markdown_policy()]
     return "\n".join(out) + "\n"

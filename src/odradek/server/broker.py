@@ -16,6 +16,7 @@ from typing import Any
 
 from ..coordinator.coordinator import OFFSETS_TOPIC, CoordinatorConfig, GroupCoordinator
 from ..config import BrokerConfig, ConfigError, parse_listener, parse_topic_configs, to_log_config, validate_topic_name
+from ..config_policy import refusal, startup_warnings, unenforced_topic_keys
 from ..log.config import LogConfig
 from ..log.manager import LogManager
 from ..metadata.store import EmbeddedStore, MetadataStore, PartitionState, TopicMeta
@@ -46,6 +47,9 @@ def _last_batch_position(data: bytes) -> int:
 
 class Broker:
     def __init__(self, config: BrokerConfig, store: MetadataStore | None = None) -> None:
+        # Fail closed: a setting asking for protection Odradek does not give stops the start.
+        for warning in startup_warnings(config.values):
+            log.warning("%s", warning)
         self.config = config
         self.broker_id = config.broker_id
         self.data_dir = config.data_dir
@@ -94,6 +98,9 @@ class Broker:
         self.config.dynamic = {}
         for scope in ("", str(self.broker_id)):
             for k, v in scopes.get(scope, {}).items():
+                why = refusal(k, v)
+                if why:  # written to the store by something else than Odradek: fail closed
+                    raise ConfigError(f"dynamic broker config in the metadata store: {why}")
                 d = BROKER.get(k)
                 if d is not None:
                     self.config.dynamic[k] = d.parse(v)
@@ -508,6 +515,7 @@ class Broker:
             parse_topic_configs(clean)
         except ConfigError as e:
             raise KafkaError(ErrorCode.invalid_config, str(e)) from None
+        self._warn_unenforced(name, clean)
         meta = TopicMeta(
             name,
             str(uuid.uuid4()),
@@ -588,7 +596,14 @@ class Broker:
         self.store.add_partitions(name, new)
         self._after_store_change(self.store.topics()[name])
 
+    def _warn_unenforced(self, topic: str, configs: dict[str, Any]) -> None:
+        keys = unenforced_topic_keys(configs)
+        if keys:
+            log.warning("topic %s: %s accepted for compatibility but not implemented by Odradek (no effect)",
+                        topic, ", ".join(keys))
+
     def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
+        self._warn_unenforced(name, configs)
         self.store.set_topic_configs(name, configs)
         cfg = self.log_config_for(name)
         for (t, _p), part in self.partitions.items():

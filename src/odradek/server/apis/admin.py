@@ -3,7 +3,10 @@ IncrementalAlterConfigs, with Kafka's config names, defaults, sources and valida
 
 from __future__ import annotations
 
+import logging
+
 from ...config import BROKER, TOPIC, TOPIC_SYNONYMS, ConfigError, parse_topic_configs, render
+from ...config_policy import refusal, shown
 from ...protocol.errors import ErrorCode, KafkaError
 from ..router import register
 
@@ -15,6 +18,7 @@ TOPIC_RESOURCE, BROKER_RESOURCE, BROKER_LOGGER_RESOURCE = 2, 4, 8
 DYNAMIC_TOPIC, DYNAMIC_BROKER, DYNAMIC_DEFAULT_BROKER, STATIC_BROKER, DEFAULT = 1, 2, 3, 4, 5
 CONFIG_TYPES = {"bool": 1, "string": 2, "int": 3, "long": 5, "double": 6, "list": 7, "class": 8, "password": 9}
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
+log = logging.getLogger("odradek.admin")
 
 
 def _err(e: KafkaError) -> dict:
@@ -198,17 +202,25 @@ def _check_broker_name(broker, name: str) -> None:
 
 
 def _validated_broker_changes(changes: dict[str, str | None]) -> None:
+    """Refused security settings are INVALID_CONFIG (fail closed); the rest is answered as Kafka
+    answers: a key that cannot change at run time or a bad value is INVALID_REQUEST, and a key
+    Odradek does not implement is stored and warned about (Kafka stores unknown keys too)."""
+    for k, v in changes.items():
+        why = refusal(k, v)
+        if why:
+            raise KafkaError(ErrorCode.invalid_config, why)
+    read_only = sorted(k for k in changes if k in BROKER and BROKER[k].read_only)
+    if read_only:
+        raise KafkaError(ErrorCode.invalid_request, f"Cannot update these configs dynamically: [{', '.join(read_only)}]")
     for k, v in changes.items():
         d = BROKER.get(k)
         if d is None:
-            raise KafkaError(ErrorCode.invalid_config, f"Unknown broker config name: {k}")
-        if d.read_only:
-            raise KafkaError(ErrorCode.invalid_config, f"Cannot update these configs dynamically: {k}")
-        if v is not None:
+            log.warning("dynamic broker config %s is not implemented by Odradek: stored, no effect", shown(k, v))
+        elif v is not None:
             try:
                 d.parse(v, k)
             except ConfigError as e:
-                raise KafkaError(ErrorCode.invalid_config, str(e)) from None
+                raise KafkaError(ErrorCode.invalid_request, str(e)) from None
 
 
 def _apply(broker, resource_type: int, name: str, new: dict[str, str], validate_only: bool) -> None:
