@@ -433,6 +433,10 @@ class Log:
         """The cleaner's checkpoint: below it the log is compacted (0 when never cleaned)."""
         return self._first_dirty
 
+    def active_producers(self) -> list:
+        """The idempotent producers this partition knows (ProducerEntry: id, epoch, last batches)."""
+        return list(self._producers.producers.values())
+
     @property
     def size_bytes(self) -> int:
         return sum(s.size for s in self._segments)

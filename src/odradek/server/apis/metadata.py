@@ -1,4 +1,5 @@
 """Metadata: brokers, topics with ids, partitions with leader, replicas and ISR; auto-create.
+DescribeTopicPartitions: the same for topics, paged, without auto-creation.
 
 Encoded responses are cached per request shape until the metadata changes.
 """
@@ -7,11 +8,13 @@ from __future__ import annotations
 
 from ...config import validate_topic_name
 from ...protocol import messages
-from ...protocol.errors import ErrorCode
+from ...protocol.errors import ErrorCode, KafkaError
 from ..router import Response, register
 from . import authorized
 
-METADATA = 3
+METADATA, DESCRIBE_TOPIC_PARTITIONS = 3, 75
+# Kafka's max.request.partition.size.limit: the most partitions one DescribeTopicPartitions answer holds.
+MAX_PARTITIONS_PER_RESPONSE = 2000
 
 
 @register(METADATA, 0, 13)
@@ -53,6 +56,75 @@ async def handle(conn, header, request):
     return Response.of(cached)
 
 
+def _partition_entries(broker, name, meta, live, first: int = 0, limit: int | None = None) -> list[dict]:
+    """Metadata / DescribeTopicPartitions entries of ``meta``'s partitions from ``first`` on."""
+    out = []
+    for p in sorted(meta.partitions.values(), key=lambda s: s.partition):
+        if p.partition < first:
+            continue
+        if limit is not None and len(out) >= limit:
+            break
+        part = broker.partitions.get((name, p.partition))
+        local = part is not None and part.is_leader and part.leader == p.leader
+        out.append(
+            {
+                "error_code": ErrorCode.leader_not_available if p.leader < 0 else 0,
+                "partition_index": p.partition,
+                "leader_id": p.leader,
+                "leader_epoch": part.leader_epoch if local else p.leader_epoch,
+                "replica_nodes": p.replicas,
+                "isr_nodes": part.isr if local else p.isr,
+                "offline_replicas": [r for r in p.replicas if r not in live],
+            }
+        )
+    return out
+
+
+@register(DESCRIBE_TOPIC_PARTITIONS, 0, 0)
+async def describe_topic_partitions(conn, header, request):
+    """Topics and their partitions, paged by a cursor (KIP-966); never creates a topic.
+
+    Topics are answered in name order, all of them when the request names none. At most
+    ``response_partition_limit`` partitions (capped at 2000, Kafka's default) are answered; when a
+    topic is cut, ``next_cursor`` says where to go on. Odradek has no eligible leader replicas
+    (ELR), so those lists are empty, as on a Kafka cluster with ELR off.
+    """
+    broker = conn.broker
+    topics = broker.store.topics()
+    live = {b[0] for b in broker.live_brokers()}
+    names = sorted({t.name for t in request.topics}) if request.topics else sorted(topics)
+    cursor = request.cursor
+    if cursor is not None:
+        if request.topics and cursor.topic_name not in names:
+            raise KafkaError(ErrorCode.invalid_request, "the first topic is not in the request topic list")
+        names = [n for n in names if n >= cursor.topic_name]
+    limit = max(1, min(request.response_partition_limit, MAX_PARTITIONS_PER_RESPONSE))
+    out, next_cursor = [], None
+    for name in names:
+        meta = topics.get(name)
+        if meta is None:
+            err = ErrorCode.invalid_topic_exception if validate_topic_name(name) else ErrorCode.unknown_topic_or_partition
+            out.append({"error_code": err, "name": name, "topic_id": None, "partitions": []})
+            continue
+        if limit <= 0:
+            next_cursor = {"topic_name": name, "partition_index": 0}
+            break
+        first = cursor.partition_index if cursor is not None and name == cursor.topic_name else 0
+        parts = _partition_entries(broker, name, meta, live, first, limit)
+        for e in parts:
+            e["eligible_leader_replicas"] = []
+            e["last_known_elr"] = []
+        limit -= len(parts)
+        out.append({
+            "error_code": 0, "name": name, "topic_id": meta.uuid, "is_internal": name.startswith("__"),
+            "partitions": parts, "topic_authorized_operations": authorized.TOPIC,
+        })
+        if parts and parts[-1]["partition_index"] < max(meta.partitions):
+            next_cursor = {"topic_name": name, "partition_index": parts[-1]["partition_index"] + 1}
+            break
+    return {"throttle_time": 0, "topics": out, "next_cursor": next_cursor}
+
+
 def _build(broker, names, by_id_unknown, topic_ops: int, cluster_ops: int) -> dict:
     topics = broker.store.topics()
     brokers = broker.live_brokers()
@@ -64,21 +136,7 @@ def _build(broker, names, by_id_unknown, topic_ops: int, cluster_ops: int) -> di
             err = ErrorCode.invalid_topic_exception if validate_topic_name(name) else ErrorCode.unknown_topic_or_partition
             out_topics.append({"error_code": err, "name": name, "partitions": [], "topic_authorized_operations": topic_ops})
             continue
-        parts = []
-        for p in sorted(meta.partitions.values(), key=lambda s: s.partition):
-            part = broker.partitions.get((name, p.partition))
-            local = part is not None and part.is_leader and part.leader == p.leader
-            parts.append(
-                {
-                    "error_code": ErrorCode.leader_not_available if p.leader < 0 else 0,
-                    "partition_index": p.partition,
-                    "leader_id": p.leader,
-                    "leader_epoch": part.leader_epoch if local else p.leader_epoch,
-                    "replica_nodes": p.replicas,
-                    "isr_nodes": part.isr if local else p.isr,
-                    "offline_replicas": [r for r in p.replicas if r not in live],
-                }
-            )
+        parts = _partition_entries(broker, name, meta, live)
         out_topics.append(
             {
                 "error_code": 0,

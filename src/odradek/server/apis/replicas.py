@@ -1,5 +1,5 @@
 """Replica operations: ElectLeaders (preferred), AlterPartitionReassignments,
-ListPartitionReassignments, DescribeLogDirs."""
+ListPartitionReassignments, DescribeLogDirs, AlterReplicaLogDirs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from ...metadata.controller import elect_preferred
 from ...protocol.errors import ErrorCode
 from ..router import register
 
-DESCRIBE_LOG_DIRS, ELECT_LEADERS, ALTER_REASSIGNMENTS, LIST_REASSIGNMENTS = 35, 43, 45, 46
+ALTER_REPLICA_LOG_DIRS, DESCRIBE_LOG_DIRS, ELECT_LEADERS, ALTER_REASSIGNMENTS, LIST_REASSIGNMENTS = 34, 35, 43, 45, 46
 PREFERRED, UNCLEAN = 0, 1
 
 
@@ -121,3 +121,27 @@ async def describe_log_dirs(conn, header, request):
         "topics": [{"name": t, "partitions": ps} for t, ps in by_topic.items()],
         "total_bytes": total, "usable_bytes": free,
     }]}
+
+
+@register(ALTER_REPLICA_LOG_DIRS, 1, 2)
+async def alter_replica_log_dirs(conn, header, request):
+    """Move replicas between this broker's log dirs. Odradek has one log dir: asking for it is done
+    at once (the replicas are there); any other path is LOG_DIR_NOT_FOUND, as Kafka answers for a
+    directory that is not one of its log dirs."""
+    broker = conn.broker
+    own = os.path.realpath(broker.data_dir)
+    results: dict[str, list] = {}
+    for d in request.dirs:
+        here = os.path.isabs(d.path) and os.path.realpath(d.path) == own
+        for t in d.topics:
+            for index in t.partitions:
+                if not here:
+                    code = ErrorCode.log_dir_not_found
+                elif (t.name, index) in broker.partitions:
+                    code = ErrorCode.none
+                elif t.name in broker.store.topics() and index in broker.store.topics()[t.name].partitions:
+                    code = ErrorCode.replica_not_available
+                else:
+                    code = ErrorCode.unknown_topic_or_partition
+                results.setdefault(t.name, []).append({"partition_index": index, "error_code": code})
+    return {"throttle_time": 0, "results": [{"topic_name": n, "partitions": ps} for n, ps in results.items()]}

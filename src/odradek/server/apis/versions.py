@@ -20,8 +20,39 @@ def unsupported_version_response(correlation_id: int) -> Response:
     return Response.of(body)
 
 
+# Feature flags (KIP-584) as ApiVersions v3+ reports them, read by `kafka-features describe` and by
+# the Java client (transaction.version decides its transaction protocol, group.version the new
+# consumer protocol). Odradek serves the classic group protocol and no transactions yet, so it
+# supports level 0 of both and finalizes nothing (level 0 is "off" and never listed as finalized).
+SUPPORTED_FEATURES: dict[str, tuple[int, int]] = {"group.version": (0, 0), "transaction.version": (0, 0)}
+FINALIZED_FEATURES: dict[str, int] = {}
+FINALIZED_FEATURES_EPOCH = 0
+
+
+def features(version: int) -> dict:
+    """The feature fields of an ApiVersions v3+ response. Before v4, Kafka leaves out features whose
+    minimum is 0 (older clients assumed a minimum of 1)."""
+    supported = [
+        {"name": n, "min_version": lo, "max_version": hi}
+        for n, (lo, hi) in sorted(SUPPORTED_FEATURES.items())
+        if version >= 4 or lo > 0
+    ]
+    finalized = [
+        {"name": n, "max_version_level": lvl, "min_version_level": lvl}
+        for n, lvl in sorted(FINALIZED_FEATURES.items())
+        if lvl > 0
+    ]
+    return {
+        "supported_features": supported,
+        "finalized_features_epoch": FINALIZED_FEATURES_EPOCH,
+        "finalized_features": finalized,
+    }
+
+
 @register(API_VERSIONS, 0, 4)
 async def handle(conn, header, request) -> dict:
-    # Tagged fields holding defaults (supported_features, finalized_features...) are left out:
-    # librdkafka 2.0.2 fails on them (trap 2); kio writes no tagged field left at its default.
-    return {"error_code": 0, "api_keys": _ranges(), "throttle_time": 0}
+    out = {"error_code": 0, "api_keys": _ranges(), "throttle_time": 0}
+    if header.api_version >= 3:
+        # Tagged fields; kio writes none that holds its default (PROTOCOL-NOTES trap 2).
+        out.update(features(header.api_version))
+    return out

@@ -1,0 +1,38 @@
+"""DescribeProducers: the idempotent (and, later, transactional) producers a partition leader knows,
+as ``kafka-transactions describe-producers`` shows them."""
+
+from __future__ import annotations
+
+from ...protocol.errors import ErrorCode, KafkaError
+from ..router import register
+
+DESCRIBE_PRODUCERS = 61
+
+
+@register(DESCRIBE_PRODUCERS, 0, 0)
+async def describe_producers(conn, header, request):
+    broker = conn.broker
+    topics = []
+    for t in request.topics:
+        parts = []
+        for index in t.partition_indexes:
+            entry = {"partition_index": index, "error_code": 0, "error_message": None, "active_producers": []}
+            try:
+                part = broker.partition(t.name, index)
+                if not part.is_leader:
+                    raise KafkaError(ErrorCode.not_leader_or_follower, f"{t.name}-{index} is not led by broker {broker.broker_id}")
+                for p in sorted(part.log.active_producers(), key=lambda e: e.producer_id):
+                    last = p.batches[-1] if p.batches else None
+                    entry["active_producers"].append({
+                        "producer_id": p.producer_id,
+                        "producer_epoch": p.epoch,
+                        "last_sequence": last.last_seq if last else -1,
+                        "last_timestamp": last.timestamp if last else -1,
+                        "coordinator_epoch": -1,
+                        "current_txn_start_offset": -1,
+                    })
+            except KafkaError as e:
+                entry.update(error_code=e.code, error_message=e.message or None)
+            parts.append(entry)
+        topics.append({"name": t.name, "partitions": parts})
+    return {"throttle_time": 0, "topics": topics}
