@@ -268,25 +268,42 @@ def _earliest_horizon(segments: Iterable[LogSegment], below: int) -> int | None:
 class _Snapshot(NamedTuple):
     segments: tuple[LogSegment, ...]
     sizes: list[int]
-    hw: int
+    hw: int  # the last stable offset: nothing at or above it is cleaned (undecided transactions)
     leo: int
     first_dirty: int
     generation: int
     producer_last: dict[int, int]  # producer id -> last offset of its last batch
+    aborted: dict[int, list[tuple[int, int]]]  # producer id -> (first, marker offset) of its aborted txns
 
 
 def _snapshot(log: Log) -> _Snapshot:
     with log._lock:
         segments = log._segments
+        aborted: dict[int, list[tuple[int, int]]] = {}
+        if log._has_aborted:
+            for seg in segments:
+                for e in seg.txn_index.all():
+                    aborted.setdefault(e.producer_id, []).append((e.first_offset, e.last_offset))
         return _Snapshot(
             segments,
             [s.size for s in segments],
-            log._hw,
+            log.last_stable_offset,
             log._leo,
             max(log._first_dirty, log._log_start),
             log._generation,
             {pid: e.batches[-1].last_offset for pid, e in log._producers.producers.items() if e.batches},
+            aborted,
         )
+
+
+def _is_aborted(h: BatchHeader, aborted: dict[int, list[tuple[int, int]]]) -> bool:
+    """Whether ``h`` holds data of an aborted transaction (it goes, whatever its keys)."""
+    if not aborted or not h.is_transactional or h.is_control:
+        return False
+    for first, last in aborted.get(h.producer_id, ()):
+        if first <= h.base_offset <= last:
+            return True
+    return False
 
 
 def cleanable_info(log: Log, now_ms: int, snap: _Snapshot | None = None) -> CleanableInfo:
@@ -382,7 +399,8 @@ class _Clean:
     # -------------------------------------------------------------------------- the key map
 
     def build_map(
-        self, segments: tuple[LogSegment, ...], sizes: list[int], first_dirty: int, map_end: int, clean_end: int
+        self, segments: tuple[LogSegment, ...], sizes: list[int], first_dirty: int, map_end: int, clean_end: int,
+        aborted: dict[int, list[tuple[int, int]]] | None = None,
     ) -> tuple[dict[bytes, int], int]:
         """Key -> latest offset over [first_dirty, map_end); returns it and the offset up to
         which the cleaning may go (``clean_end``, or less when the map filled up)."""
@@ -402,7 +420,7 @@ class _Clean:
                 self.check()
                 if h.base_offset >= map_end:
                     break
-                if h.is_control or h.last_offset < first_dirty:
+                if h.is_control or h.last_offset < first_dirty or (aborted and _is_aborted(h, aborted)):
                     continue
                 base = h.base_offset
                 for _start, _end, offset_delta, _ts, key, _null in _records(h, data):
@@ -419,13 +437,20 @@ class _Clean:
     # -------------------------------------------------------------------------- one batch
 
     def filter_batch(
-        self, h: BatchHeader, data: memoryview, key_map: dict[bytes, int], producer_last: dict[int, int]
+        self, h: BatchHeader, data: memoryview, key_map: dict[bytes, int], producer_last: dict[int, int],
+        aborted: dict[int, list[tuple[int, int]]] | None = None,
     ) -> bytes | memoryview | None:
         """The batch as it should be in the cleaned segment (the same bytes when unchanged),
-        or None when it goes."""
+        or None when it goes. Transaction markers stay; an aborted transaction's data goes."""
         result = self.result
         if h.is_control:
             return data
+        if aborted and _is_aborted(h, aborted):
+            result.records_read += h.record_count
+            if h.producer_id >= 0 and producer_last.get(h.producer_id) == h.last_offset:
+                result.empty_batches_kept += 1
+                return _empty_batch(h)
+            return None
         body, records = _records(h, data, with_body=True)
         result.records_read += len(records)
         has_horizon = bool(h.attributes & DELETE_HORIZON_MASK)
@@ -475,6 +500,7 @@ class _Clean:
         group: list[LogSegment],
         key_map: dict[bytes, int],
         producer_last: dict[int, int],
+        aborted: dict[int, list[tuple[int, int]]] | None = None,
     ) -> LogSegment | None:
         """Write the cleaned segment of ``group`` (files ``*.cleaned``, fsynced); None when a
         single segment came out unchanged (nothing to swap)."""
@@ -498,7 +524,7 @@ class _Clean:
             for seg in group:
                 for h, data in _iter_batches(seg, 0, seg.size, self.on_read):
                     self.check()
-                    kept = self.filter_batch(h, data, key_map, producer_last)
+                    kept = self.filter_batch(h, data, key_map, producer_last, aborted)
                     if kept is None:
                         changed = True
                         continue
@@ -512,6 +538,10 @@ class _Clean:
             if not changed:
                 _discard(new)
                 return None
+            # the aborted transactions of the group stay indexed (their markers stay too)
+            for seg in group:
+                for entry in seg.txn_index.all():
+                    new.txn_index.append(entry)
             new.seal()
             new.flush()
         except BaseException:
@@ -743,11 +773,11 @@ def clean_log(
             )
             return result
 
-        segments, generation, producer_last = snap.segments, snap.generation, snap.producer_last
+        segments, generation, producer_last, aborted = snap.segments, snap.generation, snap.producer_last, snap.aborted
         job = _Clean(log, now_ms, generation, throttler, abort, map_limit_bytes, result)
         try:
             key_map, clean_end = job.build_map(
-                segments, snap.sizes, info.first_dirty, min(snap.hw, snap.leo), info.clean_end
+                segments, snap.sizes, info.first_dirty, min(snap.hw, snap.leo), info.clean_end, aborted
             )
             result.map_entries = len(key_map)
             count = next(i for i, s in enumerate(segments) if s.base_offset >= clean_end)
@@ -757,7 +787,7 @@ def clean_log(
             for i, group in enumerate(groups):
                 job.check()
                 end = segments[count].base_offset if i == len(groups) - 1 else groups[i + 1][0].base_offset
-                new = job.clean_group(group, key_map, producer_last)
+                new = job.clean_group(group, key_map, producer_last, aborted)
                 if new is None:
                     result.segments_after += 1
                     continue

@@ -14,6 +14,13 @@ immutable tuple, so readers take the current tuple without locking, and a reader
 regions (or segment objects) of a segment that was swapped out or deleted keeps reading it: the
 ``.log`` file object closes only when garbage collected.
 
+Transactions: transactional batches open a producer's transaction in this partition, a
+coordinator's marker (:meth:`Log.append_marker`, or a replicated control batch) ends it; an
+aborted one gets an entry in the ``.txnindex`` of the segment holding its marker. The last stable
+offset (LSO) is the first offset of a transaction not yet decided and replicated, or the high
+watermark; read_committed reads stop there and collect the aborted transactions they overlap
+(:meth:`Log.aborted_transactions`). Without transactions both cost a dict lookup.
+
 Storage errors: an ``OSError`` in any operation marks the log offline (one clear log line on
 ``odradek.log``) and raises ``KafkaError(KAFKA_STORAGE_ERROR)``; every later call raises the same,
 until the broker restarts. Other partitions are not affected.
@@ -44,8 +51,9 @@ from ..protocol.records import (
 )
 from .checkpoint import fsync_dir
 from .config import INT64_MAX, LogConfig
-from .producer_state import SNAPSHOT_SUFFIX, ProducerStateManager
+from .producer_state import SNAPSHOT_SUFFIX, CompletedTxn, ProducerStateManager
 from .segment import FileRegion, LogSegment, segment_name
+from .txn_index import AbortedTxn
 
 if TYPE_CHECKING:
     from .cleaner import CleanResult, Throttler
@@ -55,12 +63,12 @@ __all__ = ["Log", "AppendResult", "ReadResult", "CLEANED_SUFFIX", "DELETED_SUFFI
 logger = logging.getLogger(__name__)
 
 _LOG_SUFFIX = ".log"
-_INDEX_SUFFIXES = (".index", ".timeindex")
+_INDEX_SUFFIXES = (".index", ".timeindex", ".txnindex")
 CLEANED_SUFFIX = ".cleaned"  # a segment the cleaner is writing
 SWAP_SUFFIX = ".swap"  # a cleaned segment committed to replace [base, end): <base>.<end>.log.swap
 DELETED_SUFFIX = ".deleted"  # a replaced segment's file, removed after the swap
 _SWAP_RE = re.compile(r"(\d{20})\.(\d{20})\.log\.swap")
-_SEGMENT_FILE_RE = re.compile(r"(\d{20})\.(log|index|timeindex)")
+_SEGMENT_FILE_RE = re.compile(r"(\d{20})\.(log|index|timeindex|txnindex)")
 
 
 class AppendResult(NamedTuple):
@@ -219,6 +227,7 @@ class Log:
         self._clean_mutex = threading.Lock()  # held by the one clean running on this log
         self._stop_cleaning = False  # closing, deleting or renaming: running cleans abort
         self._horizon_cache: tuple[int, int | None] | None = None  # (first dirty, earliest horizon)
+        self._has_aborted = False  # some segment may hold aborted-transaction entries
         # Called (from any thread) when the first dirty offset changes, to checkpoint it.
         self.on_first_dirty_changed: Callable[[Log], None] | None = None
 
@@ -291,8 +300,10 @@ class Log:
 
     def _load(self, recovery_point: int, log_start: int, high_watermark: int, clean: bool) -> None:
         directory = self._dir
+        swapped = False
         for message in recover_swaps(directory):
             logger.warning("%s: %s", directory, message)
+            swapped = swapped or message.startswith("completed")
         bases: list[int] = []
         names = set()
         for p in directory.iterdir():
@@ -366,7 +377,11 @@ class Log:
         self._hw = min(max(high_watermark, self._log_start), self._leo)
         self._recovery_point = self._leo
         self._last_flush_ms = now
-        self._load_producer_state()
+        self._has_aborted = any(n.endswith(".txnindex") for n in names)
+        # After a cleaner swap finished by recovery, the swapped segment's aborted-transaction
+        # entries may be gone: replay the whole log to rebuild them.
+        self._load_producer_state(full=swapped and self._has_aborted)
+        self._producers.prune_unreplicated(self._hw)
 
     @staticmethod
     def _rolling_time(seg: LogSegment, now: int) -> int | None:
@@ -379,19 +394,53 @@ class Log:
             return now
         return min(h.max_timestamp, now)
 
-    def _load_producer_state(self) -> None:
-        """Newest snapshot at or below the LEO, then the headers of the batches after it."""
+    def _load_producer_state(self, full: bool = False) -> None:
+        """Newest snapshot at or below the LEO (none with ``full``), then the headers of the
+        batches after it. Markers found there end their transactions again, and the aborted ones'
+        ``.txnindex`` entries are written anew (those at or after the replay's start are dropped
+        first), so the index always matches the log."""
         producers = self._producers
-        start = producers.load_snapshot(self._leo)
+        start = None if full else producers.load_snapshot(self._leo)
         if start is None:
+            producers.clear()
             start = self._segments[0].base_offset
+        for seg in self._segments:
+            if seg.next_offset > start:
+                seg.txn_index.truncate_to(start)
         for seg in self._segments:
             if seg.next_offset <= start or seg.size == 0:
                 continue
             position = seg.index.lookup(start) if seg.base_offset <= start else 0
             for h in seg.headers(position):
-                if h.base_offset >= start and h.producer_id >= 0:
+                if h.base_offset < start or h.producer_id < 0:
+                    continue
+                if h.is_control:
+                    self._replay_marker(seg, h)
+                else:
                     producers.update(h, h.base_offset, h.max_timestamp)
+
+    def _replay_marker(self, seg: LogSegment, h: BatchHeader) -> None:
+        """A control batch read back from ``seg``: end its transaction (and index an abort)."""
+        from ..protocol.control import parse_marker  # records are decoded only for markers
+
+        try:
+            marker = parse_marker(h, os.pread(seg.fd, h.size, h.position))
+        except KafkaError as e:
+            logger.warning("%s: %s", self._dir.name, e)
+            return
+        if marker is not None:
+            self._end_txn(seg, h, h.base_offset, marker.commit, marker.coordinator_epoch)
+
+    def _end_txn(self, seg: LogSegment, h: BatchHeader, offset: int, commit: bool, coordinator_epoch: int) -> CompletedTxn | None:
+        """The marker at ``offset`` (in ``seg``) ends the transaction of ``h.producer_id``."""
+        producers = self._producers
+        done = producers.complete_txn(h, offset, commit, coordinator_epoch, h.max_timestamp)
+        if done is not None and done.aborted:
+            others = [f for pid, f in producers.ongoing.items() if pid != done.producer_id]
+            lso = min(others) if others else offset + 1
+            seg.txn_index.append(AbortedTxn(done.producer_id, done.first_offset, offset, lso))
+            self._has_aborted = True
+        return done
 
     # ------------------------------------------------------------------------------ properties
 
@@ -423,6 +472,38 @@ class Log:
     @high_watermark.setter
     def high_watermark(self, offset: int) -> None:
         self._hw = min(max(offset, self._log_start), self._leo)
+        if self._producers.unreplicated:
+            self._producers.prune_unreplicated(self._hw)
+
+    @property
+    def last_stable_offset(self) -> int:
+        """The LSO: the first offset of an undecided (or not yet replicated) transaction, or the
+        high watermark when there is none."""
+        producers = self._producers
+        if not producers.ongoing and not producers.unreplicated:
+            return self._hw
+        first = producers.first_unstable_offset()
+        return self._hw if first is None else min(first, self._hw)
+
+    def aborted_transactions(self, fetch_offset: int, upper_bound: int) -> list[AbortedTxn]:
+        """Aborted transactions overlapping [fetch_offset, upper_bound), for read_committed
+        fetches (Kafka's collectAbortedTxns): from the segment holding ``fetch_offset`` on, until
+        an entry's LSO reaches the upper bound."""
+        out: list[AbortedTxn] = []
+        if not self._has_aborted:
+            return out
+        segments, bases = self._view
+        i = max(0, bisect_right(bases, fetch_offset) - 1)
+        for seg in segments[i:]:
+            if seg.base_offset >= upper_bound:
+                break
+            if seg.txn_index.collect(fetch_offset, upper_bound, out):
+                break
+        return out
+
+    def open_transaction_first_offset(self, producer_id: int) -> int:
+        """The first offset of ``producer_id``'s open transaction here, -1 when none."""
+        return self._producers.ongoing.get(producer_id, -1)
 
     @property
     def recovery_point(self) -> int:
@@ -532,6 +613,8 @@ class Log:
                     ErrorCode.message_too_large,
                     f"batch of {h.size} bytes is larger than max.message.bytes={max_size}",
                 )
+            if h.is_control:
+                raise KafkaError(ErrorCode.invalid_record, "control batches are written by transaction coordinators only")
             if h.producer_id >= 0:
                 idempotent = True
             total += h.size
@@ -600,6 +683,45 @@ class Log:
         return AppendResult(base, off - 1, -1 if append_time is None else append_time, self._log_start)
 
     @_storage
+    def append_marker(
+        self,
+        producer_id: int,
+        producer_epoch: int,
+        commit: bool,
+        coordinator_epoch: int,
+        *,
+        leader_epoch: int,
+        now_ms: int | None = None,
+    ) -> tuple[AppendResult, CompletedTxn | None]:
+        """Append a transaction coordinator's COMMIT or ABORT marker for ``producer_id``.
+
+        Raises KafkaError with nothing written: INVALID_PRODUCER_EPOCH when the marker's epoch is
+        older than the producer's, TRANSACTION_COORDINATOR_FENCED when the coordinator epoch is
+        older than the last one seen. Returns the append and the transaction it ended (None
+        when none was open here: the marker is written anyway)."""
+        from ..protocol.control import marker_batch
+        from ..protocol.records import scan
+
+        self._check_open()
+        now_ms = self._now_ms() if now_ms is None else now_ms
+        buf = marker_batch(producer_id, producer_epoch, commit, coordinator_epoch, now_ms)
+        (h,) = scan(buf, verify_crc=False)
+        with self._lock:
+            self._producers.check_marker(producer_id, producer_epoch, coordinator_epoch)
+            base = self._leo
+            set_base_offset(buf, 0, base)
+            set_leader_epoch(buf, 0, leader_epoch)
+            seg = self._segment_for(h.size, base, now_ms)
+            seg.append(memoryview(buf), [h], base, self._config.index_interval_bytes, None)
+            if seg.rolling_ms is None:
+                seg.rolling_ms = now_ms
+            self._leo = base + 1
+            done = self._end_txn(seg, h._replace(base_offset=base), base, commit, coordinator_epoch)
+            if base + 1 - self._recovery_point >= self._config.flush_messages:
+                self.flush(now_ms=now_ms)
+        return AppendResult(base, base, -1, self._log_start), done
+
+    @_storage
     def append_as_follower(self, buf: bytearray, batches: list[BatchHeader], *, now_ms: int | None = None) -> AppendResult:
         """Append batches fetched from the leader, keeping their offsets and leader epochs.
 
@@ -632,13 +754,28 @@ class Log:
             seg.rolling_ms = now_ms
         self._leo = last + 1
         for h in batches:
-            if h.producer_id >= 0:
+            if h.producer_id < 0:
+                continue
+            if h.is_control:
+                self._follower_marker(seg, buf, h, begin)
+            else:
                 self._producers.update(h, h.base_offset, h.max_timestamp)
         if self._leo - self._recovery_point >= self._config.flush_messages or (
             now_ms - self._last_flush_ms >= self._config.flush_ms
         ):
             self.flush(now_ms=now_ms)
         return AppendResult(base, last, -1, self._log_start)
+
+    def _follower_marker(self, seg: LogSegment, buf, h: BatchHeader, begin: int) -> None:
+        from ..protocol.control import parse_marker
+
+        try:
+            marker = parse_marker(h, memoryview(buf)[h.position : h.position + h.size])
+        except KafkaError as e:
+            logger.warning("%s: replicated %s", self._dir.name, e)
+            return
+        if marker is not None:
+            self._end_txn(seg, h, h.base_offset, marker.commit, marker.coordinator_epoch)
 
     def _segment_for(self, size: int, last_offset: int, now_ms: int) -> LogSegment:
         """The active segment, rolled first if this append should go to a new one."""
@@ -1070,6 +1207,7 @@ class Log:
                     path = directory / segment_name(base, suffix)
                     os.rename(index.path, path)
                     index.rename(path)
+                new.txn_index.rename(directory / segment_name(base, ".txnindex"))
             except OSError as e:
                 raise self._go_offline("clean (segment swap)", e) from e
             segments[i : i + len(old)] = [new]

@@ -23,6 +23,7 @@ from crc32c import crc32c
 from ..protocol.errors import KafkaError
 from ..protocol.records import HEADER_SIZE, BatchHeader, check_header, read_header
 from .index import OffsetIndex, TimeIndex
+from .txn_index import TXN_INDEX_SUFFIX, TxnIndex
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ class LogSegment:
         self.fd = fd
         self.size = os.fstat(fd).st_size
         if suffix:
-            for name in (".index", ".timeindex"):
+            for name in (".index", ".timeindex", TXN_INDEX_SUFFIX):
                 try:
                     os.unlink(directory / (segment_name(base_offset, name) + suffix))
                 except FileNotFoundError:
@@ -148,6 +149,7 @@ class LogSegment:
             index_bytes,
             lazy=lazy,
         )
+        self.txn_index = TxnIndex(directory / (segment_name(base_offset, TXN_INDEX_SUFFIX) + suffix))
         self.next_offset = base_offset  # offset after the last batch
         self.max_timestamp = -1
         self.offset_of_max_timestamp = -1
@@ -243,6 +245,7 @@ class LogSegment:
         os.fsync(self.fd)
         self.index.flush()
         self.time_index.flush()
+        self.txn_index.flush()
         self.dirty = False
 
     # ------------------------------------------------------------------------------ loading
@@ -413,12 +416,16 @@ class LogSegment:
         os.ftruncate(self.fd, h.position)
         self.size = h.position
         self.recover(interval, verify_crc=False)
+        self.txn_index.truncate_to(self.next_offset)
         self.dirty = True
         return True
 
     def file_paths(self) -> list[Path]:
-        """The segment's three files (``.log``, ``.index``, ``.timeindex``)."""
-        return [self.log_path, self.index.path, self.time_index.path]
+        """The segment's files (``.log``, ``.index``, ``.timeindex``, ``.txnindex`` when there is one)."""
+        paths = [self.log_path, self.index.path, self.time_index.path]
+        if self.txn_index.path.exists():
+            paths.append(self.txn_index.path)
+        return paths
 
     def last_modified_ms(self) -> int:
         """The ``.log`` file's modification time, for segments without timestamps."""
@@ -432,6 +439,7 @@ class LogSegment:
     def delete(self) -> None:
         self.index.delete()
         self.time_index.delete()
+        self.txn_index.delete()
         try:
             os.unlink(self.log_path)
         except FileNotFoundError:
@@ -441,3 +449,4 @@ class LogSegment:
         self.log_path = directory / self.log_path.name
         self.index.rename(directory / self.index.path.name)
         self.time_index.rename(directory / self.time_index.path.name)
+        self.txn_index.path = directory / self.txn_index.path.name
