@@ -59,6 +59,10 @@ class GroupCoordinator:
         self.offsets: dict[str, dict[tuple[str, int], CommittedOffset]] = {}
         self.empty_since: dict[str, float] = {}
         self.pending: list[tuple[int, bytes, bytes | None]] = []
+        # Offsets committed inside a transaction (TxnOffsetCommit), by producer id: they become
+        # committed offsets when the transaction's COMMIT marker reaches their partition, and go
+        # on ABORT (KIP-98). OffsetFetch with require_stable reports them as unstable meanwhile.
+        self.txn_offsets: dict[int, dict[str, dict[tuple[str, int], CommittedOffset]]] = {}
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -199,17 +203,97 @@ class GroupCoordinator:
             errors[(topic, p)] = ErrorCode.none
         return errors
 
+    # --- transactional offsets -------------------------------------------------------------------
+
+    def validate_txn_commit(self, group_id: str, generation: int, member_id: str, instance_id: str | None) -> ErrorCode | None:
+        """KIP-447 checks for a TxnOffsetCommit. Without member information (versions before 3, or a
+        producer that has no group metadata) the commit is taken whatever the group's state."""
+        if not group_id:
+            return ErrorCode.invalid_group_id
+        if generation < 0 and not member_id:
+            return None
+        g = self.group(group_id)
+        if g is None:
+            return ErrorCode.illegal_generation if generation >= 0 else ErrorCode.unknown_member_id
+        if instance_id is not None and g.static_members.get(instance_id, member_id) != member_id:
+            return ErrorCode.fenced_instance_id
+        if member_id and member_id not in g.members:
+            return ErrorCode.unknown_member_id
+        if generation >= 0 and generation != g.generation:
+            return ErrorCode.illegal_generation
+        return None
+
+    def txn_commit_records(self, group_id: str, entries: Iterable[tuple[str, int, int, int, str | None]]
+                           ) -> tuple[list[tuple[int, bytes, bytes | None]], dict[tuple[str, int], ErrorCode]]:
+        """Offset records for a transaction (written by the caller as a transactional batch)."""
+        now_ms = int(self._now() * 1000)
+        part = self.partition_for(group_id)
+        records: list[tuple[int, bytes, bytes | None]] = []
+        errors: dict[tuple[str, int], ErrorCode] = {}
+        for topic, p, offset, epoch, metadata in entries:
+            if metadata is not None and len(metadata) > MAX_METADATA:
+                errors[(topic, p)] = ErrorCode.offset_metadata_too_large
+                continue
+            value = R.OffsetValue(offset, epoch, metadata or "", now_ms)
+            records.append((part, R.encode_offset_key(R.OffsetKey(group_id, topic, p)), R.encode_offset_value(value)))
+            errors[(topic, p)] = ErrorCode.none
+        return records, errors
+
+    def apply_txn(self, producer_id: int, records: Iterable[tuple[int, bytes, bytes | None]]) -> None:
+        """Transactional offset records are durable: they wait for the transaction's marker."""
+        for _part, key, value in records:
+            self.replay(key, value, live=True, producer_id=producer_id, transactional=True)
+
+    def complete_txn(self, partition: int, producer_id: int, commit: bool) -> None:
+        """A marker for ``producer_id`` reached offsets partition ``partition``."""
+        groups = self.txn_offsets.get(producer_id)
+        if not groups:
+            return
+        for group_id in [g for g in groups if self.partition_for(g) == partition]:
+            pending = groups.pop(group_id)
+            if commit:
+                offsets = self.offsets.setdefault(group_id, {})
+                offsets.update(pending)
+                if group_id not in self.groups:
+                    self.group(group_id, create=True)
+                    self.empty_since.setdefault(group_id, self._now())
+        if not groups:
+            self.txn_offsets.pop(producer_id, None)
+
+    def has_pending_txn(self, group_id: str, tp: tuple[str, int]) -> bool:
+        return any(tp in groups.get(group_id, ()) for groups in self.txn_offsets.values())
+
+    def unload_partition(self, partition: int) -> None:
+        """This broker no longer coordinates the groups of offsets partition ``partition``."""
+        for gid in [g for g in self.groups if self.partition_for(g) == partition]:
+            self.groups.pop(gid, None)
+        for gid in [g for g in self.offsets if self.partition_for(g) == partition]:
+            self.offsets.pop(gid, None)
+            self.empty_since.pop(gid, None)
+        for pid, groups in list(self.txn_offsets.items()):
+            for gid in [g for g in groups if self.partition_for(g) == partition]:
+                del groups[gid]
+            if not groups:
+                del self.txn_offsets[pid]
+
     def apply(self, records: Iterable[tuple[int, bytes, bytes | None]]) -> None:
         """Take records (already durable) into the caches: what replay and commits share."""
         for _part, key, value in records:
             self.replay(key, value, live=True)
 
-    def replay(self, key: bytes | None, value: bytes | None, live: bool = False) -> None:
+    def replay(self, key: bytes | None, value: bytes | None, live: bool = False, producer_id: int = -1,
+               transactional: bool = False) -> None:
         if key is None:
             return
         try:
             k = R.decode_key(key)
         except Exception:
+            return
+        if isinstance(k, R.OffsetKey) and transactional and producer_id >= 0:
+            if value is not None:
+                v = R.decode_offset_value(value)
+                self.txn_offsets.setdefault(producer_id, {}).setdefault(k.group, {})[(k.topic, k.partition)] = (
+                    CommittedOffset(v.offset, v.leader_epoch, v.metadata, v.commit_timestamp))
             return
         if isinstance(k, R.OffsetKey):
             offsets = self.offsets.setdefault(k.group, {})

@@ -514,6 +514,11 @@ class Log:
         """The cleaner's checkpoint: below it the log is compacted (0 when never cleaned)."""
         return self._first_dirty
 
+    def expire_producers(self, now_ms: int, expiration_ms: int) -> int:
+        """Forget idle producers (see ProducerStateManager.expire)."""
+        with self._lock:
+            return self._producers.expire(now_ms, expiration_ms)
+
     def active_producers(self) -> list:
         """The idempotent producers this partition knows (ProducerEntry: id, epoch, last batches)."""
         return list(self._producers.producers.values())
@@ -587,6 +592,7 @@ class Log:
         *,
         leader_epoch: int,
         now_ms: int | None = None,
+        from_coordinator: bool = False,
     ) -> AppendResult:
         """Append the validated, contiguous ``batches`` of ``buf`` as one write.
 
@@ -618,6 +624,9 @@ class Log:
             if h.producer_id >= 0:
                 idempotent = True
             total += h.size
+        # a coordinator's transactional offset commits carry the producer but no sequence: they are
+        # tracked (their transaction opens here) but not checked
+        check = idempotent and not from_coordinator
         first = batches[0]
         begin = first.position
         end = batches[-1].position + batches[-1].size
@@ -627,7 +636,7 @@ class Log:
         if config.compact:
             _check_keys(buf, batches)
         with self._lock:
-            return self._append_locked(buf, batches, leader_epoch, now_ms, append_time, idempotent, total)
+            return self._append_locked(buf, batches, leader_epoch, now_ms, append_time, idempotent, total, check)
 
     def _append_locked(
         self,
@@ -638,11 +647,12 @@ class Log:
         append_time: int | None,
         idempotent: bool,
         total: int,
+        check: bool = True,
     ) -> AppendResult:
         config = self._config
         begin = batches[0].position
         end = batches[-1].position + batches[-1].size
-        if idempotent:
+        if idempotent and check:
             duplicate = self._producers.check(batches)
             if duplicate is not None:
                 return AppendResult(

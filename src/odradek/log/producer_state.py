@@ -222,7 +222,11 @@ class ProducerStateManager:
 
     def update(self, h: BatchHeader, base_offset: int, timestamp: int) -> None:
         """Record an appended batch (``base_offset`` as assigned) of an idempotent producer."""
-        if h.producer_id < 0 or h.base_sequence < 0 or h.is_control:
+        if h.producer_id < 0 or h.is_control:
+            return
+        if h.base_sequence < 0:
+            if h.is_transactional:  # a coordinator's write for the producer's transaction
+                self._open_txn(h, base_offset, timestamp)
             return
         entry = self.producers.get(h.producer_id)
         if entry is None:
@@ -244,6 +248,27 @@ class ProducerStateManager:
         if h.is_transactional and entry.current_txn_first_offset < 0:
             entry.current_txn_first_offset = base_offset
             self.ongoing[h.producer_id] = base_offset
+
+    def _open_txn(self, h: BatchHeader, base_offset: int, timestamp: int) -> None:
+        entry = self.producers.get(h.producer_id)
+        if entry is None:
+            entry = self.producers[h.producer_id] = ProducerEntry(h.producer_id, h.producer_epoch)
+        elif entry.epoch != h.producer_epoch:
+            entry.epoch = h.producer_epoch
+            entry.batches.clear()
+        entry.last_timestamp = timestamp
+        if entry.current_txn_first_offset < 0:
+            entry.current_txn_first_offset = base_offset
+            self.ongoing[h.producer_id] = base_offset
+
+    def expire(self, now_ms: int, expiration_ms: int) -> int:
+        """Forget producers whose last write is older than ``expiration_ms`` and that have no
+        transaction open (Kafka's producer.id.expiration.ms); returns how many went."""
+        old = [pid for pid, e in self.producers.items()
+               if e.current_txn_first_offset < 0 and 0 <= e.last_timestamp < now_ms - expiration_ms]
+        for pid in old:
+            del self.producers[pid]
+        return len(old)
 
     def clear(self) -> None:
         self.producers.clear()

@@ -16,6 +16,7 @@ from .produce import _uvarint
 _I32 = struct.Struct(">i")
 _TOP = struct.Struct(">ihi")  # throttle, error, session id
 _PART = struct.Struct(">ihqqq")  # index, error, hw, lso, log start
+_ABORTED = struct.Struct(">qq")  # producer id, first offset
 
 
 class FetchPartitionData(NamedTuple):
@@ -26,6 +27,9 @@ class FetchPartitionData(NamedTuple):
     log_start_offset: int = -1
     regions: Sequence[Any] = ()  # objects with a .size, sent as they are
     size: int = 0  # total of the regions' sizes
+    # read_committed: (producer id, first offset) of the aborted transactions in range; None (sent
+    # as null) for read_uncommitted, as Kafka does: some clients drop records when given a list
+    aborted: Sequence[tuple[int, int]] | None = None
 
 
 class FetchTopicData(NamedTuple):
@@ -58,7 +62,15 @@ def encode_response(
         for p in t.partitions:
             hdr = _PART.pack(p.index, p.error, p.high_watermark, p.last_stable_offset, p.log_start_offset)
             out += hdr if version >= 5 else hdr[:-8]
-            out += b"\x00" if flexible else b"\xff\xff\xff\xff"  # aborted_transactions: empty / null
+            aborted = p.aborted
+            if aborted is None:
+                out += b"\x00" if flexible else b"\xff\xff\xff\xff"  # aborted_transactions: null
+            else:
+                out += arr(len(aborted))
+                for pid, first in aborted:
+                    out += _ABORTED.pack(pid, first)
+                    if flexible:
+                        out += b"\x00"
             if version >= 11:
                 out += b"\xff\xff\xff\xff"  # preferred_read_replica -1
             out += _uvarint(p.size + 1) if flexible else _I32.pack(p.size)

@@ -117,18 +117,35 @@ class Partition:
 
     # --- leader: appends ------------------------------------------------------------------------
 
-    def append(self, buf: bytearray, batches: list[BatchHeader], *, acks: int, min_insync: int):
-        """Append produced batches as leader. Raises KafkaError; returns the log's AppendResult."""
+    def append(self, buf: bytearray, batches: list[BatchHeader], *, acks: int, min_insync: int,
+               from_coordinator: bool = False):
+        """Append produced batches as leader. Raises KafkaError; returns the log's AppendResult.
+        ``from_coordinator``: a coordinator's own write (no producer sequence checks)."""
         self.check_leader()
+        self._check_isr(acks, min_insync)
+        result = self.log.append(buf, batches, leader_epoch=self.leader_epoch, now_ms=int(self.clock() * 1000),
+                                 from_coordinator=from_coordinator)
+        self._maybe_advance_hw()
+        self.notify()
+        return result
+
+    def append_marker(self, producer_id: int, producer_epoch: int, commit: bool, coordinator_epoch: int,
+                      *, min_insync: int):
+        """Append a transaction marker as leader (acks=all rules). Returns (AppendResult, CompletedTxn|None)."""
+        self.check_leader()
+        self._check_isr(-1, min_insync)
+        result = self.log.append_marker(producer_id, producer_epoch, commit, coordinator_epoch,
+                                        leader_epoch=self.leader_epoch, now_ms=int(self.clock() * 1000))
+        self._maybe_advance_hw()
+        self.notify()
+        return result
+
+    def _check_isr(self, acks: int, min_insync: int) -> None:
         if acks == -1 and len(self.isr) < min_insync:
             raise KafkaError(
                 ErrorCode.not_enough_replicas,
                 f"{len(self.isr)} in-sync replicas, min.insync.replicas is {min_insync}",
             )
-        result = self.log.append(buf, batches, leader_epoch=self.leader_epoch, now_ms=int(self.clock() * 1000))
-        self._maybe_advance_hw()
-        self.notify()
-        return result
 
     def _maybe_advance_hw(self) -> bool:
         if not self.is_leader:

@@ -15,17 +15,19 @@ import uuid
 from typing import Any
 
 from ..coordinator.coordinator import OFFSETS_TOPIC, CoordinatorConfig, GroupCoordinator
+from ..coordinator.txn_records import TXN_TOPIC
 from ..config import BrokerConfig, ConfigError, parse_listener, parse_topic_configs, to_log_config, validate_topic_name
 from ..config_policy import refusal, startup_warnings, unenforced_topic_keys
 from ..log.config import LogConfig
 from ..log.manager import LogManager
 from ..metadata.store import EmbeddedStore, MetadataStore, PartitionState, TopicMeta
-from ..protocol import records as records_mod
 from ..protocol.errors import ErrorCode, KafkaError
 from ..replication.partition import Partition
 from . import apis  # noqa: F401  (registers the API handlers)
 from .connection import Connection, FrameProtocol
 from .fetch_sessions import FetchSessionCache
+from .runtime import CoordinatorRuntime
+from .transactions import TransactionService
 from .waiting import wait_until
 
 log = logging.getLogger("odradek.broker")
@@ -34,15 +36,6 @@ log = logging.getLogger("odradek.broker")
 MAX_PARTITIONS_PER_TOPIC = 10000
 CHECKPOINT_INTERVAL_S = 60.0  # Kafka's log.flush.offset.checkpoint.interval.ms
 OFFSETS_RETENTION_CHECK_S = 600.0  # offsets.retention.check.interval.ms
-
-
-def _last_batch_position(data: bytes) -> int:
-    pos = 0
-    last = 0
-    while pos < len(data):
-        last = pos
-        pos += records_mod.read_header(data, pos).size
-    return last
 
 
 class Broker:
@@ -87,6 +80,20 @@ class Broker:
                 offsets_retention_ms=config.get("offsets.retention.minutes") * 60000,
             )
         )
+        c = self.coordinator
+        self.group_runtime = CoordinatorRuntime(
+            self, OFFSETS_TOPIC,
+            num_partitions=lambda: config.get("offsets.topic.num.partitions"),
+            replication_factor=lambda: config.get("offsets.topic.replication.factor"),
+            topic_configs={"cleanup.policy": "compact", "segment.bytes": "104857600", "compression.type": "producer"},
+            partition_for=c.partition_for,
+            on_load=lambda p, _epoch: c.unload_partition(p),
+            on_record=self._group_replay,
+            on_loaded=lambda p: None,
+            on_unload=c.unload_partition,
+            on_marker=c.complete_txn,
+        )
+        self.txns = TransactionService(self)
 
     # --- configuration ------------------------------------------------------------------------
 
@@ -215,6 +222,7 @@ class Broker:
         self._tasks = [
             asyncio.create_task(self._housekeeping_loop()),
             asyncio.create_task(self._coordinator_loop()),
+            *self.txns.start(),
         ]
         log.info(
             "Odradek broker %d listening on %s:%d (data in %s, cluster %s)",
@@ -272,6 +280,7 @@ class Broker:
             done("controlled shutdown")
         for t in getattr(self, "_tasks", []):
             t.cancel()
+        await self.txns.close()
         if self.cluster is not None:
             await self.cluster.stop()
             done("replica fetchers")
@@ -286,127 +295,50 @@ class Broker:
         self.store.close()
         log.info("stopped cleanly in %.2f s", time.monotonic() - started)
 
-    # --- group coordination --------------------------------------------------------------------
+    # --- coordinators ---------------------------------------------------------------------------
 
     def load_coordinator_state(self) -> None:
-        """Replay ``__consumer_offsets`` into the coordinator (groups and committed offsets)."""
-        meta = self.store.topics().get(OFFSETS_TOPIC)
-        if meta is None:
+        """Replay the internal topics this broker leads into their coordinators."""
+        self.group_runtime.load_all()
+        self.txns.runtime.load_all()
+
+    def coordinator_partition_changed(self, topic: str, p: int, leader: bool) -> None:
+        """Leadership of an internal topic's partition came here (load it) or went (forget it)."""
+        runtime = self.group_runtime if topic == OFFSETS_TOPIC else self.txns.runtime if topic == TXN_TOPIC else None
+        if runtime is None:
             return
-        for p in sorted(meta.partitions):
-            self.load_coordinator_partition(p)
+        if leader:
+            runtime.load(p)
+        else:
+            runtime.unload(p)
 
-    def unload_coordinator_partition(self, p: int) -> None:
-        """This broker no longer leads ``__consumer_offsets`` partition ``p``: forget its groups."""
-        c = self.coordinator
-        for gid in [g for g in c.groups if c.partition_for(g) == p]:
-            c.groups.pop(gid, None)
-        for gid in [g for g in c.offsets if c.partition_for(g) == p]:
-            c.offsets.pop(gid, None)
-            c.empty_since.pop(gid, None)
-
-    def load_coordinator_partition(self, p: int) -> None:
-        """Become coordinator for the groups of ``__consumer_offsets`` partition ``p``: replay it."""
-        from ..protocol.record_codec import decode_batches
-
-        part = self.partitions.get((OFFSETS_TOPIC, p))
-        if part is None or not part.is_leader:
-            return
-        self.unload_coordinator_partition(p)
-        count = 0
-        offset = part.log_start_offset
-        end = part.log_end_offset  # the new leader's whole log: it never truncates it
-        while offset < end:
-            res = part.log.read(offset, 1 << 20, upper_bound=end, min_one=True)
-            if not res.regions:
-                break
-            data = b"".join(os.pread(r.file.fileno(), r.size, r.position) for r in res.regions)
-            recs = decode_batches(data)
-            for r in recs:
-                self.coordinator.replay(r.key, r.value)
-                count += 1
-            last = records_mod.read_header(data, _last_batch_position(data))
-            offset = last.next_offset
-        if count:
-            log.info("loaded %d group records from %s-%d", count, OFFSETS_TOPIC, p)
+    def _group_replay(self, p: int, key, value, producer_id: int, transactional: bool) -> None:
+        self.coordinator.replay(key, value, producer_id=producer_id, transactional=transactional)
 
     def ensure_offsets_topic(self) -> TopicMeta | None:
-        meta = self.store.topics().get(OFFSETS_TOPIC)
-        if meta is not None:
-            return meta
-        rf = min(self.config.get("offsets.topic.replication.factor"), len(self.live_brokers()))
-        try:
-            return self.create_topic(
-                OFFSETS_TOPIC,
-                self.config.get("offsets.topic.num.partitions"),
-                rf,
-                {"cleanup.policy": "compact", "segment.bytes": "104857600", "compression.type": "producer"},
-                internal=True,
-            )
-        except KafkaError as e:
-            log.error("cannot create %s: %s", OFFSETS_TOPIC, e)
-            return self.store.topics().get(OFFSETS_TOPIC)
+        return self.group_runtime.ensure_topic()
 
     async def coordinator_for(self, group_id: str) -> tuple[int, str, int] | None:
-        meta = self.ensure_offsets_topic()
-        if meta is None:
-            return None
-        st = meta.partitions.get(self.coordinator.partition_for(group_id))
-        if st is None or st.leader < 0:
-            return None
-        for b, h, p, _r in self.live_brokers():
-            if b == st.leader:
-                return b, h, p
-        return None
+        return self.group_runtime.coordinator_node(group_id)
 
     def check_coordinator(self, group_id: str) -> ErrorCode | None:
         """None when this broker coordinates ``group_id``, else the error to answer with."""
-        if self.store.topics().get(OFFSETS_TOPIC) is None:
-            self.ensure_offsets_topic()
-        part = self.partitions.get((OFFSETS_TOPIC, self.coordinator.partition_for(group_id)))
-        if part is None or not part.is_leader:
-            return ErrorCode.not_coordinator
-        return None
+        err = self.group_runtime.check(group_id)
+        return ErrorCode.not_coordinator if err == ErrorCode.coordinator_load_in_progress else err
 
     async def persist_coordinator_records(self) -> ErrorCode | None:
-        """Append what the coordinator queued to ``__consumer_offsets`` and wait until committed.
-        One write at a time, so a caller with nothing queued still waits for the write under way."""
-        async with self._persist_lock:
-            return await self._persist_pending()
-
-    async def _persist_pending(self) -> ErrorCode | None:
-        from ..protocol.record_codec import build_batch
-
-        pending = self.coordinator.drain()
-        if not pending:
-            return None
-        by_part: dict[int, list[tuple[bytes, bytes | None]]] = {}
-        for p, k, v in pending:
-            by_part.setdefault(p, []).append((k, v))
-        error: ErrorCode | None = None
-        waits = []
-        for p, recs in by_part.items():
-            part = self.partitions.get((OFFSETS_TOPIC, p))
-            if part is None or not part.is_leader:
-                error = ErrorCode.not_coordinator
-                continue
-            buf = bytearray(build_batch(recs))
-            try:
-                res = part.append(buf, records_mod.scan(buf), acks=-1, min_insync=1)
-            except KafkaError as e:
-                error = e.code
-                continue
-            except OSError as e:
-                log.error("writing to %s-%d failed: %s", OFFSETS_TOPIC, p, e)
-                error = ErrorCode.kafka_storage_error
-                continue
-            waits.append((part, res.last_offset))
-        for part, last in waits:
-            if not await wait_until([part], lambda part=part, last=last: part.high_watermark > last, 5.0):
-                error = ErrorCode.request_timed_out
-        if error is None:
-            self.coordinator.apply(pending)
-        return error
+        """Append what the group coordinator queued to ``__consumer_offsets`` and wait until
+        committed. One write at a time, so a caller with nothing queued still waits for the write
+        under way."""
+        runtime = self.group_runtime
+        async with runtime.lock:
+            pending = self.coordinator.drain()
+            if not pending:
+                return None
+            error = await runtime._write(pending, -1, -1, False)
+            if error is None:
+                self.coordinator.apply(pending)
+            return error
 
     def coordinator_changed(self) -> None:
         if self._coordinator_wake is not None:
@@ -466,7 +398,7 @@ class Broker:
         reason = validate_topic_name(name)
         if reason:
             raise KafkaError(ErrorCode.invalid_topic_exception, reason)
-        if name == OFFSETS_TOPIC and not internal:
+        if name in (OFFSETS_TOPIC, TXN_TOPIC) and not internal:
             raise KafkaError(ErrorCode.invalid_request, f"{name} is an internal topic created by the broker")
         if name in self.store.topics():
             raise KafkaError(ErrorCode.topic_already_exists, f"Topic '{name}' already exists.")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..client.connection import BrokerConnection
 from ..coordinator.coordinator import OFFSETS_TOPIC
+from ..coordinator.txn_records import TXN_TOPIC
 from ..metadata.controller import Controller
 from ..protocol import records
 from ..protocol.errors import ErrorCode, KafkaError
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("odradek.cluster")
 
 FETCH_VERSION = 12
+INTERNAL_TOPICS = (OFFSETS_TOPIC, TXN_TOPIC)
 EPOCH_VERSION = 3
 
 
@@ -243,17 +245,18 @@ class ClusterManager:
                     was_leader = part.is_leader
                 part.zk_version = st.version
                 if st.leader == me:
-                    if not was_leader or part.leader_epoch != st.leader_epoch or part.isr != st.isr:
+                    new_epoch = part.leader_epoch != st.leader_epoch
+                    if not was_leader or new_epoch or part.isr != st.isr:
                         part.become_leader(st.leader_epoch, st.isr, st.replicas)
                     self._unfollow(key)
-                    if not was_leader and name == OFFSETS_TOPIC:
-                        became_leader.append(p)
+                    if (not was_leader or new_epoch) and name in INTERNAL_TOPICS:
+                        became_leader.append(key)
                 else:
                     if was_leader or part.leader != st.leader or part.leader_epoch != st.leader_epoch:
                         part.become_follower(st.leader, st.leader_epoch, st.isr, st.replicas)
                         self._unfollow(key)
-                        if was_leader and name == OFFSETS_TOPIC:
-                            lost_leader.append(p)
+                        if was_leader and name in INTERNAL_TOPICS:
+                            lost_leader.append(key)
                     else:
                         part.isr = list(st.isr)
                     if st.leader >= 0 and st.leader != me and self.following.get(key) != st.leader:
@@ -266,10 +269,10 @@ class ClusterManager:
             # deleted, or no longer assigned here (reassigned away): the copy goes
             self._unfollow(key)
             broker.drop_partition(key, delete_log=True)
-        for p in lost_leader:
-            broker.unload_coordinator_partition(p)
-        for p in became_leader:
-            broker.load_coordinator_partition(p)
+        for t, p in lost_leader:
+            broker.coordinator_partition_changed(t, p, leader=False)
+        for t, p in became_leader:
+            broker.coordinator_partition_changed(t, p, leader=True)
         broker.apply_dynamic_configs()
         broker.metadata_changed()
 

@@ -1,8 +1,7 @@
-"""DescribeCluster and InitProducerId (idempotent producers; transactions are not offered)."""
+"""DescribeCluster and InitProducerId (idempotent producers here; transactional ones in apis/txn.py)."""
 
 from __future__ import annotations
 
-from ...protocol.errors import ErrorCode
 from ..router import register
 from . import authorized
 
@@ -24,11 +23,13 @@ async def describe_cluster(conn, header, request):
     }
 
 
-@register(INIT_PRODUCER_ID, 0, 4)
+@register(INIT_PRODUCER_ID, 0, 5)
 async def init_producer_id(conn, header, request):
     broker = conn.broker
     if request.transactional_id is not None:
-        return {"throttle_time": 0, "error_code": ErrorCode.transactional_id_authorization_failed, "producer_id": -1, "producer_epoch": -1}
+        from .txn import init_transactional_producer
+
+        return await init_transactional_producer(broker, request, header.api_version)
     old_pid = getattr(request, "producer_id", -1)
     old_epoch = getattr(request, "producer_epoch", -1)
     if old_pid >= 0 and 0 <= old_epoch < 32766:

@@ -1,5 +1,9 @@
 """Fetch: read file regions up to the high watermark and send them with sendfile; long-poll.
 
+read_committed fetches (isolation level 1) read up to the last stable offset instead and get the
+aborted transactions they overlap, from the segments' ``.txnindex``; with no transaction in a
+partition the LSO is the high watermark and the list is empty at the cost of a flag check.
+
 A fetch that finds fewer than ``min_bytes`` waits until an append to one of its partitions wakes
 it (never polling) or ``max_wait`` passes. Clients that open an incremental fetch session
 (KIP-227) send and receive only what changed; see :mod:`odradek.server.fetch_sessions`.
@@ -30,18 +34,20 @@ async def handle(conn, header, request):
     min_bytes = request.min_bytes
     max_bytes = getattr(request, "max_bytes", 0x7FFFFFFF)
     replica_id = _replica_id(request, version)
+    committed = getattr(request, "isolation_level", 0) == 1 and replica_id < 0
     try:
         wanted, finish = _session(broker, version, request)
     except SessionError as e:
         chunks, size = codec.encode_response(version, [], error=e.code)
         return Response(chunks, size)
-    topics, total, parts, errors = _read(broker, version, wanted, max_bytes, replica_id, True)
+    topics, total, parts, errors = _read(broker, version, wanted, max_bytes, replica_id, True, committed)
     if total >= min_bytes or errors or max_wait <= 0 or not parts:
         chunks, size = codec.encode_response(version, *finish(topics))
         return Response(chunks, size)
     deadline = asyncio.get_running_loop().time() + max_wait
     ends = _positions(parts, replica_id)  # as read: a change from here on wakes the wait
-    return Deferred(_long_poll(broker, version, wanted, finish, max_bytes, min_bytes, deadline, replica_id, parts, ends))
+    return Deferred(_long_poll(broker, version, wanted, finish, max_bytes, min_bytes, deadline, replica_id, parts, ends,
+                               committed))
 
 
 def _session(broker, version, request):
@@ -67,13 +73,15 @@ def _session(broker, version, request):
 
 
 def _positions(parts, replica_id: int) -> list:
-    # Consumers see the high watermark move; followers see the log end move.
+    # Consumers see the high watermark move (which is what moves the LSO too); followers see the
+    # log end move.
     if replica_id >= 0:
         return [(part, part.log_end_offset) for part in parts]
     return [(part, part.high_watermark) for part in parts]
 
 
-async def _long_poll(broker, version, wanted, finish, max_bytes, min_bytes, deadline, replica_id, parts, ends) -> Response:
+async def _long_poll(broker, version, wanted, finish, max_bytes, min_bytes, deadline, replica_id, parts, ends,
+                     committed: bool = False) -> Response:
     """Wait until enough data arrives (woken by appends, never by polling) or the deadline."""
     loop = asyncio.get_running_loop()
     follower = replica_id >= 0
@@ -84,7 +92,7 @@ async def _long_poll(broker, version, wanted, finish, max_bytes, min_bytes, dead
                        for part, e in ends)
 
         await wait_until(parts, moved, deadline - loop.time())
-        topics, total, parts, errors = _read(broker, version, wanted, max_bytes, replica_id, False)
+        topics, total, parts, errors = _read(broker, version, wanted, max_bytes, replica_id, False, committed)
         if total >= min_bytes or errors or loop.time() >= deadline or not parts:
             break
         ends = _positions(parts, replica_id)
@@ -99,7 +107,7 @@ def _replica_id(request, version) -> int:
     return getattr(request, "replica_id", -1)
 
 
-def _read(broker, version, wanted, max_bytes, replica_id: int = -1, record: bool = True):
+def _read(broker, version, wanted, max_bytes, replica_id: int = -1, record: bool = True, committed: bool = False):
     topics_out = []
     total = 0
     parts_seen = []
@@ -135,6 +143,7 @@ def _read(broker, version, wanted, max_bytes, replica_id: int = -1, record: bool
                 continue
             parts_seen.append(part)
             hw = part.high_watermark
+            lso = part.log.last_stable_offset
             if replica_id >= 0:
                 # A follower: its fetch offset is its log end; it reads up to our log end.
                 if record and broker.cluster is not None:
@@ -147,26 +156,31 @@ def _read(broker, version, wanted, max_bytes, replica_id: int = -1, record: bool
                     limit = min(p.partition_max_bytes, max(max_bytes - total, 0))
                     res = part.log.read(p.fetch_offset, limit, upper_bound=None, min_one=(total == 0))
                 except KafkaError as e:
-                    out.append(codec.FetchPartitionData(idx, e.code, hw, hw, part.log_start_offset))
+                    out.append(codec.FetchPartitionData(idx, e.code, hw, lso, part.log_start_offset))
                     errors = True
                     continue
                 total += res.size
-                out.append(codec.FetchPartitionData(idx, 0, hw, hw, part.log_start_offset, res.regions, res.size))
+                out.append(codec.FetchPartitionData(idx, 0, hw, lso, part.log_start_offset, res.regions, res.size))
                 continue
+            visible = lso if committed else hw
+            aborted = None
             try:
-                if p.fetch_offset > hw:
+                if p.fetch_offset >= visible:
                     if p.fetch_offset > part.log_end_offset:
                         raise KafkaError(ErrorCode.offset_out_of_range)
                     regions, size = (), 0
                 else:
                     limit = min(p.partition_max_bytes, max(max_bytes - total, 0))
-                    res = part.log.read(p.fetch_offset, limit, upper_bound=hw, min_one=(total == 0))
+                    res = part.log.read(p.fetch_offset, limit, upper_bound=visible, min_one=(total == 0))
                     regions, size = res.regions, res.size
+                if committed:
+                    aborted = [(a.producer_id, a.first_offset)
+                               for a in part.log.aborted_transactions(p.fetch_offset, visible)] if size else []
             except KafkaError as e:
-                out.append(codec.FetchPartitionData(idx, e.code, hw, hw, part.log_start_offset))
+                out.append(codec.FetchPartitionData(idx, e.code, hw, lso, part.log_start_offset))
                 errors = True
                 continue
             total += size
-            out.append(codec.FetchPartitionData(idx, 0, hw, hw, part.log_start_offset, regions, size))
+            out.append(codec.FetchPartitionData(idx, 0, hw, lso, part.log_start_offset, regions, size, aborted))
         topics_out.append(codec.FetchTopicData(name, tid, out))
     return topics_out, total, parts_seen, errors

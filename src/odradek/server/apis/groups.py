@@ -50,11 +50,16 @@ async def find_coordinator(conn, header, request):
     out = []
     for key in keys:
         entry = {"key": key, "node_id": -1, "host": "", "port": -1, "error_code": 0, "error_message": None}
-        if key_type != GROUP_KEY:
-            # No transactions here: an error clients do not retry, as a Kafka cluster gives when it
-            # refuses a transactional id.
-            entry.update(error_code=ErrorCode.transactional_id_authorization_failed,
-                         error_message="transactions are not supported by this broker")
+        if key_type == TXN_KEY:
+            node = broker.txns.runtime.coordinator_node(key) if key else None
+            if not key:
+                entry.update(error_code=ErrorCode.invalid_request, error_message="empty transactional id")
+            elif node is None:
+                entry.update(error_code=ErrorCode.coordinator_not_available, error_message="coordinator not available")
+            else:
+                entry.update(node_id=node[0], host=node[1], port=node[2])
+        elif key_type != GROUP_KEY:
+            entry.update(error_code=ErrorCode.invalid_request, error_message=f"unknown coordinator key type {key_type}")
         elif not key:
             entry.update(error_code=ErrorCode.invalid_request, error_message="empty group id")
         else:
@@ -202,7 +207,7 @@ async def offset_commit(conn, header, request):
     return {"throttle_time": 0, "topics": topics_out}
 
 
-def _fetch_group(broker, group_id: str, topics) -> tuple[list[dict], ErrorCode]:
+def _fetch_group(broker, group_id: str, topics, require_stable: bool = False) -> tuple[list[dict], ErrorCode]:
     err = _not_coordinator(broker, group_id)
     if err is not None:
         return [], err
@@ -221,6 +226,7 @@ def _fetch_group(broker, group_id: str, topics) -> tuple[list[dict], ErrorCode]:
         out.append({
             "name": topic,
             "partitions": [
+                _unstable(p) if require_stable and broker.coordinator.has_pending_txn(group_id, (topic, p)) else
                 {"partition_index": p, "committed_offset": c.offset if c else -1,
                  "committed_leader_epoch": c.leader_epoch if c else -1,
                  "metadata": c.metadata if c else "", "error_code": 0}
@@ -230,16 +236,23 @@ def _fetch_group(broker, group_id: str, topics) -> tuple[list[dict], ErrorCode]:
     return out, ErrorCode.none
 
 
+def _unstable(p: int) -> dict:
+    """require_stable (v7+) and offsets of this partition wait for a transaction's marker."""
+    return {"partition_index": p, "committed_offset": -1, "committed_leader_epoch": -1, "metadata": "",
+            "error_code": ErrorCode.unstable_offset_commit}
+
+
 @register(OFFSET_FETCH, 1, 9)
 async def offset_fetch(conn, header, request):
     broker = conn.broker
+    stable = getattr(request, "require_stable", False)
     if header.api_version >= 8:
         groups = []
         for g in request.groups:
-            topics, err = _fetch_group(broker, g.group_id, g.topics)
+            topics, err = _fetch_group(broker, g.group_id, g.topics, stable)
             groups.append({"group_id": g.group_id, "topics": topics, "error_code": err})
         return {"throttle_time": 0, "groups": groups}
-    topics, err = _fetch_group(broker, request.group_id, request.topics)
+    topics, err = _fetch_group(broker, request.group_id, request.topics, stable)
     return {"throttle_time": 0, "topics": topics, "error_code": err}
 
 

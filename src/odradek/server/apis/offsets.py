@@ -14,8 +14,9 @@ DELETE_RECORDS = 21
 LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, LATEST_TIERED = -1, -2, -3, -4, -5
 
 
-def offset_for_time(part, ts: int) -> tuple[int, int] | None:
-    """(offset, timestamp) of the first record at or after ``ts`` below the HW, or None.
+def offset_for_time(part, ts: int, limit: int | None = None) -> tuple[int, int] | None:
+    """(offset, timestamp) of the first record at or after ``ts`` below ``limit`` (the HW, or the
+    LSO for read_committed), or None.
 
     The time index finds the batch; that one batch is decoded to find the exact record, as Kafka
     answers with a record's offset, not a batch's.
@@ -24,7 +25,7 @@ def offset_for_time(part, ts: int) -> tuple[int, int] | None:
     if found is None:
         return None
     offset, _ = found
-    hw = part.high_watermark
+    hw = part.high_watermark if limit is None else limit
     while offset < hw:
         res = part.log.read(offset, 1, upper_bound=hw, min_one=True)
         if not res.regions:
@@ -47,6 +48,8 @@ async def list_offsets(conn, header, request):
     broker = conn.broker
     version = header.api_version
     topics = []
+    # read_committed (isolation level 1, v2+) sees up to the last stable offset, as its fetches do
+    committed = version >= 2 and getattr(request, "isolation_level", 0) == 1
     for t in request.topics:
         parts = []
         for p in t.partitions:
@@ -56,18 +59,19 @@ async def list_offsets(conn, header, request):
                 part.check_leader()
                 entry["leader_epoch"] = part.leader_epoch
                 ts = p.timestamp
+                visible = part.log.last_stable_offset if committed else part.high_watermark
                 if ts == LATEST or ts == LATEST_TIERED:
-                    entry["offset"] = part.high_watermark
+                    entry["offset"] = visible
                 elif ts in (EARLIEST, EARLIEST_LOCAL):
                     entry["offset"] = part.log_start_offset
                 elif ts == MAX_TIMESTAMP:
                     mts, moff = part.log.max_timestamp()
-                    if moff >= 0 and moff < part.high_watermark:
+                    if moff >= 0 and moff < visible:
                         entry["timestamp"], entry["offset"] = mts, moff
                 elif ts < 0:
                     raise KafkaError(ErrorCode.invalid_request, f"unknown special timestamp {ts}")
                 else:
-                    found = offset_for_time(part, ts)
+                    found = offset_for_time(part, ts, visible)
                     if found is not None:
                         entry["offset"], entry["timestamp"] = found
                 if version == 0:

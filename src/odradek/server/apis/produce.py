@@ -38,10 +38,6 @@ async def handle(conn, header, request: codec.ProduceRequest):
             if meta is None or p.index not in meta.partitions:
                 out.append(codec.PartitionResult(p.index, ErrorCode.unknown_topic_or_partition))
                 continue
-            if request.transactional_id is not None:
-                out.append(codec.PartitionResult(p.index, ErrorCode.transactional_id_authorization_failed,
-                                                 error_message="transactions are not supported"))
-                continue
             try:
                 part = broker.partition(topic.name, p.index)
                 if p.records is None or len(p.records) == 0:
@@ -50,8 +46,12 @@ async def handle(conn, header, request: codec.ProduceRequest):
                 # offsets and leader epochs are written into it without a copy.
                 buf = p.records if not p.records.readonly else bytearray(p.records)
                 batches = records.scan(buf, verify_crc=True, max_batch_size=cfg["max.message.bytes"])
-                if any(b.is_control or b.is_transactional for b in batches):
-                    raise KafkaError(ErrorCode.invalid_record, "transactional batches are not supported")
+                if any(b.is_control for b in batches):
+                    raise KafkaError(ErrorCode.invalid_record, "control batches are written by transaction coordinators only")
+                if any(b.is_transactional for b in batches):
+                    await _check_transactional(broker, request.transactional_id, batches, topic.name, p.index)
+                elif request.transactional_id is not None:
+                    raise KafkaError(ErrorCode.invalid_record, "a transactional produce request must carry transactional batches")
                 res = part.append(buf, batches, acks=acks, min_insync=cfg["min.insync.replicas"])
                 out.append(codec.PartitionResult(p.index, 0, res.base_offset, res.log_append_time, res.log_start_offset))
                 if acks == -1 and part.high_watermark <= res.last_offset:
@@ -74,6 +74,21 @@ async def handle(conn, header, request: codec.ProduceRequest):
     if waits:
         return Deferred(_respond_when_committed(header.api_version, results, waits, request.timeout_ms / 1000))
     return Response.of(codec.encode_response(header.api_version, results))
+
+
+async def _check_transactional(broker, transactional_id, batches, topic: str, index: int) -> None:
+    """Transactional batches: all of one producer, with a transactional id, in a transaction the
+    coordinator knows includes this partition (KIP-890 part 1)."""
+    pid, epoch = batches[0].producer_id, batches[0].producer_epoch
+    if transactional_id is None or pid < 0:
+        raise KafkaError(ErrorCode.invalid_record, "transactional batches need a transactional id and a producer id")
+    if any(b.producer_id != pid or b.producer_epoch != epoch or not b.is_transactional for b in batches):
+        raise KafkaError(ErrorCode.invalid_record, "the batches of one partition come from one transactional producer")
+    from .txn import verify_produce
+
+    code = await verify_produce(broker, transactional_id, pid, epoch, topic, index)
+    if code != ErrorCode.none:
+        raise KafkaError(code, f"{topic}-{index} is not in the ongoing transaction of {transactional_id!r}")
 
 
 async def _respond_when_committed(version, results, waits, timeout: float) -> Response:

@@ -1,5 +1,6 @@
-"""DescribeProducers: the idempotent (and, later, transactional) producers a partition leader knows,
-as ``kafka-transactions describe-producers`` shows them."""
+"""DescribeProducers: the idempotent and transactional producers a partition leader knows, with the
+first offset of each one's open transaction, as ``kafka-transactions describe-producers`` and
+``find-hanging`` show them."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ async def describe_producers(conn, header, request):
                         "producer_epoch": p.epoch,
                         "last_sequence": last.last_seq if last else -1,
                         "last_timestamp": last.timestamp if last else -1,
-                        "coordinator_epoch": -1,
-                        "current_txn_start_offset": -1,
+                        "coordinator_epoch": p.coordinator_epoch,
+                        "current_txn_start_offset": p.current_txn_first_offset,
                     })
             except KafkaError as e:
                 entry.update(error_code=e.code, error_message=e.message or None)
