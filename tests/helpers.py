@@ -67,7 +67,9 @@ def track(proc: subprocess.Popen) -> subprocess.Popen:
 class BrokerProcess:
     """An ``odradek serve`` subprocess with its own data dir and port."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, overrides: dict[str, str] | None = None, broker_id: int = 0):
+    def __init__(self, data_dir: Path, port: int | None = None, overrides: dict[str, str] | None = None, broker_id: int = 0,
+                 env: dict[str, str] | None = None):
+        self.env = dict(env or {})  # extra environment, e.g. ODRADEK_CRASH_AT for crash tests
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.overrides = dict(overrides or {})
@@ -95,6 +97,7 @@ class BrokerProcess:
     def start(self, timeout: float = 20.0) -> "BrokerProcess":
         env = dict(os.environ)
         env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+        env.update(self.env)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self.proc = track(subprocess.Popen(self.args(), stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT)))

@@ -29,6 +29,7 @@ from ..client.connection import BrokerConnection
 from ..coordinator.coordinator import OFFSETS_TOPIC
 from ..coordinator.transactions import TransactionCoordinator, Transition, TxnConfig
 from ..coordinator.txn_records import TXN_TOPIC
+from ..faults import crash_point
 from ..protocol.errors import ErrorCode, KafkaError
 from .runtime import CoordinatorRuntime
 from .waiting import wait_until
@@ -95,6 +96,7 @@ class TransactionService:
         if err is None:
             self.coordinator.apply(t)
             if t.fence or t.state.name.startswith("PREPARE"):
+                crash_point("txn-prepared")
                 self.finish(t.transactional_id)
         else:
             self.coordinator.abandon(t)
@@ -251,6 +253,7 @@ class TransactionService:
                     codes[tp] = ErrorCode.kafka_storage_error
                     continue
                 waits.append((tp, part, res.last_offset))
+                crash_point("txn-marker-written")
             for tp, part, last in waits:
                 ok = await wait_until([part], lambda part=part, last=last: part.high_watermark > last or not part.is_leader,
                                       MARKER_TIMEOUT_S)
