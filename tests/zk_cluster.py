@@ -64,6 +64,7 @@ class Cluster:
             "replica.lag.time.max.ms": "3000",
             "leader.imbalance.check.interval.seconds": "2",
             "offsets.topic.num.partitions": "6",
+            "transaction.state.log.num.partitions": "6",
             "controlled.shutdown.timeout.ms": "5000",
         }
         base.update(overrides or {})

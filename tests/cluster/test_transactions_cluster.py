@@ -1,0 +1,146 @@
+"""Transactions on a 3-broker ZooKeeper cluster: markers to partitions led by other brokers, the
+transaction coordinator's broker killed before and after the decision, a data partition's leader
+killed with a transaction open. read_committed readers see every committed transaction whole and
+nothing of an aborted one."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from helpers import wait_for
+from odradek.protocol.errors import ErrorCode
+from wire import WireClient
+
+TXN = {"transaction_state_log_num_partitions": "6", "transaction_abort_timed_out_transaction_cleanup_interval_ms": "500"}
+
+
+def _create(cluster, topic: str, partitions: int = 3) -> None:
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    for f in admin.create_topics([NewTopic(topic, partitions, 3, config={"min.insync.replicas": "2"})]).values():
+        f.result(20)
+    wait_for(lambda: all(p.leader >= 0 for p in admin.list_topics(topic, timeout=5).topics[topic].partitions.values()),
+             20, what="leaders")
+
+
+def _coordinator(cluster, tid: str) -> int:
+    def find():
+        for b in cluster.brokers:
+            if not b.alive():
+                continue
+            c = WireClient(b.port)
+            try:
+                r = c.request(10, 3, {"key": tid, "key_type": 1})
+            finally:
+                c.close()
+            return r.node_id if r.error_code == ErrorCode.none else None
+        return None
+
+    return wait_for(find, 30, what=f"the coordinator of {tid}")
+
+
+def _producer(cluster, tid: str) -> Producer:
+    p = Producer({"bootstrap.servers": cluster.bootstrap, "transactional.id": tid, "linger.ms": 2,
+                  "transaction.timeout.ms": 20000})
+    p.init_transactions(30)
+    return p
+
+
+def _read_committed(cluster, topic: str, partitions: int = 3) -> list[bytes]:
+    c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": f"rc-{uuid.uuid4().hex[:6]}",
+                  "isolation.level": "read_committed", "enable.auto.commit": False, "enable.partition.eof": True})
+    c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    got: list[bytes] = []
+    eof: set[int] = set()
+
+    def more():
+        for m in c.consume(500, 0.3):
+            if m.error() is None:
+                got.append(m.value())
+                eof.discard(m.partition())
+            elif m.error().code() == -191:
+                eof.add(m.partition())
+        return len(eof) == partitions
+
+    try:
+        wait_for(more, 60, what=f"read_committed of {topic}")
+    finally:
+        c.close()
+    return got
+
+
+def _send(p: Producer, topic: str, tag: str, n: int = 30, partitions: int = 3) -> None:
+    for i in range(n):
+        p.produce(topic, value=f"{tag}-{i}".encode(), partition=i % partitions)
+    p.flush(30)
+
+
+def test_markers_reach_partitions_led_elsewhere(cluster_factory):
+    cluster = cluster_factory(3, **TXN)
+    topic, tid = f"tm-{uuid.uuid4().hex[:6]}", f"tid-{uuid.uuid4().hex[:6]}"
+    _create(cluster, topic)
+    p = _producer(cluster, tid)
+    for round_ in range(3):
+        p.begin_transaction()
+        _send(p, topic, f"c{round_}")
+        p.commit_transaction(30)
+        p.begin_transaction()
+        _send(p, topic, f"a{round_}")
+        p.abort_transaction(30)
+    got = _read_committed(cluster, topic)
+    assert sorted(got) == sorted(f"c{r}-{i}".encode() for r in range(3) for i in range(30))
+
+
+@pytest.mark.parametrize("crash_at", [None, "txn-prepared"], ids=["before-the-decision", "after-the-decision"])
+def test_coordinator_killed_mid_transaction(cluster_factory, crash_at):
+    """Without a crash point the coordinator's broker is SIGKILLed with the transaction open: the
+    new coordinator loads it as Ongoing and the producer's commit goes through it. With
+    ``txn-prepared`` the coordinator kills itself once PrepareCommit is written: the new
+    coordinator finds the decision in the log and writes the markers."""
+    cluster = cluster_factory(3, **TXN)
+    topic, tid = f"tk-{uuid.uuid4().hex[:6]}", f"tid-{uuid.uuid4().hex[:6]}"
+    _create(cluster, topic)
+    coordinator = _coordinator(cluster, tid)
+    victim = next(b for b in cluster.brokers if b.broker_id == coordinator)
+    if crash_at:
+        victim.stop()
+        victim.env = {"ODRADEK_CRASH_AT": crash_at}
+        victim.start()
+        cluster.wait_all_registered()
+        wait_for(lambda: _coordinator(cluster, tid) == coordinator, 30, what="the coordinator back")
+    p = _producer(cluster, tid)
+    p.begin_transaction()
+    _send(p, topic, "t")
+    if crash_at:
+        try:
+            p.commit_transaction(60)
+        except KafkaException:
+            pass  # the client may give up on a dead coordinator; the decision is in the log
+        wait_for(lambda: not victim.alive(), 30, what="the crash point")
+    else:
+        victim.kill()
+        p.commit_transaction(60)
+    wait_for(lambda: _coordinator(cluster, tid) != coordinator, 60, what="a new coordinator")
+    got = _read_committed(cluster, topic)
+    assert sorted(got) == sorted(f"t-{i}".encode() for i in range(30))
+
+
+def test_data_leader_killed_with_a_transaction_open(cluster_factory):
+    cluster = cluster_factory(3, **TXN)
+    topic = f"td-{uuid.uuid4().hex[:6]}"
+    _create(cluster, topic, 1)
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    leader = admin.list_topics(topic, timeout=5).topics[topic].partitions[0].leader
+    # a transactional id whose coordinator is another broker than the partition's leader
+    tid = next(t for t in (f"tid-{uuid.uuid4().hex[:6]}" for _ in range(100)) if _coordinator(cluster, t) != leader)
+    p = _producer(cluster, tid)
+    p.begin_transaction()
+    _send(p, topic, "before", 20, 1)
+    next(b for b in cluster.brokers if b.broker_id == leader).kill()
+    _send(p, topic, "after", 20, 1)
+    p.commit_transaction(60)
+    got = _read_committed(cluster, topic, 1)
+    assert sorted(got) == sorted([f"before-{i}".encode() for i in range(20)] + [f"after-{i}".encode() for i in range(20)])
