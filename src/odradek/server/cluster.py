@@ -245,11 +245,10 @@ class ClusterManager:
                     was_leader = part.is_leader
                 part.zk_version = st.version
                 if st.leader == me:
-                    new_epoch = part.leader_epoch != st.leader_epoch
-                    if not was_leader or new_epoch or part.isr != st.isr:
+                    if not was_leader or part.leader_epoch != st.leader_epoch or part.isr != st.isr:
                         part.become_leader(st.leader_epoch, st.isr, st.replicas)
                     self._unfollow(key)
-                    if (not was_leader or new_epoch) and name in INTERNAL_TOPICS:
+                    if not was_leader and name in INTERNAL_TOPICS:
                         became_leader.append(key)
                 else:
                     if was_leader or part.leader != st.leader or part.leader_epoch != st.leader_epoch:
