@@ -74,6 +74,30 @@ func admin(f flags) {
 	prod.Close()
 	ends, err := adm.ListEndOffsets(ctx, topic)
 	steps["end_offsets"] = listedOffsets(ends, err)
+	maxTS, err := adm.ListMaxTimestampOffsets(ctx, topic)
+	steps["max_timestamp_offsets"] = listedOffsets(maxTS, err)
+	after, err := adm.ListOffsetsAfterMilli(ctx, time.Now().Add(time.Hour).UnixMilli(), topic)
+	steps["offsets_after_future"] = listedOffsets(after, err)
+
+	var ts kadm.TopicsSet
+	ts.Add(topic, 0, 1, 2, 3, 4)
+	dirs, err := adm.DescribeAllLogDirs(ctx, ts)
+	ld := map[string]any{"error": errInfo(err)}
+	sizes := map[string]int64{}
+	dirs.Each(func(d kadm.DescribedLogDir) {
+		if d.Err != nil {
+			ld["dir_error"] = errInfo(d.Err)
+		}
+		d.Topics.Each(func(p kadm.DescribedLogDirPartition) { sizes[strconv.Itoa(int(p.Partition))] = p.Size })
+	})
+	ld["sizes"] = sizes
+	steps["log_dirs"] = ld
+	var p0 kadm.TopicsSet
+	p0.Add(topic, 0)
+	el, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, p0)
+	steps["elect_preferred"] = map[string]any{"error": errInfo(firstErr(err, el[topic][0].Err))}
+	ra, err := adm.ListPartitionReassignments(ctx, p0)
+	steps["list_reassignments"] = map[string]any{"error": errInfo(err), "count": len(ra[topic])}
 
 	member := newClient(f, kgo.ConsumerGroup(f.group), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit(),
@@ -110,6 +134,16 @@ func admin(f flags) {
 	steps["commit_offsets"] = offsetResponses(co, err, topic)
 	fo, err = adm.FetchOffsets(ctx, f.group)
 	steps["fetch_after_commit"] = offsetResponses(fo, err, topic)
+
+	var p1 kadm.TopicsSet
+	p1.Add(topic, 1)
+	do, err := adm.DeleteOffsets(ctx, f.group, p1)
+	if err == nil {
+		err = do.Error()
+	}
+	steps["delete_group_offset"] = map[string]any{"error": errInfo(err)}
+	fo, err = adm.FetchOffsets(ctx, f.group)
+	steps["fetch_after_offset_delete"] = offsetResponses(fo, err, topic)
 
 	delr := kadm.Offsets{}
 	delr.Add(kadm.Offset{Topic: topic, Partition: 0, At: 1, LeaderEpoch: -1})
@@ -269,4 +303,3 @@ func offsetResponses(or kadm.OffsetResponses, err error, topic string) map[strin
 	out["offsets"] = offs
 	return out
 }
-

@@ -45,6 +45,7 @@ type flags struct {
 	rate        float64
 	timeout     float64
 	prefix      string
+	isolation   string
 }
 
 func main() {
@@ -65,6 +66,7 @@ func main() {
 	fs.Float64Var(&f.rate, "rate", 400, "load: records per second")
 	fs.Float64Var(&f.timeout, "timeout", 60, "seconds before giving up")
 	fs.StringVar(&f.prefix, "prefix", "F", "load: value prefix")
+	fs.StringVar(&f.isolation, "isolation", "uncommitted", "consume: uncommitted or committed (read_committed)")
 	fs.Parse(os.Args[2:])
 	switch cmd {
 	case "produce":
@@ -226,8 +228,11 @@ func readToEnd(f flags) (map[int32]int64, []wire.Record, error) {
 	if len(parts) == 0 {
 		return ends, out, nil
 	}
-	cl := newClient(f, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{f.topic: parts}),
-		kgo.FetchMaxWait(200*time.Millisecond))
+	opts := []kgo.Opt{kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{f.topic: parts}), kgo.FetchMaxWait(200 * time.Millisecond)}
+	if f.isolation == "committed" {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
+	cl := newClient(f, opts...)
 	defer cl.Close()
 	done := func() bool {
 		for p, end := range ends {

@@ -119,6 +119,51 @@ func admin(f flags) {
 		ends[strconv.Itoa(int(p))] = off
 	}
 	steps["end_offsets"] = map[string]any{"offsets": ends}
+	future := map[int32]int64{}
+	for p := int32(0); p < 5; p++ {
+		future[p] = time.Now().Add(time.Hour).UnixMilli()
+	}
+	lo, err := adm.ListOffsets(map[string]map[int32]int64{topic: future}, nil)
+	after := map[string]any{"error": errInfo(err)}
+	offs := map[string]int64{}
+	for p, r := range lo[topic] {
+		offs[strconv.Itoa(int(p))] = r.Offset
+		if r.Err != nil {
+			after["partition_error"] = errInfo(r.Err)
+		}
+	}
+	after["offsets"] = offs
+	steps["offsets_after_future"] = after
+
+	if len(ids) > 0 {
+		dirs, err := adm.DescribeLogDirs([]int32{ids[0]})
+		ld := map[string]any{"error": errInfo(err)}
+		sizes := map[string]int64{}
+		for _, ds := range dirs {
+			for _, d := range ds {
+				if d.ErrorCode != sarama.ErrNoError {
+					ld["dir_error"] = errInfo(d.ErrorCode)
+				}
+				for _, t := range d.Topics {
+					if t.Topic == topic {
+						for _, p := range t.Partitions {
+							sizes[strconv.Itoa(int(p.PartitionID))] = p.Size
+						}
+					}
+				}
+			}
+		}
+		ld["sizes"] = sizes
+		steps["log_dirs"] = ld
+	}
+	el, err := adm.ElectLeaders(sarama.PreferredElection, map[string][]int32{topic: {0}})
+	ela := map[string]any{"error": errInfo(err)}
+	if r := el[topic][0]; r != nil {
+		ela["error"] = errInfo(r.ErrorCode)
+	}
+	steps["elect_preferred"] = ela
+	ra, err := adm.ListPartitionReassignments(topic, []int32{0})
+	steps["list_reassignments"] = map[string]any{"error": errInfo(err), "count": len(ra[topic])}
 
 	// One group member consumes everything and commits; the admin looks while it is still in.
 	gcfg := config(f)

@@ -42,6 +42,7 @@ type flags struct {
 	prefix      string
 	version     string
 	idempotent  bool
+	isolation   string
 }
 
 func main() {
@@ -64,6 +65,7 @@ func main() {
 	fs.StringVar(&f.prefix, "prefix", "S", "load: value prefix")
 	fs.StringVar(&f.version, "version", "max", "Kafka version sarama is configured for: default, max or e.g. 3.9.0")
 	fs.BoolVar(&f.idempotent, "idempotent", false, "load: idempotent producer")
+	fs.StringVar(&f.isolation, "isolation", "uncommitted", "consume: uncommitted or committed (read_committed)")
 	fs.Parse(os.Args[2:])
 	sarama.Logger = logger{}
 	switch cmd {
@@ -233,6 +235,9 @@ func produce(f flags) {
 // the read began, with sarama's partition consumers.
 func readToEnd(f flags) (map[int32]int64, []wire.Record, error) {
 	cfg := config(f)
+	if f.isolation == "committed" {
+		cfg.Consumer.IsolationLevel = sarama.ReadCommitted
+	}
 	cl := newClient(f, cfg)
 	defer cl.Close()
 	parts, err := cl.Partitions(f.topic)
