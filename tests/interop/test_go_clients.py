@@ -12,7 +12,7 @@ a small program from tests/interop/go (built once by go_clients.build, cached by
 - admin: kadm and sarama's ClusterAdmin through topics, partitions, configs, groups and offsets.
 
 sarama runs configured for the newest Kafka version it knows (it then caps each request at what
-the broker advertises); one test runs it at its own default version (2.8).
+the broker advertises); one test runs it at its own default version (2.8) and at 0.11.
 """
 
 from __future__ import annotations
@@ -85,18 +85,20 @@ def test_produce_every_codec_and_acks_then_read_back_exactly(shared_broker, clie
     assert stored_codecs(shared_broker.data_dir, topic, NP) == {codec}
 
 
-def test_sarama_at_its_default_version(shared_broker):
-    """sarama's default config says Kafka 2.8: older request versions than "max" (still within
-    what the broker advertises); produce zstd (needs 2.1+), read back, and run a group."""
+@pytest.mark.parametrize("version,codec", [("default", "zstd"), ("0.11.0.0", "lz4")])
+def test_sarama_at_older_versions(shared_broker, version, codec):
+    """sarama picks request versions from the Kafka version it is configured for: its default (2.8)
+    and 0.11, the oldest that writes record batch v2 (older ones write message format v1, which
+    Kafka 4 refuses too). Produce with each acks, read back, and run a group."""
     bs = shared_broker.bootstrap
-    topic = uniq("go-sarama-v28")
+    topic = uniq(f"go-sarama-{version}")
     create_topic(bs, topic, NP)
-    records, parts = produce_rounds("sarama", bs, topic, "zstd", extra=["--version", "default"])
-    ends, got = consume("sarama", bs, topic, partitions=NP, extra=["--version", "default"])
+    v = ["--version", version]
+    records, parts = produce_rounds("sarama", bs, topic, codec, extra=v)
+    ends, got = consume("sarama", bs, topic, partitions=NP, extra=v)
     check_consumed(records, parts, got)
-    group = uniq("go-sarama-v28-g")
-    m = GoProcess("sarama", "group", "--brokers", bs, "--topic", topic, "--group", group, "--name", "solo",
-                  "--version", "default")
+    group = uniq(f"go-sarama-{version}-g")
+    m = GoProcess("sarama", "group", "--brokers", bs, "--topic", topic, "--group", group, "--name", "solo", *v)
     try:
         wait_for(lambda: _consumed(m) >= len(records), 45, what="the group member read everything")
     finally:
