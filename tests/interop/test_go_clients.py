@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from go_clients import GoProcess, consume, produce, run
+from go_clients import GoProcess, build, consume, produce, run
 from helpers import wait_for
 from interop_clients import (
     CODECS,
@@ -39,6 +39,12 @@ pytestmark = pytest.mark.interop
 
 CLIENTS = ["franz", "sarama"]
 NP = 3
+
+
+@pytest.fixture(scope="module", autouse=True)
+def go_programs():
+    """Built (or found in the cache) before the first test; no Go on the machine fails here, loudly."""
+    return build()
 
 
 def fnv1a_partition(key: bytes, n: int) -> int:
