@@ -61,11 +61,12 @@ def test_leader_killed_under_acks_all_load_loses_nothing(cluster_factory, client
     # a group member of the same client reads while the leader dies
     reader = GoProcess(client, "group", "--brokers", cluster.bootstrap, "--topic", topic, "--group", group,
                        "--name", "reader", "--timeout", "200")
-    wait_for(lambda: set().union(*[set(x["partitions"] or []) for x in reader.where(lambda x: x["event"] == "assigned")])
-             == set(range(NP)), 40, what="the reader assigned every partition")
-    load = GoProcess(client, "load", "--brokers", cluster.bootstrap, "--topic", topic, "--partitions", str(NP),
-                     "--rate", "300", "--timeout", "150", *LOAD_ARGS[client])
+    load = None
     try:
+        wait_for(lambda: set().union(*[set(x["partitions"] or []) for x in reader.where(lambda x: x["event"] == "assigned")])
+                 == set(range(NP)), 40, what="the reader assigned every partition")
+        load = GoProcess(client, "load", "--brokers", cluster.bootstrap, "--topic", topic, "--partitions", str(NP),
+                         "--rate", "300", "--timeout", "150", *LOAD_ARGS[client])
         wait_for(lambda: len(_acked(load)) > 300, 40, what="load running")
         # the victim leads a partition and, if it leads any, is the reader's group coordinator too
         coordinator = _coordinator(cluster, group)
@@ -77,7 +78,7 @@ def test_leader_killed_under_acks_all_load_loses_nothing(cluster_factory, client
         victim.kill()
         wait_for(lambda: leader_of(cluster, topic, led) not in (-1, victim.broker_id), 30,
                  what=f"a new leader for partition {led}")
-        # progress on every partition, partition 0 included, after the kill
+        # progress on every partition, the victim's included, after the kill
         wait_for(lambda: {x["p"] for x in _acked(load)[before:]} == set(range(NP)) and len(_acked(load)) > before + 300,
                  60, what="acknowledged records on every partition after the kill")
         victim.start()
@@ -86,9 +87,9 @@ def test_leader_killed_under_acks_all_load_loses_nothing(cluster_factory, client
         ends = {int(p): e for p, e in partitions_end(cluster, topic).items()}
         wait_for(lambda: _read_to(reader) == ends, 60, what=f"the reader at the ends {ends}")
         read = reader.finish("leave")
-    finally:
-        load.kill()
-        reader.kill()
+    except BaseException:
+        GoProcess.abandon(*[p for p in (load, reader) if p is not None])
+        raise
     done = lines[-1]
     assert done.get("done"), f"the load did not finish cleanly: {lines[-3:]}\n{load.stderr_text()}"
     acked = {(x["p"], x["o"]): x["v"] for x in lines if "o" in x}

@@ -178,6 +178,13 @@ class GoProcess:
             self.proc.kill()
             self.proc.wait()
 
+    @staticmethod
+    def abandon(*procs: "GoProcess") -> None:
+        """After a failure: print each one's stderr (pytest shows it with the failure) and kill it."""
+        for p in procs:
+            print(f"--- {p.name} stderr:\n{p.stderr_text()}")
+            p.kill()
+
     def stderr_text(self, n: int = 4000) -> str:
         with self._lock:
             return "".join(self.stderr)[-n:]

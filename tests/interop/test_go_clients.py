@@ -107,8 +107,10 @@ def test_sarama_at_older_versions(shared_broker, version, codec):
     m = GoProcess("sarama", "group", "--brokers", bs, "--topic", topic, "--group", group, "--name", "solo", *v)
     try:
         wait_for(lambda: _consumed(m) >= len(records), 45, what="the group member read everything")
-    finally:
-        lines = m.finish("leave")
+    except BaseException:
+        GoProcess.abandon(m)
+        raise
+    lines = m.finish("leave")
     seen = [tuple(r[:2]) for x in lines if x["event"] == "records" for r in x["records"]]
     assert sorted(seen) == sorted((p, g.offset) for p, gs in got.items() for g in gs)
     assert committed(ck_admin(bs), group, topic, NP) == ends
@@ -203,8 +205,10 @@ def test_group_member_leaves_and_its_partitions_resume_at_the_commit(shared_brok
                 assert not revoked, f"member {name} had partitions revoked after the third left: {revoked}"
         ends = {p: 150 for p in range(np_)}
         wait_for(lambda: committed(admin, group, topic, np_) == ends, 30, what=f"commits at the ends {ends}")
-    finally:
-        lines = {name: m.finish("leave") for name, m in zip("abc", members)}
+    except BaseException:
+        GoProcess.abandon(*members)
+        raise
+    lines = {name: m.finish("leave") for name, m in zip("abc", members)}
 
     errors = [x for ls in lines.values() for x in ls if x["event"].endswith("error") or x.get("commit_error")]
     assert not errors, errors[:5]
