@@ -134,6 +134,23 @@ class Worker:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, json.loads(resp.read() or b"null")
 
+    def call(self, method: str, path: str, body: dict | None = None, ok: tuple[int, ...] = (200,), timeout: float = 60.0):
+        """A REST call that must answer one of ``ok``; 409 (the worker is rebalancing or catching
+        up with its config topic: "try again") is retried until ``timeout``, anything else fails."""
+        answers: list = []
+
+        def attempt():
+            try:
+                answers.append(self.rest(method, path, body))
+            except urllib.error.HTTPError as e:
+                answers.append((e.code, e.read().decode(errors="replace")))
+            return answers[-1][0] != 409
+
+        wait_for(attempt, timeout, 0.25, what=f"{method} {path} to answer something else than 409")
+        status, out = answers[-1]
+        assert status in ok, f"{method} {path}: {status} {out}"
+        return out
+
     def get(self, path: str):
         try:
             status, body = self.rest("GET", path)
@@ -185,14 +202,12 @@ def test_connect_distributed_file_source_and_sink_survive_a_restart(kbroker, bri
         assert root["version"] == "4.4.0" and root["kafka_cluster_id"] == cluster, root
         check_internal_topics(bs)
 
-        status, _ = worker.rest("POST", "/connectors", {"name": SOURCE, "config": {
+        worker.call("POST", "/connectors", {"name": SOURCE, "config": {
             "connector.class": "org.apache.kafka.connect.file.FileStreamSourceConnector",
-            "tasks.max": "1", "file": str(infile), "topic": TOPIC}})
-        assert status == 201
-        status, _ = worker.rest("POST", "/connectors", {"name": SINK, "config": {
+            "tasks.max": "1", "file": str(infile), "topic": TOPIC}}, ok=(201,))
+        worker.call("POST", "/connectors", {"name": SINK, "config": {
             "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
-            "tasks.max": "1", "file": str(outfile), "topics": TOPIC}})
-        assert status == 201
+            "tasks.max": "1", "file": str(outfile), "topics": TOPIC}}, ok=(201,))
         wait_for(lambda: running(worker, SOURCE) and running(worker, SINK), 60, 0.25, what="both connectors RUNNING")
         wait_for(lambda: out_lines(outfile) == lines[:50], 60, 0.25, what="the first 50 lines in the output file")
         # the source's file position reached the offsets topic (read back through the REST API)
@@ -216,16 +231,13 @@ def test_connect_distributed_file_source_and_sink_survive_a_restart(kbroker, bri
 
         # KIP-875: stop the sink, move its committed offset back to 90 through the REST API (the
         # worker's admin client commits for the now empty group), resume: lines 91-100 come again
-        status, _ = worker.rest("PUT", f"/connectors/{SINK}/stop")
-        assert status in (202, 204), status
+        worker.call("PUT", f"/connectors/{SINK}/stop", ok=(202, 204))
         wait_for(lambda: (worker.get(f"/connectors/{SINK}/status") or {}).get("connector", {}).get("state") == "STOPPED",
                  30, 0.25, what="the sink STOPPED")
-        status, body = worker.rest("PATCH", f"/connectors/{SINK}/offsets", {"offsets": [
+        worker.call("PATCH", f"/connectors/{SINK}/offsets", {"offsets": [
             {"partition": {"kafka_topic": TOPIC, "kafka_partition": 0}, "offset": {"kafka_offset": 90}}]})
-        assert status == 200, body
         assert sink_offset(worker) == 90
-        status, _ = worker.rest("PUT", f"/connectors/{SINK}/resume")
-        assert status in (202, 204), status
+        worker.call("PUT", f"/connectors/{SINK}/resume", ok=(202, 204))
         wait_for(lambda: out_lines(outfile) == lines + lines[90:], 60, 0.25, what="lines 91-100 written again")
         wait_for(lambda: sink_offset(worker) == 100, 30, 0.25, what="the sink's committed offset back at 100")
         assert out_lines(outfile) == lines + lines[90:]
