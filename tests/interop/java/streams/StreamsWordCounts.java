@@ -15,12 +15,14 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
 
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.common.utils.Bytes;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.StreamsConfig;
@@ -34,6 +36,7 @@ import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.TimeWindows;
 import org.apache.kafka.streams.processor.StateRestoreListener;
+import org.apache.kafka.streams.state.KeyValueStore;
 
 public class StreamsWordCounts {
     static synchronized void emit(String json) {
@@ -69,7 +72,10 @@ public class StreamsWordCounts {
             .flatMapValues(line -> Arrays.asList(line.trim().split("\\s+")))
             .filter((k, w) -> !w.isEmpty())
             .groupBy((k, w) -> w, Grouped.with("by-word", Serdes.String(), Serdes.String()));
-        byWord.count(Materialized.as("word-counts"))
+        // the key-value store's changelog rolls segments quickly and is compacted eagerly, so the
+        // broker's cleaner has compacted it before another instance restores from it
+        Map<String, String> eagerCompaction = Map.of("segment.ms", "100", "min.cleanable.dirty.ratio", "0.01");
+        byWord.count(Materialized.<String, Long, KeyValueStore<Bytes, byte[]>>as("word-counts").withLoggingEnabled(eagerCompaction))
             .toStream()
             .to(countsOut, Produced.with(Serdes.String(), Serdes.Long()));
         byWord.windowedBy(TimeWindows.ofSizeAndGrace(Duration.ofSeconds(10), Duration.ofDays(1)))
