@@ -7,7 +7,11 @@ file's lines into a topic) and a FileStreamSink connector (the topic into anothe
 worker is stopped (SIGTERM) and started again: the connectors come back from the config topic, the
 source carries on from the file position stored in the offsets topic (lines appended while it was
 down and after it came back arrive, once), the sink from its group's committed offset. Nothing is
-lost or duplicated, in the topic or in the output file.
+lost or duplicated, in the topic or in the output file. Then the connectors' offsets are managed
+through the REST API (KIP-875): the stopped sink's offset is moved back (the worker's admin
+commits for the empty group) and lines after it are written again; both offsets are deleted (a
+tombstone in the offsets topic, the sink's consumer group deleted) and everything is sent and
+written again from the start. The same test passes unchanged against Apache Kafka 4.4.
 
 The FileStream connectors are connect-file 4.3.1 (the newest on Maven Central) on the worker's
 plugin.path. They call a class Kafka 4.4 moved (see java/connect/AppInfoParser.java), so the test
@@ -200,7 +204,6 @@ def test_connect_distributed_file_source_and_sink_survive_a_restart(kbroker, bri
         root = wait_for(lambda: worker.get("/"), 120, 0.25, what="the worker's REST API")
         cluster = run(_cluster_id(bs))
         assert root["version"] == "4.4.0" and root["kafka_cluster_id"] == cluster, root
-        check_internal_topics(bs)
 
         worker.call("POST", "/connectors", {"name": SOURCE, "config": {
             "connector.class": "org.apache.kafka.connect.file.FileStreamSourceConnector",
@@ -209,6 +212,7 @@ def test_connect_distributed_file_source_and_sink_survive_a_restart(kbroker, bri
             "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
             "tasks.max": "1", "file": str(outfile), "topics": TOPIC}}, ok=(201,))
         wait_for(lambda: running(worker, SOURCE) and running(worker, SINK), 60, 0.25, what="both connectors RUNNING")
+        check_internal_topics(bs)  # the REST API answers before the worker has made its topics
         wait_for(lambda: out_lines(outfile) == lines[:50], 60, 0.25, what="the first 50 lines in the output file")
         # the source's file position reached the offsets topic (read back through the REST API)
         size = infile.stat().st_size
@@ -231,22 +235,42 @@ def test_connect_distributed_file_source_and_sink_survive_a_restart(kbroker, bri
 
         # KIP-875: stop the sink, move its committed offset back to 90 through the REST API (the
         # worker's admin client commits for the now empty group), resume: lines 91-100 come again
-        worker.call("PUT", f"/connectors/{SINK}/stop", ok=(202, 204))
-        wait_for(lambda: (worker.get(f"/connectors/{SINK}/status") or {}).get("connector", {}).get("state") == "STOPPED",
-                 30, 0.25, what="the sink STOPPED")
+        stop(worker, SINK)
         worker.call("PATCH", f"/connectors/{SINK}/offsets", {"offsets": [
             {"partition": {"kafka_topic": TOPIC, "kafka_partition": 0}, "offset": {"kafka_offset": 90}}]})
         assert sink_offset(worker) == 90
         worker.call("PUT", f"/connectors/{SINK}/resume", ok=(202, 204))
-        wait_for(lambda: out_lines(outfile) == lines + lines[90:], 60, 0.25, what="lines 91-100 written again")
+        expected = lines + lines[90:]
+        wait_for(lambda: out_lines(outfile) == expected, 60, 0.25, what="lines 91-100 written again")
         wait_for(lambda: sink_offset(worker) == 100, 30, 0.25, what="the sink's committed offset back at 100")
-        assert out_lines(outfile) == lines + lines[90:]
+
+        # reset both: the source's stored position is deleted (a tombstone in the compacted offsets
+        # topic) and so is the sink's (its consumer group); resumed, the source sends the file again
+        # from its start and the sink writes the topic again from its start: every line twice more
+        stop(worker, SOURCE)
+        stop(worker, SINK)
+        worker.call("DELETE", f"/connectors/{SOURCE}/offsets")
+        worker.call("DELETE", f"/connectors/{SINK}/offsets")
+        assert source_position(worker, infile) is None and sink_offset(worker) is None
+        worker.call("PUT", f"/connectors/{SOURCE}/resume", ok=(202, 204))
+        worker.call("PUT", f"/connectors/{SINK}/resume", ok=(202, 204))
+        expected += lines + lines
+        wait_for(lambda: out_lines(outfile) == expected, 60, 0.25, what="the file and the topic written again")
+        wait_for(lambda: sink_offset(worker) == 200, 30, 0.25, what="the sink's committed offset at 200")
+        assert run(topic_values(bs)) == lines + lines
+        assert out_lines(outfile) == expected
     except BaseException:
         print(worker.log_text())
         print(kbroker.log_text())
         raise
     finally:
         worker.kill()
+
+
+def stop(worker: Worker, name: str) -> None:
+    worker.call("PUT", f"/connectors/{name}/stop", ok=(202, 204))
+    wait_for(lambda: (worker.get(f"/connectors/{name}/status") or {}).get("connector", {}).get("state") == "STOPPED",
+             30, 0.25, what=f"{name} STOPPED")
 
 
 async def _cluster_id(bs: str) -> str:
