@@ -1,8 +1,9 @@
 """The Go clients (franz-go with kadm, IBM sarama) as two small programs built from ``tests/interop/go``.
 
 - :func:`build` compiles ``franz`` and ``sarama`` with ``go build`` into a cache folder keyed by the
-  hash of the module's sources, go.mod, go.sum and the Go version (``kafka_jvm.cache_dir()``), under a
-  file lock, so only the first run downloads modules and compiles; later runs find the binaries.
+  hash of the module's sources, go.mod, go.sum, the Go version and the build flags
+  (``kafka_jvm.cache_dir()``), under a file lock, so only the first run downloads modules and
+  compiles; later runs find the binaries.
 - :func:`run` runs one subcommand to completion and returns its JSON; :class:`GoProcess` runs a
   long-lived one (``group``, ``load``) that prints one JSON object per line and takes commands on
   stdin.
@@ -34,6 +35,8 @@ GO_DIR = HERE / "go"
 PROGRAMS = ("franz", "sarama")
 # Where Go's official tarball installs itself (scripts/test puts it on PATH as well).
 GO_FALLBACK = Path("/usr/local/go/bin/go")
+# Reproducible paths, no debug symbols (smaller cached binaries); part of the cache key.
+BUILD_FLAGS = ["-trimpath", "-ldflags=-s -w"]
 
 
 def go() -> str:
@@ -51,6 +54,7 @@ def _digest(go_bin: str) -> str:
     h = hashlib.sha256()
     version = subprocess.run([go_bin, "version"], capture_output=True, text=True, timeout=60).stdout
     h.update(version.encode())
+    h.update(" ".join(BUILD_FLAGS).encode())
     for src in _sources():
         h.update(str(src.relative_to(GO_DIR)).encode() + b"\0")
         h.update(src.read_bytes())
@@ -73,7 +77,7 @@ def build() -> dict[str, Path]:
                 shutil.rmtree(tmp, ignore_errors=True)
                 tmp.mkdir(parents=True)
                 env = {**os.environ, "GOFLAGS": "-mod=readonly", "CGO_ENABLED": "0"}
-                cmd = [go_bin, "build", "-trimpath", "-o", str(tmp) + os.sep, *(f"./{p}" for p in PROGRAMS)]
+                cmd = [go_bin, "build", *BUILD_FLAGS, "-o", str(tmp) + os.sep, *(f"./{p}" for p in PROGRAMS)]
                 proc = subprocess.run(cmd, cwd=GO_DIR, env=env, capture_output=True, text=True, timeout=1200)
                 if proc.returncode != 0:
                     raise RuntimeError(f"go build failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
