@@ -235,7 +235,7 @@ def test_connect_distributed_file_source_and_sink_survive_a_restart(kbroker, bri
 
         # KIP-875: stop the sink, move its committed offset back to 90 through the REST API (the
         # worker's admin client commits for the now empty group), resume: lines 91-100 come again
-        stop(worker, SINK)
+        stop(worker, SINK, bs)
         worker.call("PATCH", f"/connectors/{SINK}/offsets", {"offsets": [
             {"partition": {"kafka_topic": TOPIC, "kafka_partition": 0}, "offset": {"kafka_offset": 90}}]})
         assert sink_offset(worker) == 90
@@ -247,8 +247,8 @@ def test_connect_distributed_file_source_and_sink_survive_a_restart(kbroker, bri
         # reset both: the source's stored position is deleted (a tombstone in the compacted offsets
         # topic) and so is the sink's (its consumer group); resumed, the source sends the file again
         # from its start and the sink writes the topic again from its start: every line twice more
-        stop(worker, SOURCE)
-        stop(worker, SINK)
+        stop(worker, SOURCE, bs)
+        stop(worker, SINK, bs)
         worker.call("DELETE", f"/connectors/{SOURCE}/offsets")
         worker.call("DELETE", f"/connectors/{SINK}/offsets")
         assert source_position(worker, infile) is None and sink_offset(worker) is None
@@ -267,10 +267,23 @@ def test_connect_distributed_file_source_and_sink_survive_a_restart(kbroker, bri
         worker.kill()
 
 
-def stop(worker: Worker, name: str) -> None:
+def stop(worker: Worker, name: str, bs: str) -> None:
+    """Stop a connector and wait until it has no tasks; for the sink also until its consumer has
+    left the group (the worker alters or deletes a sink's offsets only for an empty group)."""
     worker.call("PUT", f"/connectors/{name}/stop", ok=(202, 204))
-    wait_for(lambda: (worker.get(f"/connectors/{name}/status") or {}).get("connector", {}).get("state") == "STOPPED",
-             30, 0.25, what=f"{name} STOPPED")
+
+    def stopped() -> bool:
+        st = worker.get(f"/connectors/{name}/status") or {}
+        return st.get("connector", {}).get("state") == "STOPPED" and st.get("tasks") == []
+
+    wait_for(stopped, 30, 0.25, what=f"{name} STOPPED")
+    if name == SINK:
+        wait_for(lambda: run(_group_state(bs, f"connect-{SINK}")) == "Empty", 30, 0.25, what="the sink's group empty")
+
+
+async def _group_state(bs: str, group: str) -> str:
+    async with Admin(bs) as admin:
+        return (await admin.describe_groups([group]))[group].state
 
 
 async def _cluster_id(bs: str) -> str:
