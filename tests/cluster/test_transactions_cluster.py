@@ -36,10 +36,10 @@ def _coordinator(cluster, tid: str) -> int:
                 r = c.request(10, 3, {"key": tid, "key_type": 1})
             finally:
                 c.close()
-            return r.node_id if r.error_code == ErrorCode.none else None
+            return (r.node_id,) if r.error_code == ErrorCode.none else None  # a tuple: node 0 is an answer
         return None
 
-    return wait_for(find, 30, what=f"the coordinator of {tid}")
+    return wait_for(find, 30, what=f"the coordinator of {tid}")[0]
 
 
 def _producer(cluster, tid: str) -> Producer:
