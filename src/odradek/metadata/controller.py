@@ -12,7 +12,7 @@ import logging
 from dataclasses import replace
 from typing import Callable
 
-from .store import PartitionState
+from .store import Changes, PartitionState
 
 log = logging.getLogger("odradek.controller")
 
@@ -23,6 +23,7 @@ class Controller:
         self.broker_id = broker_id
         self.unclean_allowed = unclean_allowed
         self.epoch: int | None = None  # set while this broker is the controller
+        self._seen_live: set[int] = set()  # the live brokers when partitions were last decided
 
     @property
     def active(self) -> bool:
@@ -43,26 +44,46 @@ class Controller:
             log.info("broker %d is the controller (epoch %d)", self.broker_id, epoch)
         return self.active
 
-    def on_change(self) -> int:
+    def on_change(self, changes: "Changes | None" = None) -> int:
         """Elect leaders for partitions whose leader is gone; drop dead brokers from ISRs; move
-        reassignments on."""
+        reassignments on. With ``changes``, only what they touch is looked at, unless brokers
+        came or went (then every partition is)."""
         if not self.active:
             return 0
-        changes = self._elect_missing_leaders()
-        changes += self._advance_reassignments()
-        return changes
+        n = self._elect_missing_leaders(changes)
+        n += self._advance_reassignments()
+        return n
 
-    def _elect_missing_leaders(self) -> int:
+    def _elect_missing_leaders(self, changes: "Changes | None" = None) -> int:
+        """Decide every partition that needs a new leader or ISR, then write them all at once
+        (the store pipelines the compare-and-sets); lost races are decided again next time."""
         live = set(self.store.live_brokers())
-        changes = 0
-        for name, meta in list(self.store.topics().items()):
-            for st in list(meta.partitions.values()):
-                new = self._decide(name, st, live)
-                if new is not None and self.store.update_partition_state(name, new):
-                    changes += 1
-                    log.info("%s-%d: leader %d -> %d, epoch %d, isr %s", name, st.partition, st.leader, new.leader,
-                             new.leader_epoch, new.isr)
-        return changes
+        topics = self.store.topics()
+        if changes is None or changes.full or changes.brokers or not self._seen_live == live:
+            candidates = ((name, st) for name, meta in topics.items() for st in meta.partitions.values())
+        else:
+            keys = set(changes.partitions)
+            for name in changes.topics:
+                meta = topics.get(name)
+                if meta is not None:
+                    keys |= {(name, p) for p in meta.partitions}
+            candidates = ((t, topics[t].partitions[p]) for t, p in keys if t in topics and p in topics[t].partitions)
+        self._seen_live = live
+        batch = []
+        for name, st in list(candidates):
+            new = self._decide(name, st, live)
+            if new is not None:
+                batch.append((name, st, new))
+        if not batch:
+            return 0
+        results = self.store.update_partition_states([(name, new) for name, _st, new in batch])
+        changed = 0
+        for (name, st, new), ok in zip(batch, results):
+            if ok:
+                changed += 1
+                log.info("%s-%d: leader %d -> %d, epoch %d, isr %s", name, st.partition, st.leader, new.leader,
+                         new.leader_epoch, new.isr)
+        return changed
 
     def _decide(self, topic: str, st: PartitionState, live: set[int]) -> PartitionState | None:
         live_isr = [r for r in st.isr if r in live]
@@ -87,14 +108,23 @@ class Controller:
         return None
 
     def preferred_election(self) -> int:
-        """Move leadership to each partition's first replica where it is alive and in sync."""
+        """Move leadership to each partition's first replica where it is alive and in sync (all
+        the moves written at once)."""
         if not self.active:
             return 0
-        moved = 0
+        live = set(self.store.live_brokers())
+        batch = []
         for name, meta in list(self.store.topics().items()):
             for st in list(meta.partitions.values()):
-                if elect_preferred(self.store, name, st, self.epoch or 0) is None:
-                    moved += 1
+                preferred = st.replicas[0] if st.replicas else -1
+                if st.leader != preferred and preferred in live and preferred in st.isr:
+                    batch.append((name, replace(st, leader=preferred, leader_epoch=st.leader_epoch + 1,
+                                                controller_epoch=self.epoch or 0)))
+        if not batch:
+            return 0
+        moved = sum(self.store.update_partition_states(batch))
+        if moved:
+            log.info("preferred leaders elected for %d partition(s)", moved)
         return moved
 
     def _advance_reassignments(self) -> int:

@@ -55,8 +55,41 @@ class TopicMeta:
         return cls(d["name"], d["topic_id"], parts, dict(d.get("configs", {})))
 
 
+@dataclass
+class Changes:
+    """What changed in the store since the last :meth:`MetadataStore.take_changes`, so that a
+    broker reconciles what changed and not everything it knows. ``full``: anything may have
+    changed (first read, a new ZooKeeper session): look at everything."""
+
+    full: bool = False
+    topics: set[str] = field(default_factory=set)  # created, deleted, assignment or config changed
+    partitions: set[tuple[str, int]] = field(default_factory=set)  # state (leader, epoch, ISR) changed
+    brokers: bool = False  # registrations or the controller changed
+    configs: bool = False  # dynamic broker configs changed
+    reassignments: bool = False
+
+    def merge(self, other: "Changes") -> None:
+        self.full |= other.full
+        self.topics |= other.topics
+        self.partitions |= other.partitions
+        self.brokers |= other.brokers
+        self.configs |= other.configs
+        self.reassignments |= other.reassignments
+
+    def __bool__(self) -> bool:
+        return bool(self.full or self.topics or self.partitions or self.brokers or self.configs or self.reassignments)
+
+
 class MetadataStore:
     """What the broker needs of the control plane. Every mutation bumps :attr:`version`."""
+
+    def take_changes(self) -> Changes:
+        """What changed since the last call (a store that does not track it says "everything")."""
+        return Changes(full=True)
+
+    def update_partition_states(self, items: list[tuple[str, "PartitionState"]]) -> list[bool]:
+        """Compare-and-set many partition states; one result per item."""
+        return [self.update_partition_state(t, st) for t, st in items]
 
     cluster_id: str
     version: int

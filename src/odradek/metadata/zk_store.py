@@ -23,12 +23,13 @@ import logging
 import threading
 import time
 import uuid
+from dataclasses import replace
 from typing import Callable
 
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
 
-from .store import MetadataStore, PartitionState, TopicMeta
+from .store import Changes, MetadataStore, PartitionState, TopicMeta
 
 log = logging.getLogger("odradek.zookeeper")
 
@@ -44,6 +45,32 @@ def _json(data: bytes | None):
 
 def _dump(obj) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _dirty_key(path: str | None) -> tuple | None:
+    """What a watch on ``path`` asks to read again."""
+    if not path:
+        return None
+    parts = path.strip("/").split("/")
+    if parts[:2] == ["brokers", "ids"]:
+        return ("brokers",)
+    if parts == ["controller"]:
+        return ("controller",)
+    if parts[:2] == ["brokers", "topics"]:
+        if len(parts) == 2:
+            return ("topics",)
+        if len(parts) == 3:
+            return ("topic", parts[2])
+        if len(parts) == 6 and parts[5] == "state":
+            return ("state", parts[2], int(parts[4]))
+        return ("topic", parts[2])
+    if parts[:2] == ["config", "topics"] and len(parts) == 3:
+        return ("tconfig", parts[2])
+    if parts[:2] == ["config", "brokers"]:
+        return ("bconfigs",)
+    if path == REASSIGN_PATH:
+        return ("reassign",)
+    return None
 
 
 def topic_id_to_kafka(tid: str) -> str:
@@ -63,10 +90,12 @@ class ZooKeeperStore(MetadataStore):
         self.zk.add_listener(self._state_listener)
         self._schedule = schedule or (lambda fn: fn())
         self._listeners: list[Callable[[], None]] = []
-        self._watched_topics: set[str] = set()
-        self._watched_states: set[tuple[str, int]] = set()
         self._lock = threading.Lock()
-        self._dirty = True
+        # What watches said changed, read again by the next refresh (on the broker's loop).
+        self._dirty: set[tuple] = set()
+        self._full = True  # the first refresh (and one after a new session) reads everything
+        self._changes = Changes(full=True)
+        self._fire_scheduled = False
         self.version = 1
         self._topics: dict[str, TopicMeta] = {}
         self._brokers: dict[int, tuple[str, int, str | None]] = {}
@@ -89,20 +118,39 @@ class ZooKeeperStore(MetadataStore):
         elif state == KazooState.CONNECTED and self.session_lost:
             log.warning("ZooKeeper session re-established")
             self.session_lost = False
-            self._changed_from_zk()
+            with self._lock:
+                self._full = True  # watches of the old session are gone: read everything again
+            self._schedule_fire()
 
-    def _changed_from_zk(self, *_args) -> None:
+    def _watch(self, event) -> None:
+        """A watch fired (on a kazoo thread): note what to read again, refresh on the loop."""
+        key = _dirty_key(event.path)
+        if key is None:
+            return
         with self._lock:
-            self._dirty = True
+            self._dirty.add(key)
+        self._schedule_fire()
+
+    def _schedule_fire(self) -> None:
+        with self._lock:
+            if self._fire_scheduled:
+                return
+            self._fire_scheduled = True
         self._schedule(self._fire)
 
     def _fire(self) -> None:
-        self.refresh()
-        for cb in list(self._listeners):
-            cb()
+        with self._lock:
+            self._fire_scheduled = False
+        if self.refresh():
+            for cb in list(self._listeners):
+                cb()
 
     def subscribe(self, callback: Callable[[], None]) -> None:
         self._listeners.append(callback)
+
+    def take_changes(self) -> Changes:
+        out, self._changes = self._changes, Changes()
+        return out
 
     def close(self) -> None:
         try:
@@ -126,82 +174,150 @@ class ZooKeeperStore(MetadataStore):
 
     # --- reading (cache, refreshed on the loop thread) -----------------------------------------
 
-    def refresh(self) -> None:
-        """Re-read what watches said changed (everything, simply): brokers, controller, topics."""
+    def refresh(self) -> bool:
+        """Read again what watches (or our own writes) said changed, and only that: a topic's
+        assignment, one partition's state, one config. Reads go out together (pipelined on the
+        one ZooKeeper connection) and are waited for together. Returns whether anything changed."""
         with self._lock:
-            if not self._dirty:
-                return
-            self._dirty = False
-        zk = self.zk
-        brokers = {}
-        for child in zk.get_children("/brokers/ids", watch=self._changed_from_zk):
+            dirty, self._dirty = self._dirty, set()
+            full, self._full = self._full, False
+        if full:
+            # a new session lost every watch: read (and watch) everything again
+            dirty |= {("brokers",), ("controller",), ("topics",), ("bconfigs",), ("reassign",)}
+            for t, meta in self._topics.items():
+                dirty |= {("topic", t), ("tconfig", t)}
+                dirty |= {("state", t, p) for p in meta.partitions}
+        if not dirty:
+            return False
+        changes = Changes(full=full)
+        zk, watch = self.zk, self._watch
+        if ("brokers",) in dirty:
+            self._read_brokers()
+            changes.brokers = True
+        if ("controller",) in dirty:
             try:
-                data, _ = zk.get(f"/brokers/ids/{child}")
+                data, _ = zk.get("/controller", watch=watch)
+                controller = int(_json(data)["brokerid"])
+            except NoNodeError:
+                zk.exists("/controller", watch=watch)
+                controller = -1
+            if controller != self._controller:
+                self._controller = controller
+                changes.brokers = True
+        topics = dict(self._topics)
+        to_read: set[str] = {k[1] for k in dirty if k[0] == "topic"}
+        if ("topics",) in dirty:
+            names = set(zk.get_children("/brokers/topics", watch=watch))
+            for gone in set(topics) - names:
+                del topics[gone]
+                changes.topics.add(gone)
+            to_read |= names - set(topics)
+        states = {(k[1], k[2]) for k in dirty if k[0] == "state"}
+        configs = {k[1] for k in dirty if k[0] == "tconfig"}
+        # topic znodes (assignments); new topics also need their states and configs read
+        pending = {t: zk.get_async(f"/brokers/topics/{t}", watch=watch) for t in to_read}
+        for t, res in pending.items():
+            try:
+                data, _ = res.get()
+            except NoNodeError:
+                if topics.pop(t, None) is not None:
+                    changes.topics.add(t)
+                continue
+            doc = _json(data) or {}
+            tid = doc.get("topic_id")
+            topic_id = topic_id_from_kafka(tid) if tid else str(uuid.UUID(int=0))
+            assignment = {int(p): list(r) for p, r in (doc.get("partitions") or {}).items()}
+            old = topics.get(t)
+            if old is None or old.topic_id != topic_id:
+                parts = {p: PartitionState(p, reps, -1, 0, [], -1) for p, reps in assignment.items()}
+                topics[t] = TopicMeta(t, topic_id, parts, {})
+                states |= {(t, p) for p in assignment}
+                configs.add(t)
+            else:
+                parts = {}
+                for p, reps in assignment.items():
+                    st = old.partitions.get(p)
+                    if st is None:
+                        st = PartitionState(p, reps, -1, 0, [], -1)
+                        states.add((t, p))
+                    elif st.replicas != reps:
+                        st = replace(st, replicas=reps)
+                        changes.partitions.add((t, p))
+                    parts[p] = st
+                topics[t] = TopicMeta(t, old.topic_id, parts, old.configs)
+            changes.topics.add(t)
+        pending_states = {k: zk.get_async(f"/brokers/topics/{k[0]}/partitions/{k[1]}/state", watch=watch)
+                          for k in states if k[0] in topics and k[1] in topics[k[0]].partitions}
+        pending_configs = {t: zk.get_async(f"/config/topics/{t}", watch=watch) for t in configs if t in topics}
+        new_parts: dict[str, dict[int, PartitionState]] = {}
+        for (t, p), res in pending_states.items():
+            replicas = topics[t].partitions[p].replicas
+            try:
+                sdata, stat = res.get()
+                st = _json(sdata)
+                new = PartitionState(p, list(replicas), int(st["leader"]), int(st["leader_epoch"]), list(st["isr"]),
+                                     stat.version, int(st.get("controller_epoch", 0)))
+            except NoNodeError:
+                zk.exists(f"/brokers/topics/{t}/partitions/{p}/state", watch=watch)
+                new = PartitionState(p, list(replicas), -1, 0, [], -1)
+            new_parts.setdefault(t, {})[p] = new
+            changes.partitions.add((t, p))
+        for t, parts in new_parts.items():
+            meta = topics[t]
+            topics[t] = TopicMeta(t, meta.topic_id, {**meta.partitions, **parts}, meta.configs)
+        for t, res in pending_configs.items():
+            try:
+                cdata, _ = res.get()
+                conf = dict((_json(cdata) or {}).get("config", {}))
+            except NoNodeError:
+                zk.exists(f"/config/topics/{t}", watch=watch)
+                conf = {}
+            meta = topics[t]
+            if meta.configs != conf:
+                topics[t] = TopicMeta(t, meta.topic_id, meta.partitions, conf)
+                changes.topics.add(t)
+        self._topics = topics
+        if ("bconfigs",) in dirty:
+            self._read_broker_configs()
+            changes.configs = True
+        if ("reassign",) in dirty:
+            try:
+                data, _ = zk.get(REASSIGN_PATH, watch=watch)
+                doc = _json(data) or {}
+                self._reassignments = {(e["topic"], int(e["partition"])): list(e["replicas"])
+                                       for e in doc.get("partitions", [])}
+            except NoNodeError:
+                zk.exists(REASSIGN_PATH, watch=watch)
+                self._reassignments = {}
+            changes.reassignments = True
+        self.version += 1
+        self._changes.merge(changes)
+        return True
+
+    def _read_brokers(self) -> None:
+        zk = self.zk
+        children = zk.get_children("/brokers/ids", watch=self._watch)
+        pending = {int(c): zk.get_async(f"/brokers/ids/{c}", watch=self._watch) for c in children}
+        brokers = {}
+        for bid, res in pending.items():
+            try:
+                data, _ = res.get()
             except NoNodeError:
                 continue
             info = _json(data)
-            brokers[int(child)] = (info["host"], int(info["port"]), info.get("rack"))
-        try:
-            data, _ = zk.get("/controller", watch=self._changed_from_zk)
-            controller = int(_json(data)["brokerid"])
-        except NoNodeError:
-            zk.exists("/controller", watch=self._changed_from_zk)
-            controller = -1
-        topics: dict[str, TopicMeta] = {}
-        for name in zk.get_children("/brokers/topics", watch=self._changed_from_zk):
-            meta = self._read_topic(name)
-            if meta is not None:
-                topics[name] = meta
+            brokers[bid] = (info["host"], int(info["port"]), info.get("rack"))
+        self._brokers = brokers
+
+    def _read_broker_configs(self) -> None:
+        zk = self.zk
         configs: dict[str, dict[str, str]] = {}
-        for scope in zk.get_children("/config/brokers", watch=self._changed_from_zk):
+        for scope in zk.get_children("/config/brokers", watch=self._watch):
             try:
-                data, _ = zk.get(f"/config/brokers/{scope}", watch=self._changed_from_zk)
+                data, _ = zk.get(f"/config/brokers/{scope}", watch=self._watch)
             except NoNodeError:
                 continue
-            key = "" if scope == "<default>" else scope
-            configs[key] = dict((_json(data) or {}).get("config", {}))
-        try:
-            data, _ = zk.get(REASSIGN_PATH, watch=self._changed_from_zk)
-            doc = _json(data) or {}
-            reassign = {(e["topic"], int(e["partition"])): list(e["replicas"]) for e in doc.get("partitions", [])}
-        except NoNodeError:
-            zk.exists(REASSIGN_PATH, watch=self._changed_from_zk)
-            reassign = {}
-        self._brokers = brokers
-        self._controller = controller
-        self._topics = topics
+            configs["" if scope == "<default>" else scope] = dict((_json(data) or {}).get("config", {}))
         self._broker_configs = configs
-        self._reassignments = reassign
-        self.version += 1
-
-    def _read_topic(self, name: str) -> TopicMeta | None:
-        zk = self.zk
-        watch = self._changed_from_zk
-        try:
-            data, _ = zk.get(f"/brokers/topics/{name}", watch=watch)
-        except NoNodeError:
-            return None
-        doc = _json(data) or {}
-        tid = doc.get("topic_id")
-        topic_id = topic_id_from_kafka(tid) if tid else str(uuid.UUID(int=0))
-        parts: dict[int, PartitionState] = {}
-        for p_str, replicas in (doc.get("partitions") or {}).items():
-            p = int(p_str)
-            try:
-                sdata, stat = zk.get(f"/brokers/topics/{name}/partitions/{p}/state", watch=watch)
-                st = _json(sdata)
-                parts[p] = PartitionState(p, list(replicas), int(st["leader"]), int(st["leader_epoch"]),
-                                          list(st["isr"]), stat.version, int(st.get("controller_epoch", 0)))
-            except NoNodeError:
-                zk.exists(f"/brokers/topics/{name}/partitions/{p}/state", watch=watch)
-                parts[p] = PartitionState(p, list(replicas), -1, 0, [], -1)
-        try:
-            cdata, _ = zk.get(f"/config/topics/{name}", watch=watch)
-            configs = dict((_json(cdata) or {}).get("config", {}))
-        except NoNodeError:
-            zk.exists(f"/config/topics/{name}", watch=watch)
-            configs = {}
-        return TopicMeta(name, topic_id, parts, configs)
 
     def topics(self) -> dict[str, TopicMeta]:
         return self._topics
@@ -232,7 +348,7 @@ class ZooKeeperStore(MetadataStore):
                 if time.time() > deadline:
                     raise RuntimeError(f"broker id {self.broker_id} is already registered in ZooKeeper")
                 time.sleep(0.2)
-        self._changed_from_zk()
+        self._refresh_now(("brokers",))
 
     def create_topic(self, meta: TopicMeta) -> None:
         zk = self.zk
@@ -245,18 +361,22 @@ class ZooKeeperStore(MetadataStore):
         for p, st in meta.partitions.items():
             tx.create(f"/brokers/topics/{meta.name}/partitions/{p}")
             tx.create(f"/brokers/topics/{meta.name}/partitions/{p}/state", _dump(self._state_doc(st)))
+        tx.create(f"/config/topics/{meta.name}", _dump({"version": 1, "config": meta.configs}))
         results = tx.commit()
         if any(isinstance(r, Exception) for r in results):
             if any(isinstance(r, NodeExistsError) for r in results):
-                raise KeyError(meta.name)
+                if self.zk.exists(f"/brokers/topics/{meta.name}") is not None:
+                    raise KeyError(meta.name)
+                # a config znode left over by a deleted topic: write the topic without it
+                self.zk.delete(f"/config/topics/{meta.name}")
+                return self.create_topic(meta)
             raise next(r for r in results if isinstance(r, Exception))
-        self._write_config(f"/config/topics/{meta.name}", meta.configs)
-        self._changed_from_zk()
-        self._fire_now()
+        self._refresh_now(("topics",), ("topic", meta.name))
 
-    def _fire_now(self) -> None:
+    def _refresh_now(self, *keys: tuple) -> None:
+        """After our own write: read what it changed (and only that) now."""
         with self._lock:
-            self._dirty = True
+            self._dirty.update(keys)
         self.refresh()
 
     def _state_doc(self, st: PartitionState) -> dict:
@@ -276,7 +396,7 @@ class ZooKeeperStore(MetadataStore):
             self.zk.delete(f"/config/topics/{name}")
         except NoNodeError:
             pass
-        self._fire_now()
+        self._refresh_now(("topics",))
 
     def add_partitions(self, name: str, new: list[PartitionState]) -> None:
         path = f"/brokers/topics/{name}"
@@ -292,32 +412,51 @@ class ZooKeeperStore(MetadataStore):
         results = tx.commit()
         if any(isinstance(r, Exception) for r in results):
             raise next(r for r in results if isinstance(r, Exception))
-        self._fire_now()
+        self._refresh_now(("topic", name))
 
     def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
         self._write_config(f"/config/topics/{name}", configs)
-        self._fire_now()
+        self._refresh_now(("tconfig", name))
 
     def set_broker_configs(self, scope: str, configs: dict[str, str]) -> None:
         self._write_config(f"/config/brokers/{scope or '<default>'}", configs)
-        self._fire_now()
+        self._refresh_now(("bconfigs",))
 
     def update_partition_state(self, topic: str, st: PartitionState) -> bool:
         """Compare-and-set a partition's state on the znode version it was read at."""
-        path = f"/brokers/topics/{topic}/partitions/{st.partition}/state"
-        try:
-            stat = self.zk.set(path, _dump(self._state_doc(st)), version=st.version)
-        except (BadVersionError, NoNodeError):
-            self._fire_now()
-            return False
-        st.version = stat.version
-        meta = self._topics.get(topic)
-        if meta is not None and st.partition in meta.partitions:
-            # replicas live in the topic znode: keep what that says
-            st.replicas = list(meta.partitions[st.partition].replicas)
-            meta.partitions[st.partition] = st
-        self.version += 1
-        return True
+        return self.update_partition_states([(topic, st)])[0]
+
+    def update_partition_states(self, items: list[tuple[str, PartitionState]]) -> list[bool]:
+        """Compare-and-set many partition states at once: the writes go out together (pipelined)
+        and are waited for together, so a controller moving a thousand leaders pays about one
+        round trip, not a thousand. A lost race re-reads that partition."""
+        pending = [
+            (topic, st, self.zk.set_async(f"/brokers/topics/{topic}/partitions/{st.partition}/state",
+                                          _dump(self._state_doc(st)), version=st.version))
+            for topic, st in items
+        ]
+        out = []
+        lost = []
+        for topic, st, res in pending:
+            try:
+                stat = res.get()
+            except (BadVersionError, NoNodeError):
+                lost.append(("state", topic, st.partition))
+                out.append(False)
+                continue
+            st.version = stat.version
+            meta = self._topics.get(topic)
+            if meta is not None and st.partition in meta.partitions:
+                # replicas live in the topic znode: keep what that says
+                st.replicas = list(meta.partitions[st.partition].replicas)
+                meta.partitions[st.partition] = st
+            self._changes.partitions.add((topic, st.partition))
+            out.append(True)
+        if pending:
+            self.version += 1
+        if lost:
+            self._refresh_now(*lost)
+        return out
 
     def allocate_producer_id(self) -> int:
         if self._next_pid >= self._pid_end:
@@ -379,7 +518,7 @@ class ZooKeeperStore(MetadataStore):
                 break
             except (BadVersionError, NodeExistsError, NoNodeError):
                 continue
-        self._fire_now()
+        self._refresh_now(("reassign",))
 
     def set_replicas(self, topic: str, partition: int, replicas: list[int]) -> bool:
         """Change a partition's assigned replicas in /brokers/topics/<topic> (compare-and-set)."""
@@ -390,9 +529,9 @@ class ZooKeeperStore(MetadataStore):
             doc["partitions"][str(partition)] = list(replicas)
             self.zk.set(path, _dump(doc), version=stat.version)
         except (BadVersionError, NoNodeError):
-            self._fire_now()
+            self._refresh_now(("topic", topic))
             return False
-        self._fire_now()
+        self._refresh_now(("topic", topic))
         return True
 
     # --- controller election ---------------------------------------------------------------------
@@ -419,7 +558,7 @@ class ZooKeeperStore(MetadataStore):
                     continue
             except BadVersionError:
                 continue
-        self._fire_now()
+        self._refresh_now(("controller",))
         return epoch
 
     def resign_controller(self) -> None:

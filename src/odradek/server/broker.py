@@ -117,11 +117,18 @@ class Broker:
         self.apply_dynamic_configs()
         self.metadata_changed()
 
-    def apply_dynamic_configs(self) -> None:
-        """Take broker and topic config changes (possibly made by another broker) into the logs."""
-        self._apply_dynamic_broker_configs()
+    def apply_dynamic_configs(self, topics: set[str] | None = None) -> None:
+        """Take broker and topic config changes (possibly made by another broker) into the logs:
+        every partition's when ``topics`` is None (broker configs changed), else those topics'."""
+        if topics is None:
+            self._apply_dynamic_broker_configs()
+        cfgs: dict[str, LogConfig] = {}
         for (t, _p), part in self.partitions.items():
-            cfg = self.log_config_for(t)
+            if topics is not None and t not in topics:
+                continue
+            cfg = cfgs.get(t)
+            if cfg is None:
+                cfg = cfgs[t] = self.log_config_for(t)
             if part.log.config != cfg:
                 part.log.config = cfg
 

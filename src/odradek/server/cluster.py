@@ -223,48 +223,40 @@ class ClusterManager:
             log.exception("reconciling with ZooKeeper failed")
 
     def reconcile(self) -> None:
+        """Make local partitions match ZooKeeper. Only what changed since the last reconcile is
+        looked at (the store says which topics and partitions), unless the store asks for a full
+        pass (first read, new ZooKeeper session)."""
         broker = self.broker
-        me = broker.broker_id
+        changes = self.store.take_changes()
         if not self.shutting_down and self.controller.elect():
-            self.controller.on_change()
+            self.controller.on_change(changes)
+        changes.merge(self.store.take_changes())  # the controller's own writes
         topics = self.store.topics()
-        wanted: set[tuple[str, int]] = set()
-        became_leader: list[int] = []
-        lost_leader: list[int] = []
-        for name, meta in topics.items():
-            for p, st in meta.partitions.items():
-                key = (name, p)
-                if me not in st.replicas:
-                    continue
-                wanted.add(key)
-                part = broker.partitions.get(key)
-                if part is None:
-                    part = broker._open_partition(meta, st)
-                    was_leader = False
-                else:
-                    was_leader = part.is_leader
-                part.zk_version = st.version
-                if st.leader == me:
-                    if not was_leader or part.leader_epoch != st.leader_epoch or part.isr != st.isr:
-                        part.become_leader(st.leader_epoch, st.isr, st.replicas)
-                    self._unfollow(key)
-                    if not was_leader and name in INTERNAL_TOPICS:
-                        became_leader.append(key)
-                else:
-                    if was_leader or part.leader != st.leader or part.leader_epoch != st.leader_epoch:
-                        part.become_follower(st.leader, st.leader_epoch, st.isr, st.replicas)
-                        self._unfollow(key)
-                        if was_leader and name in INTERNAL_TOPICS:
-                            lost_leader.append(key)
-                    else:
-                        part.isr = list(st.isr)
-                    if st.leader >= 0 and st.leader != me and self.following.get(key) != st.leader:
-                        self._follow(key, st.leader)
-                    elif st.leader < 0:
-                        self._unfollow(key)
-        for gone in {k[0] for k in broker.partitions if k[0] not in topics}:
-            broker.forget_topic_offsets(gone)
-        for key in [k for k in broker.partitions if k not in wanted]:
+        if changes.full:
+            keys = {(name, p) for name, meta in topics.items() for p in meta.partitions}
+            keys |= set(broker.partitions)
+        else:
+            keys = set(changes.partitions)
+            for name in changes.topics:
+                meta = topics.get(name)
+                if meta is not None:
+                    keys |= {(name, p) for p in meta.partitions}
+                keys |= {k for k in broker.partitions if k[0] == name}
+        became_leader: list[tuple[str, int]] = []
+        lost_leader: list[tuple[str, int]] = []
+        gone: list[tuple[str, int]] = []
+        for key in keys:
+            name, p = key
+            meta = topics.get(name)
+            st = meta.partitions.get(p) if meta is not None else None
+            if st is None or broker.broker_id not in st.replicas:
+                if key in broker.partitions:
+                    gone.append(key)
+                continue
+            self._reconcile_partition(meta, st, became_leader, lost_leader)
+        for name in {k[0] for k in gone if k[0] not in topics}:
+            broker.forget_topic_offsets(name)
+        for key in gone:
             # deleted, or no longer assigned here (reassigned away): the copy goes
             self._unfollow(key)
             broker.drop_partition(key, delete_log=True)
@@ -272,8 +264,42 @@ class ClusterManager:
             broker.coordinator_partition_changed(t, p, leader=False)
         for t, p in became_leader:
             broker.coordinator_partition_changed(t, p, leader=True)
-        broker.apply_dynamic_configs()
+        if changes.full or changes.configs:
+            broker.apply_dynamic_configs()
+        elif changes.topics:
+            broker.apply_dynamic_configs(changes.topics)
         broker.metadata_changed()
+
+    def _reconcile_partition(self, meta, st, became_leader: list, lost_leader: list) -> None:
+        broker = self.broker
+        me = broker.broker_id
+        name = meta.name
+        key = (name, st.partition)
+        part = broker.partitions.get(key)
+        if part is None:
+            part = broker._open_partition(meta, st)
+            was_leader = False
+        else:
+            was_leader = part.is_leader
+        part.zk_version = st.version
+        if st.leader == me:
+            if not was_leader or part.leader_epoch != st.leader_epoch or part.isr != st.isr:
+                part.become_leader(st.leader_epoch, st.isr, st.replicas)
+            self._unfollow(key)
+            if not was_leader and name in INTERNAL_TOPICS:
+                became_leader.append(key)
+        else:
+            if was_leader or part.leader != st.leader or part.leader_epoch != st.leader_epoch:
+                part.become_follower(st.leader, st.leader_epoch, st.isr, st.replicas)
+                self._unfollow(key)
+                if was_leader and name in INTERNAL_TOPICS:
+                    lost_leader.append(key)
+            else:
+                part.isr = list(st.isr)
+            if st.leader >= 0 and st.leader != me and self.following.get(key) != st.leader:
+                self._follow(key, st.leader)
+            elif st.leader < 0:
+                self._unfollow(key)
 
     def _follow(self, key: tuple[str, int], leader: int) -> None:
         self._unfollow(key)
@@ -349,7 +375,7 @@ class ClusterManager:
         live = set(self.store.live_brokers()) - {me}
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            pending = 0
+            batch = []
             for name, meta in list(self.store.topics().items()):
                 for st in list(meta.partitions.values()):
                     if me not in st.isr and st.leader != me:
@@ -361,10 +387,9 @@ class ClusterManager:
                         new = replace(st, leader=others[0], leader_epoch=st.leader_epoch + 1, isr=[r for r in st.isr if r != me])
                     else:
                         new = replace(st, isr=[r for r in st.isr if r != me], leader_epoch=st.leader_epoch + 1)
-                    pending += 1
-                    if not self.store.update_partition_state(name, new):
-                        continue
-                    pending -= 1
+                    batch.append((name, new))
+            # every leadership and ISR change of this broker written at once (pipelined)
+            pending = len(batch) - sum(self.store.update_partition_states(batch)) if batch else 0
             if pending == 0:
                 break
             await asyncio.sleep(0.1)  # lost compare-and-set races: re-read and retry
