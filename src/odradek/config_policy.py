@@ -1,16 +1,17 @@
 """Fail closed: which of Kafka's broker settings Odradek enforces, refuses, or accepts and ignores.
 
 - **Enforced**: the keys of :data:`odradek.config.BROKER` (those marked ``enforced=False`` are only
-  accepted, see below).
-- **Refused**: a setting that asks for protection Odradek does not give (TLS or SASL listeners and
-  their ``ssl.*`` / ``sasl.*`` settings, an authorizer, super users, ZooKeeper TLS or ACLs, ...).
-  The broker will not start with one, and a dynamic config change that would turn one on is answered
-  INVALID_CONFIG. As security lands, keys move from here to "enforced", never to "ignored".
+  accepted, see below) and the security settings in :data:`SECURITY_KEYS` (listeners, TLS, SASL,
+  the authorizer), in their ``listener.name.<listener>.`` (and ``<mechanism>.``) forms too. A bad
+  value of one stops the broker at start-up with a message naming it (see
+  :mod:`odradek.server.security`).
+- **Refused**: a setting that asks for protection Odradek does not give (Kerberos, TLS to
+  ZooKeeper and ZooKeeper ACLs, delegation tokens, custom principal builders or security
+  providers). The broker will not start with one, and a dynamic config change that would turn one
+  on, or change any security setting at run time, is answered INVALID_CONFIG.
 - **Ignored, with a warning**: every other setting Kafka knows (quotas, tiered storage, KRaft, ...):
   accepted so that a Kafka ``server.properties`` loads, listed in one warning at start-up.
 - **Unknown**: keys Kafka does not know either get Kafka's own warning.
-
-The same rules answer dynamic broker configs (IncrementalAlterConfigs / AlterConfigs).
 """
 
 from __future__ import annotations
@@ -21,35 +22,41 @@ from typing import Any, Mapping
 from .config import BROKER, TOPIC, ConfigError
 from .kafka_config_names import KAFKA_BROKER_CONFIG_NAMES
 
-SECURE_PROTOCOLS = ("SSL", "SASL_PLAINTEXT", "SASL_SSL")
-PROTOCOLS = ("PLAINTEXT", *SECURE_PROTOCOLS)
-NOT_YET = "Odradek does not support TLS, SASL or authorization yet: it serves PLAINTEXT without authentication only"
+UNSUPPORTED = "Odradek does not support it"
 
-# Keys refused whatever their value (they only exist to configure protection).
+# Keys refused whatever their value (they only exist to configure protection Odradek lacks).
 REFUSED_KEYS = {
-    "authorizer.class.name": "an authorizer (ACLs)",
-    "super.users": "super users (ACLs)",
-    "allow.everyone.if.no.acl.found": "an ACL setting",
-    "principal.builder.class": "authenticated principals",
-    "connections.max.reauth.ms": "SASL re-authentication",
-    "security.providers": "TLS/SASL security providers",
-    "delegation.token.secret.key": "delegation tokens (they need SASL)",
-    "delegation.token.master.key": "delegation tokens (they need SASL)",
+    "principal.builder.class": "a custom principal builder",
+    "security.providers": "custom security providers",
+    "ssl.engine.factory.class": "a custom TLS engine",
+    "delegation.token.secret.key": "delegation tokens",
+    "delegation.token.master.key": "delegation tokens",
     "zookeeper.set.acl": "ZooKeeper ACLs",
     "zookeeper.ssl.client.enable": "TLS to ZooKeeper",
     "zookeeper.clientCnxnSocket": "TLS to ZooKeeper (a Netty client socket)",
 }
 # Refused when set to something else than the value that turns them off.
 OFF_VALUES = {
-    "authorizer.class.name": ("",),
-    "super.users": ("",),
-    "security.inter.broker.protocol": ("PLAINTEXT",),
     "zookeeper.set.acl": ("false",),
     "zookeeper.ssl.client.enable": ("false",),
-    "allow.everyone.if.no.acl.found": (),
 }
+# Security settings Odradek enforces (read by odradek.server.security at start-up).
+SECURITY_KEYS = frozenset({
+    "listeners", "advertised.listeners", "listener.security.protocol.map", "inter.broker.listener.name",
+    "security.inter.broker.protocol", "sasl.mechanism.inter.broker.protocol",
+    "ssl.keystore.type", "ssl.keystore.location", "ssl.keystore.password", "ssl.key.password", "ssl.keystore.key",
+    "ssl.keystore.certificate.chain", "ssl.truststore.type", "ssl.truststore.location", "ssl.truststore.password",
+    "ssl.truststore.certificates", "ssl.client.auth", "ssl.enabled.protocols", "ssl.cipher.suites",
+    "ssl.endpoint.identification.algorithm", "ssl.principal.mapping.rules",
+    "sasl.enabled.mechanisms", "sasl.jaas.config", "sasl.server.max.receive.size",
+    "sasl.server.callback.handler.class", "sasl.oauthbearer.jwks.endpoint.url", "sasl.oauthbearer.expected.audience",
+    "sasl.oauthbearer.expected.issuer", "sasl.oauthbearer.sub.claim.name", "sasl.oauthbearer.scope.claim.name",
+    "sasl.oauthbearer.clock.skew.seconds", "connections.max.reauth.ms", "connection.failed.authentication.delay.ms",
+    "authorizer.class.name", "super.users", "allow.everyone.if.no.acl.found",
+})
 _SENSITIVE = re.compile(r"password|secret|jaas\.config|keystore\.key|\.key$|credentials|private", re.I)
 _LISTENER_PREFIX = re.compile(r"^listener\.name\.([^.]+)\.(.+)$")
+_MECHANISM_PREFIX = re.compile(r"^(plain|scram-sha-256|scram-sha-512|oauthbearer|gssapi)\.(.+)$")
 
 
 def shown(key: str, value: Any) -> str:
@@ -59,102 +66,51 @@ def shown(key: str, value: Any) -> str:
     return f"{key}={value}"
 
 
-def _listener_names(value: str) -> list[tuple[str, str]]:
-    out = []
-    for item in str(value).split(","):
-        item = item.strip()
-        if not item:
-            continue
-        m = re.match(r"^([A-Za-z0-9_]+)://", item)
-        if not m:
-            raise ConfigError(f"Invalid listener {item!r}: expected NAME://HOST:PORT")
-        out.append((m.group(1).upper(), item))
-    return out
+def base_key(key: str) -> str:
+    """``listener.name.<l>.[<mechanism>.]<key>`` -> ``<key>``."""
+    m = _LISTENER_PREFIX.match(key)
+    if not m:
+        return key
+    rest = m.group(2)
+    mm = _MECHANISM_PREFIX.match(rest)
+    return mm.group(2) if mm else rest
 
 
-def protocol_map(values: Mapping[str, Any]) -> dict[str, str]:
-    """listener.security.protocol.map as a dict; Kafka's default maps each protocol name to itself."""
-    raw = values.get("listener.security.protocol.map")
-    if raw is None or str(raw).strip() == "":
-        return {p: p for p in PROTOCOLS}
-    out = {}
-    for item in str(raw).split(","):
-        item = item.strip()
-        if not item:
-            continue
-        name, sep, proto = item.partition(":")
-        if not sep or not name.strip() or proto.strip().upper() not in PROTOCOLS:
-            raise ConfigError(
-                f"Invalid value {raw} for configuration listener.security.protocol.map: "
-                f"expected LISTENER_NAME:PROTOCOL pairs, PROTOCOL one of {', '.join(PROTOCOLS)}"
-            )
-        out[name.strip().upper()] = proto.strip().upper()
-    return out
+def is_security_key(key: str) -> bool:
+    return base_key(key) in SECURITY_KEYS
 
 
 def refusal(key: str, value: Any) -> str | None:
-    """Why a single setting is refused, or None. (Listeners are checked by :func:`check_listeners`.)"""
-    m = _LISTENER_PREFIX.match(key)
-    base = m.group(2) if m else key
+    """Why a single setting is refused, or None."""
+    base = base_key(key)
     sval = "" if value is None else str(value).strip()
-    if base.startswith(("ssl.", "sasl.")) or ".sasl." in base or base.startswith("zookeeper.ssl."):
-        what = "TLS" if "ssl." in base and "sasl." not in base else "SASL"
-        if base.startswith("zookeeper.ssl."):
-            what = "TLS to ZooKeeper"
-        return f"{shown(key, sval)}: {what} is not supported; {NOT_YET}"
-    if base == "security.inter.broker.protocol":
-        if sval.upper() not in OFF_VALUES[base]:
-            return f"{key}={sval}: only PLAINTEXT is supported between brokers; {NOT_YET}"
-        return None
+    if base.startswith("zookeeper.ssl."):
+        return f"{shown(key, sval)}: TLS to ZooKeeper is not supported; {UNSUPPORTED}"
+    if base.startswith("sasl.kerberos.") or (base == "sasl.mechanism.inter.broker.protocol" and sval.upper() == "GSSAPI"
+                                              and key != base):
+        return f"{shown(key, sval)}: Kerberos (GSSAPI) is not supported; {UNSUPPORTED}"
     if base in REFUSED_KEYS:
         off = OFF_VALUES.get(base)
         if off is not None and sval.lower() in off:
             return None
-        return f"{shown(key, sval)}: {REFUSED_KEYS[base]} is not supported; {NOT_YET}"
+        return f"{shown(key, sval)}: {REFUSED_KEYS[base]} is not supported; {UNSUPPORTED}"
     return None
 
 
-def check_listeners(values: Mapping[str, Any]) -> None:
-    """Refuse listeners Odradek cannot serve: TLS/SASL ones, several, unmapped names."""
-    pmap = protocol_map(values)
-    raw_map = values.get("listener.security.protocol.map")
-    if raw_map:
-        for name, proto in pmap.items():
-            if proto in SECURE_PROTOCOLS:
-                raise ConfigError(
-                    f"listener.security.protocol.map={raw_map}: it maps {name} to {proto}; {NOT_YET}"
-                )
-    for key in ("listeners", "advertised.listeners"):
-        raw = values.get(key)
-        if raw is None or str(raw).strip() == "":
-            continue
-        entries = _listener_names(raw)
-        for name, item in entries:
-            proto = pmap.get(name)
-            if proto is None:
-                raise ConfigError(
-                    f"{key}={raw}: no security protocol defined for listener {name} "
-                    "(add it to listener.security.protocol.map)"
-                )
-            if proto in SECURE_PROTOCOLS:
-                raise ConfigError(f"{key}={raw}: listener {name} uses security protocol {proto}; {NOT_YET}")
-        if len(entries) > 1:
-            raise ConfigError(
-                f"{key}={raw}: Odradek serves one listener per broker for now; name only one"
-            )
-    ibl = values.get("inter.broker.listener.name")
-    if ibl:
-        names = [n for n, _ in _listener_names(values.get("listeners") or "PLAINTEXT://:9092")]
-        if str(ibl).strip().upper() not in names:
-            raise ConfigError(
-                f"inter.broker.listener.name={ibl}: it must name a listener in listeners ({', '.join(names)})"
-            )
+def dynamic_refusal(key: str, value: Any) -> str | None:
+    """A dynamic broker config change that is refused: a refused key, or any security setting
+    (Odradek reads them at start-up only; Kafka's dynamic keystore updates are not supported)."""
+    why = refusal(key, value)
+    if why:
+        return why
+    if is_security_key(key) or base_key(key).startswith(("ssl.", "sasl.")):
+        return f"{shown(key, value)}: security settings cannot be changed at run time (restart the broker with them)"
+    return None
 
 
 def classify(values: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """Check a broker's static settings. Raises ConfigError for a refused one; returns the keys
     that are Kafka settings Odradek does not implement, and the keys Kafka does not know."""
-    check_listeners(values)
     for key, value in values.items():
         why = refusal(key, value)
         if why:
@@ -168,6 +124,8 @@ def classify(values: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         if d is not None:
             if not d.enforced:
                 ignored.append(key)
+        elif is_security_key(key):
+            continue
         elif key in KAFKA_BROKER_CONFIG_NAMES or _LISTENER_PREFIX.match(key):
             ignored.append(key)
         else:
@@ -199,7 +157,7 @@ def markdown_policy() -> list[str]:
     refused = sorted(REFUSED_KEYS)
     ignored = sorted(
         k for k in KAFKA_BROKER_CONFIG_NAMES
-        if (k not in BROKER or not BROKER[k].enforced) and not refusal(k, "x")
+        if (k not in BROKER or not BROKER[k].enforced) and not refusal(k, "x") and k not in SECURITY_KEYS
     )
     return [
         "## Kafka settings: enforced, refused, ignored",
@@ -207,28 +165,22 @@ def markdown_policy() -> list[str]:
         f"Apache Kafka 3.9 and 4.4 know {len(KAFKA_BROKER_CONFIG_NAMES)} broker settings between them "
         "(`src/odradek/kafka_config_names.py`, checked against the real jars by the test suite).",
         "",
-        "**Enforced**: the broker keys in the table above, except those marked *not enforced*.",
+        "**Enforced**: the broker keys in the table above, except those marked *not enforced*, and the",
+        "security settings ([security.md](security.md)), also in their `listener.name.<listener>.` and",
+        "`listener.name.<listener>.<mechanism>.` forms: "
+        + ", ".join(f"`{k}`" for k in sorted(SECURITY_KEYS)) + ". A bad value of one stops the broker at start-up",
+        "with a message naming it.",
         "",
         "**Refused** (the broker does not start; a dynamic change is answered INVALID_CONFIG), because they",
-        "ask for protection Odradek does not give yet. Odradek has **no authentication, encryption or",
-        "authorization**: run it only where every client that can reach its port is trusted.",
+        "ask for protection Odradek does not give: `zookeeper.ssl.*`, `sasl.kerberos.*` (GSSAPI), "
+        + ", ".join(f"`{k}`" for k in refused) + " (`false` is accepted where it turns the feature off).",
+        "Security settings are read at start-up only: a dynamic change of one is refused too.",
         "",
-        "- a listener (in `listeners` or `advertised.listeners`) whose security protocol is SSL,",
-        "  SASL_PLAINTEXT or SASL_SSL, and any SSL or SASL entry in `listener.security.protocol.map`;",
-        "- every `ssl.*` and `sasl.*` setting, their `listener.name.<listener>.` forms and the per-mechanism",
-        "  `listener.name.<listener>.<mechanism>.sasl.jaas.config`;",
-        "- `security.inter.broker.protocol` other than PLAINTEXT;",
-        "- `zookeeper.ssl.*`;",
-        "- " + ", ".join(f"`{k}`" for k in refused) + " (an empty value, or `false`, is accepted where it",
-        "  turns the feature off).",
-        "",
-        "Also refused: more than one listener (Odradek serves one per broker for now), a listener name",
-        "without a security protocol, an `inter.broker.listener.name` that names no listener, and more than",
-        "one directory in `log.dirs`. Secrets are never printed: the value of a sensitive key shows as",
-        "`[hidden]`.",
+        "Also refused: more than one directory in `log.dirs`. Secrets are never printed: the value of a",
+        "sensitive key shows as `[hidden]`.",
         "",
         "**Accepted and ignored, with one warning at start-up naming them**: every other Kafka broker",
-        "setting, and the `listener.name.<listener>.` forms of non-security settings. A topic config",
+        "setting, and the `listener.name.<listener>.` forms of settings not listed above. A topic config",
         "marked *not enforced* above is logged when a topic is created or altered with it.",
         "",
         "**Unknown**: a key Kafka does not know gets Kafka's warning, "

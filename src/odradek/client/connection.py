@@ -31,11 +31,20 @@ class RequestTimedOut(KafkaError, TimeoutError):
 
 
 class BrokerConnection:
-    def __init__(self, host: str, port: int, *, client_id: str = "odradek", timeout: float = 30.0) -> None:
+    """``ssl``: an SSLContext for SSL / SASL_SSL; ``sasl``: ClientCredentials for SASL_* (the
+    connection authenticates with SaslHandshake v1 + SaslAuthenticate, and re-authenticates on its
+    own before the session the broker gave expires, KIP-368)."""
+
+    def __init__(self, host: str, port: int, *, client_id: str = "odradek", timeout: float = 30.0,
+                 ssl=None, sasl=None) -> None:
         self.host = host
         self.port = port
         self.client_id = client_id
         self.timeout = timeout
+        self.ssl = ssl
+        self.sasl = sasl
+        self._reauth_at: float | None = None
+        self._auth_lock: asyncio.Lock | None = None
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._correlation = 0
@@ -46,14 +55,49 @@ class BrokerConnection:
 
     async def connect(self, negotiate: bool = True) -> "BrokerConnection":
         async with asyncio.timeout(self.timeout):
-            self._reader, self._writer = await asyncio.open_connection(self.host, self.port, limit=1 << 20)
+            self._reader, self._writer = await asyncio.open_connection(
+                self.host, self.port, limit=1 << 20, ssl=self.ssl, server_hostname=self.host if self.ssl else None)
         self._read_task = asyncio.create_task(self._read_loop())
+        if self.sasl is not None:
+            await self._authenticate()
         if negotiate:
             resp = await self.request(API_VERSIONS, 3, {"client_software_name": "odradek", "client_software_version": "0.1"})
             if resp.error_code != ErrorCode.none:
                 raise KafkaError(resp.error_code, "ApiVersions failed")
             self.versions = {k.api_key: (k.min_version, k.max_version) for k in resp.api_keys}
         return self
+
+    async def _authenticate(self) -> None:
+        """SaslHandshake v1, then SaslAuthenticate exchanges until the mechanism is done."""
+        import time
+
+        from ..security.sasl import ClientMechanism
+
+        mech = ClientMechanism(self.sasl)
+        resp = await self.request(17, 1, {"mechanism": mech.mechanism}, _auth=True)
+        if resp.error_code != ErrorCode.none:
+            raise KafkaError(resp.error_code, f"SASL mechanism {mech.mechanism} refused; the broker offers {list(resp.mechanisms)}")
+        token: bytes | None = mech.initial()
+        lifetime = 0
+        while token is not None:
+            resp = await self.request(36, 1, {"auth_bytes": token}, _auth=True)
+            if resp.error_code != ErrorCode.none:
+                raise KafkaError(resp.error_code, resp.error_message or "SASL authentication failed")
+            lifetime = resp.session_lifetime_ms
+            token = mech.respond(bytes(resp.auth_bytes))
+        # re-authenticate at 85% of the session the broker gave (Java does 85-95 %)
+        self._reauth_at = time.monotonic() + lifetime * 0.85 / 1000 if lifetime > 0 else None
+
+    async def _maybe_reauthenticate(self) -> None:
+        import time
+
+        if self._reauth_at is None or time.monotonic() < self._reauth_at:
+            return
+        if self._auth_lock is None:
+            self._auth_lock = asyncio.Lock()
+        async with self._auth_lock:
+            if self._reauth_at is not None and time.monotonic() >= self._reauth_at:
+                await self._authenticate()
 
     def version_for(self, api_key: int, ours: tuple[int, int]) -> int:
         """The highest version both sides speak."""
@@ -66,7 +110,8 @@ class BrokerConnection:
         return hi
 
     async def request(
-        self, api_key: int, version: int, data: dict, *, expect_response: bool = True, timeout: float | None = None
+        self, api_key: int, version: int, data: dict, *, expect_response: bool = True, timeout: float | None = None,
+        _auth: bool = False,
     ) -> Any:
         """Send one request; await its response (kio entity), or ``None`` when none is expected.
 
@@ -75,6 +120,8 @@ class BrokerConnection:
         """
         if self.closed or self._writer is None:
             raise ConnectionClosed(f"connection to {self.host}:{self.port} is closed")
+        if not _auth and self._reauth_at is not None:
+            await self._maybe_reauthenticate()
         self._correlation = (self._correlation + 1) & 0x7FFFFFFF
         corr = self._correlation
         flexible = messages.is_flexible(api_key, version)

@@ -122,8 +122,9 @@ class MetadataStore:
     def subscribe(self, callback: Callable[[], None]) -> None:
         raise NotImplementedError
 
-    def live_brokers(self) -> dict[int, tuple[str, int, str | None]] | None:
-        """Registered brokers (id -> host, port, rack); None when this broker is the whole cluster."""
+    def live_brokers(self, listener: str | None = None) -> dict[int, tuple[str, int, str | None]] | None:
+        """Registered brokers (id -> host, port, rack) at their endpoint for ``listener`` (their
+        first endpoint when None); None when this broker is the whole cluster."""
         return None
 
     def controller_id(self) -> int | None:
@@ -134,6 +135,22 @@ class MetadataStore:
 
     def reassignments(self) -> dict[tuple[str, int], list[int]]:
         return {}
+
+    # --- security: SCRAM credentials and ACLs ----------------------------------------------------
+
+    def scram_credentials(self) -> dict[str, dict[str, str]]:
+        """user -> mechanism -> credential in Kafka's string form (salt=..,stored_key=..,...)."""
+        return {}
+
+    def change_scram_credentials(self, upserts: dict[tuple[str, str], str], deletions: set[tuple[str, str]]) -> None:
+        raise NotImplementedError
+
+    def acls(self) -> list[dict]:
+        """Every ACL binding (AclBinding.to_json form)."""
+        return []
+
+    def change_acls(self, add: list[dict], remove: list[dict]) -> None:
+        raise NotImplementedError
 
     def close(self) -> None:
         pass
@@ -150,12 +167,18 @@ class EmbeddedStore(MetadataStore):
         self._topics: dict[str, TopicMeta] = {}
         self._broker_configs: dict[str, dict[str, str]] = {}
         self._next_producer_id = 0
+        self._scram: dict[str, dict[str, str]] = {}
+        self._acls: list[dict] = []
+        self.scram_version = 0
+        self.acl_version = 0
         if self.path.exists():
             doc = json.loads(self.path.read_text(encoding="utf-8"))
             self.cluster_id = doc["cluster_id"]
             self._topics = {t["name"]: TopicMeta.from_json(t) for t in doc.get("topics", [])}
             self._broker_configs = dict(doc.get("broker_configs", {}))
             self._next_producer_id = doc.get("next_producer_id", 0)
+            self._scram = {u: dict(m) for u, m in doc.get("scram_credentials", {}).items()}
+            self._acls = list(doc.get("acls", []))
         else:
             self.cluster_id = cluster_id or _new_cluster_id()
             self._save()
@@ -167,6 +190,8 @@ class EmbeddedStore(MetadataStore):
             "broker_configs": self._broker_configs,
             "next_producer_id": self._next_producer_id,
             "topics": [t.to_json() for t in sorted(self._topics.values(), key=lambda t: t.name)],
+            "scram_credentials": self._scram,
+            "acls": self._acls,
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(self.path, json.dumps(doc, indent=1).encode("utf-8"))
@@ -221,6 +246,33 @@ class EmbeddedStore(MetadataStore):
 
     def subscribe(self, callback: Callable[[], None]) -> None:
         self._listeners.append(callback)
+
+    def scram_credentials(self) -> dict[str, dict[str, str]]:
+        return self._scram
+
+    def change_scram_credentials(self, upserts: dict[tuple[str, str], str], deletions: set[tuple[str, str]]) -> None:
+        with self._lock:
+            creds = {u: dict(m) for u, m in self._scram.items()}
+            for (user, mech) in deletions:
+                creds.get(user, {}).pop(mech, None)
+            for (user, mech), text in upserts.items():
+                creds.setdefault(user, {})[mech] = text
+            self._scram = {u: m for u, m in creds.items() if m}
+            self.scram_version += 1
+            self._changed()
+
+    def acls(self) -> list[dict]:
+        return self._acls
+
+    def change_acls(self, add: list[dict], remove: list[dict]) -> None:
+        with self._lock:
+            gone = {json.dumps(a, sort_keys=True) for a in remove}
+            kept = [a for a in self._acls if json.dumps(a, sort_keys=True) not in gone]
+            have = {json.dumps(a, sort_keys=True) for a in kept}
+            kept += [a for a in add if json.dumps(a, sort_keys=True) not in have]
+            self._acls = kept
+            self.acl_version += 1
+            self._changed()
 
 
 def _new_cluster_id() -> str:

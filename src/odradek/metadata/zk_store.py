@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -68,9 +69,26 @@ def _dirty_key(path: str | None) -> tuple | None:
         return ("tconfig", parts[2])
     if parts[:2] == ["config", "brokers"]:
         return ("bconfigs",)
+    if parts[:2] == ["config", "users"]:
+        return ("users",)
+    if parts[0] in ("kafka-acl-changes", "kafka-acl-extended-changes", "kafka-acl"):
+        return ("acls",)
     if path == REASSIGN_PATH:
         return ("reassign",)
     return None
+
+
+def sanitize(name: str) -> str:
+    """Kafka's Sanitizer: URL-encode (UTF-8), '*' as %2A, '+' (a space) as %20."""
+    from urllib.parse import quote
+
+    return quote(name, safe="-_.~").replace("*", "%2A")
+
+
+def desanitize(name: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(name)
 
 
 def topic_id_to_kafka(tid: str) -> str:
@@ -99,10 +117,17 @@ class ZooKeeperStore(MetadataStore):
         self.version = 1
         self._topics: dict[str, TopicMeta] = {}
         self._brokers: dict[int, tuple[str, int, str | None]] = {}
+        self._endpoints: dict[int, dict[str, tuple[str, int]]] = {}
         self._controller = -1
         self._broker_configs: dict[str, dict[str, str]] = {}
         self._reassignments: dict[tuple[str, int], list[int]] = {}
-        for path in ("/brokers/ids", "/brokers/topics", "/config/topics", "/config/brokers", "/admin/delete_topics"):
+        self._scram: dict[str, dict[str, str]] = {}
+        self._acls: list[dict] = []
+        self.scram_version = 0
+        self.acl_version = 0
+        for path in ("/brokers/ids", "/brokers/topics", "/config/topics", "/config/brokers", "/admin/delete_topics",
+                     "/config/users", "/config/changes", "/kafka-acl", "/kafka-acl-changes",
+                     "/kafka-acl-extended/prefixed", "/kafka-acl-extended-changes"):
             self.zk.ensure_path(path)
         self.cluster_id = self._cluster_id()
         self._next_pid = 0
@@ -183,7 +208,7 @@ class ZooKeeperStore(MetadataStore):
             full, self._full = self._full, False
         if full:
             # a new session lost every watch: read (and watch) everything again
-            dirty |= {("brokers",), ("controller",), ("topics",), ("bconfigs",), ("reassign",)}
+            dirty |= {("brokers",), ("controller",), ("topics",), ("bconfigs",), ("reassign",), ("users",), ("acls",)}
             for t, meta in self._topics.items():
                 dirty |= {("topic", t), ("tconfig", t)}
                 dirty |= {("state", t, p) for p in meta.partitions}
@@ -280,6 +305,10 @@ class ZooKeeperStore(MetadataStore):
         if ("bconfigs",) in dirty:
             self._read_broker_configs()
             changes.configs = True
+        if ("users",) in dirty or any(k[0] == "user" for k in dirty):
+            self._read_users()
+        if ("acls",) in dirty:
+            self._read_acls()
         if ("reassign",) in dirty:
             try:
                 data, _ = zk.get(REASSIGN_PATH, watch=watch)
@@ -299,14 +328,74 @@ class ZooKeeperStore(MetadataStore):
         children = zk.get_children("/brokers/ids", watch=self._watch)
         pending = {int(c): zk.get_async(f"/brokers/ids/{c}", watch=self._watch) for c in children}
         brokers = {}
+        endpoints: dict[int, dict[str, tuple[str, int]]] = {}
         for bid, res in pending.items():
             try:
                 data, _ = res.get()
             except NoNodeError:
                 continue
             info = _json(data)
-            brokers[bid] = (info["host"], int(info["port"]), info.get("rack"))
+            eps: dict[str, tuple[str, int]] = {}
+            for ep in info.get("endpoints") or []:
+                m = re.match(r"^([A-Za-z0-9_]+)://(\[[^\]]*\]|[^:]*):(\d+)$", ep)
+                if m:
+                    eps[m.group(1).upper()] = (m.group(2).strip("[]"), int(m.group(3)))
+            host, port = info.get("host"), int(info.get("port", -1))
+            if (not host or port < 0) and eps:
+                host, port = next(iter(eps.values()))
+            brokers[bid] = (host, port, info.get("rack"))
+            endpoints[bid] = eps
         self._brokers = brokers
+        self._endpoints = endpoints
+
+    def _read_users(self) -> None:
+        """SCRAM credentials from /config/users/<sanitized user> (quota keys there are left alone)."""
+        zk = self.zk
+        children = zk.get_children("/config/users", watch=self._watch)
+        pending = {c: zk.get_async(f"/config/users/{c}", watch=self._watch) for c in children}
+        creds: dict[str, dict[str, str]] = {}
+        for child, res in pending.items():
+            try:
+                data, _ = res.get()
+            except NoNodeError:
+                continue
+            conf = (_json(data) or {}).get("config", {})
+            mechs = {k: v for k, v in conf.items() if k.startswith("SCRAM-")}
+            if mechs:
+                creds[desanitize(child)] = mechs
+        self._scram = creds
+        self.scram_version += 1
+
+    def _read_acls(self) -> None:
+        """Every ACL: /kafka-acl/<Type>/<name> (literal) and /kafka-acl-extended/prefixed/<Type>/<name>.
+        The change-notification znodes are watched; any notification reads the ACLs again."""
+        from ..security import acl as A
+
+        zk = self.zk
+        zk.get_children("/kafka-acl-changes", watch=self._watch)
+        zk.get_children("/kafka-acl-extended-changes", watch=self._watch)
+        pending = []
+        for root, pattern in (("/kafka-acl", A.P_LITERAL), ("/kafka-acl-extended/prefixed", A.P_PREFIXED)):
+            for rtype in zk.get_children(root):
+                code = A.RESOURCE_BY_NAME.get(rtype.lower())
+                if code is None:
+                    continue
+                for name in zk.get_children(f"{root}/{rtype}"):
+                    pending.append((code, name, pattern, zk.get_async(f"{root}/{rtype}/{name}")))
+        acls = []
+        for code, name, pattern, res in pending:
+            try:
+                data, _ = res.get()
+            except NoNodeError:
+                continue
+            for e in (_json(data) or {}).get("acls", []):
+                op = A.OP_BY_NAME.get(str(e.get("operation", "")).lower())
+                perm = A.PERM_BY_NAME.get(str(e.get("permissionType", "")).lower())
+                if op is None or perm is None:
+                    continue
+                acls.append(A.AclBinding(code, name, pattern, e["principal"], e.get("host", "*"), op, perm).to_json())
+        self._acls = acls
+        self.acl_version += 1
 
     def _read_broker_configs(self) -> None:
         zk = self.zk
@@ -322,8 +411,17 @@ class ZooKeeperStore(MetadataStore):
     def topics(self) -> dict[str, TopicMeta]:
         return self._topics
 
-    def live_brokers(self) -> dict[int, tuple[str, int, str | None]]:
-        return self._brokers
+    def live_brokers(self, listener: str | None = None) -> dict[int, tuple[str, int, str | None]]:
+        if listener is None:
+            return self._brokers
+        out = {}
+        for bid, (host, port, rack) in self._brokers.items():
+            eps = self._endpoints.get(bid) or {}
+            if listener in eps:
+                out[bid] = (*eps[listener], rack)
+            elif not eps:
+                out[bid] = (host, port, rack)
+        return out
 
     def controller_id(self) -> int:
         return self._controller
@@ -333,9 +431,15 @@ class ZooKeeperStore(MetadataStore):
 
     # --- writing ---------------------------------------------------------------------------------
 
-    def register_broker(self, host: str, port: int, rack: str | None = None) -> None:
-        info = {"version": 5, "host": host, "port": port, "endpoints": [f"PLAINTEXT://{host}:{port}"],
-                "listener_security_protocol_map": {"PLAINTEXT": "PLAINTEXT"}, "jmx_port": -1,
+    def register_broker(self, host: str, port: int, rack: str | None = None,
+                        endpoints: list[tuple[str, str, str, int]] | None = None) -> None:
+        """Register this broker (ephemeral), with each listener's (name, protocol, host, port); the
+        top-level host and port are the first PLAINTEXT endpoint's, or -1, as Kafka writes them."""
+        endpoints = endpoints or [("PLAINTEXT", "PLAINTEXT", host, port)]
+        plain = next(((h, p) for _n, proto, h, p in endpoints if proto == "PLAINTEXT"), (None, -1))
+        info = {"version": 5, "host": plain[0], "port": plain[1],
+                "endpoints": [f"{n}://{h}:{p}" for n, _proto, h, p in endpoints],
+                "listener_security_protocol_map": {n: proto for n, proto, _h, _p in endpoints}, "jmx_port": -1,
                 "timestamp": str(int(time.time() * 1000)), "rack": rack, "features": {}}
         path = f"/brokers/ids/{self.broker_id}"
         deadline = time.time() + self.zk._session_timeout / 1000 + 5 if hasattr(self.zk, "_session_timeout") else time.time() + 25
@@ -457,6 +561,94 @@ class ZooKeeperStore(MetadataStore):
         if lost:
             self._refresh_now(*lost)
         return out
+
+    # --- SCRAM credentials and ACLs ---------------------------------------------------------------
+
+    def scram_credentials(self) -> dict[str, dict[str, str]]:
+        return self._scram
+
+    def change_scram_credentials(self, upserts: dict[tuple[str, str], str], deletions: set[tuple[str, str]]) -> None:
+        """Read-modify-write each user's /config/users znode (quota keys kept), then a change
+        notification in /config/changes, as Kafka writes them."""
+        users = {u for u, _ in upserts} | {u for u, _ in deletions}
+        for user in users:
+            path = f"/config/users/{sanitize(user)}"
+            while True:
+                try:
+                    data, stat = self.zk.get(path)
+                    doc = _json(data) or {"version": 1, "config": {}}
+                    version = stat.version
+                except NoNodeError:
+                    doc, version = {"version": 1, "config": {}}, None
+                conf = doc.setdefault("config", {})
+                for (u, mech) in deletions:
+                    if u == user:
+                        conf.pop(mech, None)
+                for (u, mech), text in upserts.items():
+                    if u == user:
+                        conf[mech] = text
+                try:
+                    if version is None:
+                        self.zk.create(path, _dump(doc), makepath=True)
+                    else:
+                        self.zk.set(path, _dump(doc), version=version)
+                    break
+                except (BadVersionError, NodeExistsError, NoNodeError):
+                    continue
+            self.zk.create("/config/changes/config_change_", _dump({"version": 2, "entity_path": f"users/{sanitize(user)}"}),
+                           sequence=True, makepath=True)
+        self._refresh_now(("users",))
+
+    def acls(self) -> list[dict]:
+        return self._acls
+
+    def change_acls(self, add: list[dict], remove: list[dict]) -> None:
+        """Compare-and-set each resource's ACL znode in Kafka's layout, then a change notification."""
+        from ..security import acl as A
+
+        by_resource: dict[tuple[int, str, int], tuple[list, list]] = {}
+        for a in add:
+            by_resource.setdefault((a["resource_type"], a["resource_name"], a["pattern_type"]), ([], []))[0].append(a)
+        for a in remove:
+            by_resource.setdefault((a["resource_type"], a["resource_name"], a["pattern_type"]), ([], []))[1].append(a)
+        for (rtype, name, pattern), (adds, removes) in by_resource.items():
+            tname = A.RESOURCE_NAMES[rtype]
+            literal = pattern == A.P_LITERAL
+            path = f"/kafka-acl/{tname}/{name}" if literal else f"/kafka-acl-extended/prefixed/{tname}/{name}"
+
+            def entry(a: dict) -> dict:
+                return {"principal": a["principal"], "permissionType": A.PERM_NAMES[a["permission"]],
+                        "operation": A.OP_NAMES[a["operation"]], "host": a["host"]}
+
+            while True:
+                try:
+                    data, stat = self.zk.get(path)
+                    current = (_json(data) or {}).get("acls", [])
+                    version = stat.version
+                except NoNodeError:
+                    current, version = [], None
+                gone = {json.dumps(entry(a), sort_keys=True) for a in removes}
+                kept = [e for e in current if json.dumps(e, sort_keys=True) not in gone]
+                have = {json.dumps(e, sort_keys=True) for e in kept}
+                kept += [entry(a) for a in adds if json.dumps(entry(a), sort_keys=True) not in have]
+                try:
+                    if version is None:
+                        if kept:
+                            self.zk.create(path, _dump({"version": 1, "acls": kept}), makepath=True)
+                    elif kept:
+                        self.zk.set(path, _dump({"version": 1, "acls": kept}), version=version)
+                    else:
+                        self.zk.delete(path, version=version)
+                    break
+                except (BadVersionError, NodeExistsError, NoNodeError):
+                    continue
+            if literal:
+                self.zk.create("/kafka-acl-changes/acl_changes_", f"{tname}:{name}".encode(), sequence=True, makepath=True)
+            else:
+                self.zk.create("/kafka-acl-extended-changes/acl_changes_",
+                               _dump({"version": 1, "resourceType": tname, "name": name, "patternType": "PREFIXED"}),
+                               sequence=True, makepath=True)
+        self._refresh_now(("acls",))
 
     def allocate_producer_id(self) -> int:
         if self._next_pid >= self._pid_end:

@@ -12,12 +12,13 @@ import os
 import signal
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from ..coordinator.coordinator import OFFSETS_TOPIC, CoordinatorConfig, GroupCoordinator
 from ..coordinator.txn_records import TXN_TOPIC
 from ..config import BrokerConfig, ConfigError, parse_listener, parse_topic_configs, to_log_config, validate_topic_name
-from ..config_policy import refusal, startup_warnings, unenforced_topic_keys
+from ..config_policy import dynamic_refusal, startup_warnings, unenforced_topic_keys
 from ..log.config import LogConfig
 from ..log.manager import LogManager
 from ..metadata.store import EmbeddedStore, MetadataStore, PartitionState, TopicMeta
@@ -27,6 +28,7 @@ from . import apis  # noqa: F401  (registers the API handlers)
 from .connection import Connection, FrameProtocol
 from .fetch_sessions import FetchSessionCache
 from .runtime import CoordinatorRuntime
+from .security import SecurityManager
 from .transactions import TransactionService
 from .waiting import wait_until
 
@@ -45,6 +47,9 @@ class Broker:
             log.warning("%s", warning)
         self.config = config
         self.broker_id = config.broker_id
+        # listeners with their TLS contexts and SASL mechanisms, the authorizer: a ConfigError when a
+        # setting is wrong, before anything is written to disk
+        self.security = SecurityManager(self)
         self.data_dir = config.data_dir
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._topic_config_cache: dict[tuple[str, int], dict[str, Any]] = {}
@@ -57,12 +62,11 @@ class Broker:
         self._apply_dynamic_broker_configs() if hasattr(self, "store") else None
         self.logs = LogManager([self.data_dir], self._log_config({}))
         self.partitions: dict[tuple[str, int], Partition] = {}
-        self.listener_name, self.host, self.port = parse_listener(config.get("listeners").split(",")[0])
-        adv = config.get("advertised.listeners")
-        if adv:
-            _, self.advertised_host, self.advertised_port = parse_listener(adv.split(",")[0])
-        else:
-            self.advertised_host, self.advertised_port = self.host or "127.0.0.1", self.port
+        self.listeners = list(self.security.listeners)
+        first = self.listeners[0]
+        self.listener_name, self.host, self.port = first.name, first.host, first.port
+        self.advertised_host, self.advertised_port = first.advertised_host, first.advertised_port
+        self.servers: list[asyncio.base_events.Server] = []
         self.server: asyncio.base_events.Server | None = None
         self.connections: set[Connection] = set()
         self._stopping: asyncio.Event | None = None
@@ -105,7 +109,7 @@ class Broker:
         self.config.dynamic = {}
         for scope in ("", str(self.broker_id)):
             for k, v in scopes.get(scope, {}).items():
-                why = refusal(k, v)
+                why = dynamic_refusal(k, v)
                 if why:  # written to the store by something else than Odradek: fail closed
                     raise ConfigError(f"dynamic broker config in the metadata store: {why}")
                 d = BROKER.get(k)
@@ -206,13 +210,23 @@ class Broker:
             self.store.refresh()
             self._apply_dynamic_broker_configs()
         self.load()
-        self.server = await loop.create_server(
-            lambda: FrameProtocol(self), self.host or None, self.port, reuse_address=True
-        )
-        if self.port == 0:
-            self.port = self.server.sockets[0].getsockname()[1]
-            if not self.config.get("advertised.listeners"):
-                self.advertised_port = self.port
+        adv_set = {lst.name for lst in self.security.listeners} if self.config.get("advertised.listeners") else set()
+        bound = []
+        for lst in self.listeners:
+            sec = self.security.listener_for(lst.name)
+            server = await loop.create_server(
+                lambda lst=lst: FrameProtocol(self, lst), lst.host or None, lst.port, reuse_address=True,
+                ssl=sec.ssl_context,
+            )
+            self.servers.append(server)
+            if lst.port == 0:  # a port chosen by the system: advertise it (unless told otherwise)
+                port = server.sockets[0].getsockname()[1]
+                lst = replace(lst, port=port, advertised_port=lst.advertised_port if lst.name in adv_set else port)
+            bound.append(lst)
+        self.listeners = bound
+        self.server = self.servers[0]
+        first = self.listeners[0]
+        self.port, self.advertised_port = first.port, first.advertised_port
         if self.zookeeper:
             from .cluster import ClusterManager
 
@@ -232,8 +246,9 @@ class Broker:
             *self.txns.start(),
         ]
         log.info(
-            "Odradek broker %d listening on %s:%d (data in %s, cluster %s)",
-            self.broker_id, self.host, self.port, self.data_dir, self.store.cluster_id,
+            "Odradek broker %d listening on %s (data in %s, cluster %s)",
+            self.broker_id, ", ".join(f"{lst.name}://{lst.host}:{lst.port} ({lst.protocol})" for lst in self.listeners),
+            self.data_dir, self.store.cluster_id,
         )
 
     def connection_made(self, conn: Connection) -> None:
@@ -291,8 +306,8 @@ class Broker:
         if self.cluster is not None:
             await self.cluster.stop()
             done("replica fetchers")
-        if self.server is not None:
-            self.server.close()
+        for server in self.servers:
+            server.close()
         for conn in list(self.connections):
             conn.close()
         await asyncio.get_running_loop().run_in_executor(None, self.logs.stop_cleaner)
@@ -379,10 +394,14 @@ class Broker:
         self.metadata_cache.clear()
         self._topic_config_cache.clear()
 
-    def live_brokers(self) -> list[tuple[int, str, int, str | None]]:
-        brokers = self.store.live_brokers()
+    def live_brokers(self, listener: str | None = None) -> list[tuple[int, str, int, str | None]]:
+        """(id, host, port, rack) of each live broker, at its endpoint for ``listener`` (the
+        listener a client came in on; the first listener when None). A broker without that
+        listener is left out."""
+        brokers = self.store.live_brokers(listener) if listener is not None else self.store.live_brokers()
         if brokers is None:
-            return [(self.broker_id, self.advertised_host, self.advertised_port, None)]
+            lst = next((x for x in self.listeners if x.name == listener), self.listeners[0])
+            return [(self.broker_id, lst.advertised_host, lst.advertised_port, None)]
         return [(b, h, p, r) for b, (h, p, r) in sorted(brokers.items())]
 
     def controller_id(self) -> int:

@@ -69,11 +69,12 @@ class ReplicaFetcher:
     async def _connect(self) -> BrokerConnection:
         if self.conn is not None and not self.conn.closed:
             return self.conn
-        info = self.manager.store.live_brokers().get(self.leader_id)
+        client = self.broker.security.client_settings
+        info = self.manager.store.live_brokers(client["listener"]).get(self.leader_id)
         if info is None:
             raise ConnectionError(f"leader {self.leader_id} is not registered")
         self.conn = await BrokerConnection(info[0], info[1], client_id=f"odradek-replica-{self.broker.broker_id}",
-                                           timeout=30).connect(negotiate=False)
+                                           timeout=30, ssl=client["ssl"], sasl=client["sasl"]).connect(negotiate=False)
         return self.conn
 
     async def _run(self) -> None:
@@ -204,7 +205,10 @@ class ClusterManager:
 
     async def start(self) -> None:
         self.store.subscribe(self.schedule_reconcile)
-        self.store.register_broker(self.broker.advertised_host, self.broker.advertised_port)
+        self.store.register_broker(
+            self.broker.advertised_host, self.broker.advertised_port,
+            endpoints=[(lst.name, lst.protocol, lst.advertised_host, lst.advertised_port) for lst in self.broker.listeners],
+        )
         self.store.refresh()
         self.reconcile()
         self.tasks.append(asyncio.create_task(self._isr_loop()))

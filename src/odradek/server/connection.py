@@ -37,9 +37,12 @@ MAX_BYTES_BUFFERED = 64 * 1024 * 1024
 class FrameProtocol(asyncio.BufferedProtocol):
     """Receives size-prefixed frames for one :class:`Connection` and handles write flow control."""
 
-    def __init__(self, broker: "Broker") -> None:
+    def __init__(self, broker: "Broker", listener=None) -> None:
         self.broker = broker
-        self.max_size: int = broker.config.get("socket.request.max.bytes")
+        self.listener = listener if listener is not None else broker.listeners[0]
+        # Before a SASL connection is authenticated, frames are capped at sasl.server.max.receive.size
+        self.max_size: int = (broker.security.sasl_max_receive if self.listener.sasl
+                              else broker.config.get("socket.request.max.bytes"))
         self.transport: asyncio.Transport | None = None
         self._buf = bytearray(RECEIVE_BUFFER)
         self._mv = memoryview(self._buf)
@@ -65,7 +68,13 @@ class FrameProtocol(asyncio.BufferedProtocol):
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.broker.connection_made(Connection(self.broker, self))
+        try:
+            conn = Connection(self.broker, self)
+        except ValueError as e:  # a client certificate no principal mapping rule matches
+            log.warning("closing %s: %s", transport.get_extra_info("peername"), e)
+            transport.close()
+            return
+        self.broker.connection_made(conn)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         if self._big_mv is not None:
@@ -92,7 +101,8 @@ class FrameProtocol(asyncio.BufferedProtocol):
             size = len(self._big) if self._big is not None else self._end - self._start
             self.error = self.error or f"connection ended inside a frame ({size} bytes expected or held)"
         self._finish()
-        return True  # half-closed: what was asked before the EOF is still answered
+        # half-closed: what was asked before the EOF is still answered (TLS cannot half-close)
+        return not self.listener.tls
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
@@ -196,12 +206,29 @@ class FrameProtocol(asyncio.BufferedProtocol):
 
 class Connection:
     def __init__(self, broker: "Broker", proto: FrameProtocol) -> None:
+        from .security import ANONYMOUS, SaslSession
+
         self.broker = broker
         self.proto = proto
         self.transport: asyncio.Transport = proto.transport  # type: ignore[assignment]
         peer = self.transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self.client_host = peer[0] if peer else ""
+        self.listener = proto.listener
+        self.security = broker.security.listener_for(self.listener.name)
         self.client_id: str | None = None
+        # The principal: User:ANONYMOUS on PLAINTEXT, the mapped certificate subject on SSL, the
+        # SASL identity once a SASL connection is authenticated.
+        self.principal = ANONYMOUS
+        if self.listener.tls and not self.listener.sasl:
+            from ..security.tls import TlsConfigError
+
+            try:
+                self.principal = self.security.ssl_principal(self.transport.get_extra_info("ssl_object"))
+            except TlsConfigError as e:
+                raise ValueError(str(e)) from None
+        self.sasl = SaslSession(self.security) if self.listener.sasl else None
+        self.refusing = False  # authentication failed: nothing more is read
         self.closed = False
         # Responses waiting to be written in request order, behind a deferred one.
         self._queue: collections.deque = collections.deque()
@@ -212,6 +239,26 @@ class Connection:
     def close(self) -> None:
         self.transport.close()
 
+    def fail_authentication(self, reason: str) -> None:
+        """Log once (no secrets), answer what was asked, then close after
+        connection.failed.authentication.delay.ms (Kafka's delay, which slows guessing)."""
+        if self.refusing:
+            return
+        self.refusing = True
+        log.warning("authentication failed for %s on listener %s: %s", self.peer, self.listener.name, reason)
+        asyncio.get_running_loop().call_later(self.broker.security.failed_auth_delay_ms / 1000, self.close)
+
+    def authenticated(self) -> None:
+        """SASL authentication completed: the principal is set, full-size frames are allowed."""
+        self.principal = self.sasl.principal
+        self.proto.max_size = self.broker.config.get("socket.request.max.bytes")
+
+    def authorize(self, op: int, rtype: int, name: str) -> bool:
+        """Whether this connection's principal may do ``op`` on the resource (always, without an
+        authorizer)."""
+        authorizer = self.broker.security.authorizer
+        return authorizer is None or authorizer.authorize(self.principal, self.client_host, op, rtype, name)
+
     async def serve(self) -> None:
         try:
             while True:
@@ -220,6 +267,11 @@ class Connection:
                     if self.proto.error:
                         log.warning("closing %s: %s", self.peer, self.proto.error)
                     return
+                if self.refusing:
+                    continue  # authentication failed: the connection closes after the delay
+                if self.sasl is not None and self.sasl.raw_tokens and self.sasl.state == 3:
+                    await self._raw_sasl_token(bytes(frame))  # SaslHandshake v0: bare token frames
+                    continue
                 if frame[0] or frame[1]:
                     # Only Produce (api key 0) works on its frame in place; every other request
                     # is decoded from immutable bytes (small frames: the copy is cheap).
@@ -257,6 +309,22 @@ class Connection:
                 else:
                     self._writer_task.cancel()
             self.transport.close()
+
+    async def _raw_sasl_token(self, token: bytes) -> None:
+        """A SASL token after a v0 SaslHandshake: the reply goes back as a bare frame; a failure
+        closes the connection without a reply (as Kafka does)."""
+        from ..security.sasl import AuthenticationFailed
+
+        sess = self.sasl
+        try:
+            reply = sess.step(token)
+        except AuthenticationFailed as e:
+            self.fail_authentication(str(e))
+            return
+        if sess.principal is not None and sess.state == 4:
+            self.authenticated()
+            sess.raw_tokens = False
+        await self.send(Response.of(reply))
 
     async def _write_queued(self) -> None:
         """Write queued responses in order, waiting for each deferred one."""

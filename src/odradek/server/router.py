@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("odradek.router")
 
 API_VERSIONS = 18
+SASL_HANDSHAKE = 17
 
 
 @dataclass
@@ -91,6 +92,15 @@ async def route(conn: "Connection", frame: bytes) -> Response | Deferred | None:
             ErrorCode.unsupported_version,
             f"api key {api_key} version {version} is not in {api.min_version}-{api.max_version}",
         )
+    sess = conn.sasl
+    if sess is not None:
+        if not sess.authenticated:
+            why = sess.check_request(api_key)
+            if why is not None:
+                # Kafka closes such a connection without answering (SaslServerAuthenticator)
+                raise KafkaError(ErrorCode.illegal_sasl_state, why)
+        elif sess.expired() and api_key != SASL_HANDSHAKE:
+            raise KafkaError(ErrorCode.sasl_authentication_failed, "the SASL session expired without re-authentication")
     flexible = _flexible(api_key, version)
     header = messages.parse_request_header(frame, flexible)
     conn.client_id = header.client_id

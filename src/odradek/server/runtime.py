@@ -94,15 +94,16 @@ class CoordinatorRuntime:
                 log.error("cannot create %s: %s", self.topic, e)
             return broker.store.topics().get(self.topic)
 
-    def coordinator_node(self, key: str) -> tuple[int, str, int] | None:
-        """(broker id, host, port) of the broker coordinating ``key``, or None (not available)."""
+    def coordinator_node(self, key: str, listener: str | None = None) -> tuple[int, str, int] | None:
+        """(broker id, host, port) of the broker coordinating ``key`` (its endpoint for ``listener``),
+        or None (not available)."""
         meta = self.ensure_topic()
         if meta is None:
             return None
         st = meta.partitions.get(self.partition_for(key))
         if st is None or st.leader < 0:
             return None
-        for b, h, p, _r in self.broker.live_brokers():
+        for b, h, p, _r in self.broker.live_brokers(listener):
             if b == st.leader:
                 return b, h, p
         return None

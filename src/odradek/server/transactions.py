@@ -214,11 +214,13 @@ class TransactionService:
     async def _request(self, broker_id: int, api_key: int, version: int, data: dict):
         conn = self._conns.get(broker_id)
         if conn is None or conn.closed:
-            info = self.broker.store.live_brokers().get(broker_id) if self.broker.store.live_brokers() else None
+            client = self.broker.security.client_settings
+            live = self.broker.store.live_brokers(client["listener"])
+            info = live.get(broker_id) if live else None
             if info is None:
                 raise ConnectionError(f"broker {broker_id} is not registered")
             conn = await BrokerConnection(info[0], info[1], client_id=f"odradek-txn-{self.broker.broker_id}",
-                                          timeout=30).connect(negotiate=False)
+                                          timeout=30, ssl=client["ssl"], sasl=client["sasl"]).connect(negotiate=False)
             self._conns[broker_id] = conn
         try:
             return await conn.request(api_key, version, data)

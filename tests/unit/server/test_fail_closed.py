@@ -1,5 +1,6 @@
-"""Fail closed: a broker asked for protection it does not give refuses to start; settings it does
-not implement are warned about by name; dynamic configs that would turn security on are refused."""
+"""Fail closed: a broker asked for protection it does not give (or security settings that cannot
+work) refuses to start with one line naming the setting; settings it does not implement are warned
+about by name; dynamic changes of security settings are refused."""
 
 from __future__ import annotations
 
@@ -14,23 +15,21 @@ from odradek.protocol.errors import ErrorCode
 from wire import WireClient
 
 REFUSED = [
-    ("listeners=SASL_SSL://127.0.0.1:{port}", "listener SASL_SSL uses security protocol SASL_SSL"),
-    ("listeners=SSL://127.0.0.1:{port}", "listener SSL uses security protocol SSL"),
-    ("listeners=SASL_PLAINTEXT://127.0.0.1:{port}", "listener SASL_PLAINTEXT uses security protocol SASL_PLAINTEXT"),
-    ("authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer", "authorizer.class.name="),
-    ("authorizer.class.name=kafka.security.authorizer.AclAuthorizer", "an authorizer (ACLs) is not supported"),
-    ("ssl.keystore.location=/etc/kafka/broker.p12", "ssl.keystore.location=/etc/kafka/broker.p12: TLS is not supported"),
-    ("sasl.enabled.mechanisms=SCRAM-SHA-512", "sasl.enabled.mechanisms=SCRAM-SHA-512: SASL is not supported"),
-    ("listener.name.external.ssl.keystore.type=PEM", "listener.name.external.ssl.keystore.type=PEM"),
-    ("listener.security.protocol.map=PLAINTEXT:SSL", "it maps PLAINTEXT to SSL"),
-    ("security.inter.broker.protocol=SASL_SSL", "only PLAINTEXT is supported between brokers"),
-    ("super.users=User:admin", "super.users=User:admin"),
-    ("zookeeper.ssl.client.enable=true", "zookeeper.ssl.client.enable=true"),
+    ("zookeeper.ssl.client.enable=true", "zookeeper.ssl.client.enable=true: TLS to ZooKeeper is not supported"),
+    ("sasl.kerberos.service.name=kafka", "Kerberos (GSSAPI) is not supported"),
+    ("principal.builder.class=com.example.Builder", "a custom principal builder is not supported"),
+    ("zookeeper.set.acl=true", "ZooKeeper ACLs is not supported"),
+    # security settings that are enforced now, refused when they cannot work
+    ("listeners=SASL_SSL://127.0.0.1:{port}", "needs a keystore"),
+    ("listeners=SSL://127.0.0.1:{port}", "needs a keystore"),
+    ("listeners=SASL_PLAINTEXT://127.0.0.1:{port}", "GSSAPI/Kerberos is not supported"),
+    ("authorizer.class.name=com.example.MyAuthorizer", "other authorizers are not supported"),
+    ("super.users=User:admin", "super.users is set but authorizer.class.name is not"),
+    ("listener.security.protocol.map=PLAINTEXT:TLS", "PROTOCOL one of"),
 ]
 SECRETS = [
-    "ssl.keystore.password=hunter2-secret",
-    "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=hunter2-secret",
-    "sasl.jaas.config=hunter2-secret",
+    "zookeeper.ssl.keystore.password=hunter2-secret",
+    "delegation.token.secret.key=hunter2-secret",
 ]
 
 
@@ -51,7 +50,7 @@ def test_refused_setting_stops_the_broker(tmp_path, setting, message):
     assert proc.returncode != 0, proc.stdout + proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, proc.stderr  # one clear line
-    assert message in lines[0] and "not" in lines[0], lines[0]
+    assert message in lines[0], lines[0]
     assert not (tmp_path / "data").exists() or not any((tmp_path / "data").iterdir())
 
 
@@ -60,33 +59,26 @@ def test_refusal_never_prints_a_secret(tmp_path, setting):
     proc = _serve(tmp_path, f"listeners=PLAINTEXT://127.0.0.1:{free_port()}", setting)
     assert proc.returncode != 0
     assert "hunter2" not in proc.stderr + proc.stdout
-    assert setting.split("=")[0] + "=[hidden]" in proc.stderr
+    assert "[hidden]" in proc.stderr
 
 
 def test_refused_in_a_properties_file(tmp_path):
     props = tmp_path / "server.properties"
     props.write_text(
         f"listeners=PLAINTEXT://127.0.0.1:{free_port()}\n"
-        "# copied from a secured Kafka\n"
-        "sasl.enabled.mechanisms=PLAIN\n"
+        "# copied from a Kerberos-secured Kafka\n"
+        "sasl.kerberos.service.name=kafka\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.run(
         [sys.executable, "-m", "odradek", "serve", str(props), "--override", f"log.dirs={tmp_path / 'd'}"],
         capture_output=True, text=True, timeout=20, env=env,
     )
-    assert proc.returncode == 2 and "sasl.enabled.mechanisms=PLAIN: SASL is not supported" in proc.stderr
+    assert proc.returncode == 2 and "Kerberos (GSSAPI) is not supported" in proc.stderr
 
 
-def test_several_listeners_are_refused_rather_than_half_served(tmp_path):
-    p1, p2 = free_port(), free_port()
-    proc = _serve(
-        tmp_path,
-        f"listeners=PLAINTEXT://127.0.0.1:{p1},EXTERNAL://127.0.0.1:{p2}",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT",
-    )
-    assert proc.returncode == 2 and "one listener" in proc.stderr
-    proc = _serve(tmp_path, f"listeners=INTERNAL://127.0.0.1:{p1}")
+def test_listener_names_need_a_protocol(tmp_path):
+    proc = _serve(tmp_path, f"listeners=INTERNAL://127.0.0.1:{free_port()}")
     assert proc.returncode == 2 and "no security protocol defined for listener INTERNAL" in proc.stderr
 
 
@@ -96,7 +88,6 @@ def test_plaintext_settings_that_turn_security_off_are_fine(tmp_path):
         overrides={
             "security.inter.broker.protocol": "PLAINTEXT",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,LOCAL:PLAINTEXT",
-            "authorizer.class.name": "",
         },
     ).start()
     try:
@@ -145,14 +136,15 @@ def _alter(c: WireClient, configs: dict[str, str], incremental: bool = True, res
 
 
 @pytest.mark.parametrize("incremental", [True, False], ids=["incremental", "legacy"])
-def test_dynamic_broker_configs_cannot_turn_security_on(shared_broker, incremental):
+def test_dynamic_broker_configs_cannot_change_security(shared_broker, incremental):
     c = WireClient(shared_broker.port)
     try:
         for name, value, needle in [
-            ("listener.name.plaintext.ssl.keystore.location", "/x.p12", "TLS is not supported"),
-            ("sasl.enabled.mechanisms", "PLAIN", "SASL is not supported"),
-            ("super.users", "User:admin", "super users"),
-            ("ssl.keystore.password", "hunter2-secret", "TLS is not supported"),
+            ("listener.name.plaintext.ssl.keystore.location", "/x.p12", "cannot be changed at run time"),
+            ("sasl.enabled.mechanisms", "PLAIN", "cannot be changed at run time"),
+            ("super.users", "User:admin", "cannot be changed at run time"),
+            ("ssl.keystore.password", "hunter2-secret", "cannot be changed at run time"),
+            ("zookeeper.set.acl", "true", "ZooKeeper ACLs"),
         ]:
             for scope in ("0", ""):
                 r = _alter(c, {name: value}, incremental, scope)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from ...config import BROKER, TOPIC, TOPIC_SYNONYMS, ConfigError, parse_topic_configs, render
-from ...config_policy import refusal, shown
+from ...config_policy import dynamic_refusal, shown
 from ...protocol.errors import ErrorCode, KafkaError
 from ..router import register
 
@@ -206,7 +206,7 @@ def _validated_broker_changes(changes: dict[str, str | None]) -> None:
     answers: a key that cannot change at run time or a bad value is INVALID_REQUEST, and a key
     Odradek does not implement is stored and warned about (Kafka stores unknown keys too)."""
     for k, v in changes.items():
-        why = refusal(k, v)
+        why = dynamic_refusal(k, v)
         if why:
             raise KafkaError(ErrorCode.invalid_config, why)
     read_only = sorted(k for k in changes if k in BROKER and BROKER[k].read_only)

@@ -17,7 +17,7 @@ async def describe_cluster(conn, header, request):
         "endpoint_type": 1,
         "cluster_id": broker.store.cluster_id,
         "controller_id": broker.controller_id(),
-        "brokers": [{"broker_id": b, "host": h, "port": p, "rack": r} for b, h, p, r in broker.live_brokers()],
+        "brokers": [{"broker_id": b, "host": h, "port": p, "rack": r} for b, h, p, r in broker.live_brokers(conn.listener.name)],
         "cluster_authorized_operations": authorized.operations(
             getattr(request, "include_cluster_authorized_operations", False), authorized.CLUSTER),
     }

@@ -51,7 +51,7 @@ async def find_coordinator(conn, header, request):
     for key in keys:
         entry = {"key": key, "node_id": -1, "host": "", "port": -1, "error_code": 0, "error_message": None}
         if key_type == TXN_KEY:
-            node = broker.txns.runtime.coordinator_node(key) if key else None
+            node = broker.txns.runtime.coordinator_node(key, conn.listener.name) if key else None
             if not key:
                 entry.update(error_code=ErrorCode.invalid_request, error_message="empty transactional id")
             elif node is None:
@@ -63,7 +63,7 @@ async def find_coordinator(conn, header, request):
         elif not key:
             entry.update(error_code=ErrorCode.invalid_request, error_message="empty group id")
         else:
-            node = await broker.coordinator_for(key)
+            node = broker.group_runtime.coordinator_node(key, conn.listener.name)
             if node is None:
                 entry.update(error_code=ErrorCode.coordinator_not_available, error_message="coordinator not available")
             else:

@@ -48,10 +48,13 @@ async def handle(conn, header, request):
                     broker.maybe_auto_create(name)
     topic_ops = authorized.operations(getattr(request, "include_topic_authorized_operations", False), authorized.TOPIC)
     cluster_ops = authorized.operations(getattr(request, "include_cluster_authorized_operations", False), authorized.CLUSTER)
-    key = (version, None if names is None else tuple(names), tuple(by_id_unknown), broker.store.version, topic_ops, cluster_ops)
+    listener = conn.listener.name
+    key = (version, None if names is None else tuple(names), tuple(by_id_unknown), broker.store.version, topic_ops,
+           cluster_ops, listener)
     cached = broker.metadata_cache.get(key)
     if cached is None:
-        cached = messages.encode_response(METADATA, version, _build(broker, names, by_id_unknown, topic_ops, cluster_ops))
+        cached = messages.encode_response(METADATA, version, _build(broker, names, by_id_unknown, topic_ops, cluster_ops,
+                                                                    listener))
         broker.metadata_cache[key] = cached
     return Response.of(cached)
 
@@ -125,9 +128,9 @@ async def describe_topic_partitions(conn, header, request):
     return {"throttle_time": 0, "topics": out, "next_cursor": next_cursor}
 
 
-def _build(broker, names, by_id_unknown, topic_ops: int, cluster_ops: int) -> dict:
+def _build(broker, names, by_id_unknown, topic_ops: int, cluster_ops: int, listener: str | None = None) -> dict:
     topics = broker.store.topics()
-    brokers = broker.live_brokers()
+    brokers = broker.live_brokers(listener)
     live = {b[0] for b in brokers}
     out_topics = []
     for name in sorted(topics) if names is None else names:

@@ -51,6 +51,8 @@ def features(version: int) -> dict:
 
 @register(API_VERSIONS, 0, 4)
 async def handle(conn, header, request) -> dict:
+    if conn.sasl is not None:
+        conn.sasl.versions_answered()  # the one ApiVersions allowed before authentication
     out = {"error_code": 0, "api_keys": _ranges(), "throttle_time": 0}
     if header.api_version >= 3:
         # Tagged fields; kio writes none that holds its default (PROTOCOL-NOTES trap 2).
