@@ -143,3 +143,22 @@ def test_consumer_group_metadata() -> None:
     assert c.group_metadata() == ConsumerGroupMetadata("g", 7, "m-1", "i-1")
     with pytest.raises(Exception):
         Consumer("127.0.0.1:1").group_metadata()
+
+
+def test_describe_transactions_response_with_no_open_transaction_decodes() -> None:
+    # TransactionStartTimeMs is -1 when nothing is open: kio's reader refuses negative times
+    from odradek.protocol import messages
+
+    body = messages.encode_response(65, 0, {"throttle_time": 0, "transaction_states": [
+        {"error_code": 0, "transactional_id": "idle", "transaction_state": "Empty", "transaction_timeout": 60000,
+         "transaction_start_time": -1, "producer_id": 5, "producer_epoch": 2, "topics": []},
+        {"error_code": 0, "transactional_id": "busy", "transaction_state": "Ongoing", "transaction_timeout": 1000,
+         "transaction_start_time": 1_700_000_000_123, "producer_id": 6, "producer_epoch": 0, "topics": [{"topic": "a", "partitions": [0, 2]}]},
+        {"error_code": 105, "transactional_id": "gone", "transaction_state": "", "transaction_timeout": 0,
+         "transaction_start_time": -1, "producer_id": -1, "producer_epoch": -1, "topics": []},
+    ]})
+    resp = messages.decode_response(65, 0, b"xx" + body, 2)
+    idle, busy, gone = resp.transaction_states
+    assert (idle.transactional_id, idle.transaction_state, idle.transaction_start_time, idle.transaction_timeout) == ("idle", "Empty", -1, 60000)
+    assert (busy.transaction_start_time, busy.producer_id, [(t.topic, t.partitions) for t in busy.topics]) == (1_700_000_000_123, 6, [("a", (0, 2))])
+    assert gone.error_code.name == "transactional_id_not_found"
