@@ -31,7 +31,7 @@ async def txn_list(args: argparse.Namespace) -> int:
     async with _admin(args) as admin:
         items = await admin.list_transactions(
             states=args.state or (), producer_ids=args.producer_id or (),
-            min_duration_ms=-1 if args.min_duration_ms is None else args.min_duration_ms, pattern=args.pattern,
+            min_duration_ms=-1 if args.duration_filter is None else args.duration_filter, pattern=args.transactional_id_pattern,
         )
     if args.output == "json":
         emit_json([{"transactional_id": t.transactional_id, "coordinator": t.coordinator, "producer_id": t.producer_id, "state": t.state} for t in items])
@@ -41,6 +41,9 @@ async def txn_list(args: argparse.Namespace) -> int:
 
 
 async def txn_describe(args: argparse.Namespace) -> int:
+    if (args.transactional_id is None) == (args.transactional_id_flag is None):
+        raise CommandError("name one transactional id (TRANSACTIONAL_ID or --transactional-id)", EXIT_USAGE)
+    args.transactional_id = args.transactional_id or args.transactional_id_flag
     async with _admin(args) as admin:
         try:
             d = (await admin.describe_transactions([args.transactional_id]))[args.transactional_id]
@@ -176,10 +179,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = cmd(xsub, "list", txn_list, "list transactional ids of every broker")
     p.add_argument("--state", action="append", metavar="STATE", help="only this state (Empty, Ongoing, PrepareCommit, PrepareAbort, CompleteCommit, CompleteAbort...; repeatable)")
     p.add_argument("--producer-id", action="append", type=int, metavar="ID", help="only this producer id (repeatable)")
-    p.add_argument("--min-duration-ms", type=int, metavar="MS", help="only transactions open longer than MS")
-    p.add_argument("--pattern", metavar="REGEX", help="only transactional ids matching REGEX")
+    p.add_argument("--duration-filter", type=int, metavar="MS", help="only transactions open longer than MS milliseconds")
+    p.add_argument("--transactional-id-pattern", metavar="REGEX", help="only transactional ids matching REGEX")
     p = cmd(xsub, "describe", txn_describe, "one transactional id's state at its coordinator")
-    p.add_argument("transactional_id", metavar="TRANSACTIONAL_ID")
+    p.add_argument("transactional_id", metavar="TRANSACTIONAL_ID", nargs="?")
+    p.add_argument("--transactional-id", dest="transactional_id_flag", metavar="TRANSACTIONAL_ID", help="the same, as kafka-transactions names it")
     p = cmd(xsub, "describe-producers", txn_describe_producers, "the active producers of a partition and their open transactions")
     p.add_argument("--topic", required=True)
     p.add_argument("--partition", type=int, required=True)
