@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from helpers import BrokerProcess
+from helpers import BrokerProcess, wait_for
 from interop_clients import uniq
 from txn_support import (
     HANG_VALUE,
@@ -33,7 +33,7 @@ from txn_support import (
 
 from odradek.client import Consumer, Producer, TopicPartition
 from odradek.client.sync import SyncConsumer, SyncProducer
-from odradek.client.transactions import ProducerFenced, TransactionState
+from odradek.client.transactions import ProducerFenced, TransactionAbortable, TransactionState
 
 pytestmark = pytest.mark.interop
 
@@ -204,3 +204,95 @@ def test_sync_wrapper_transactions(bs):
         p.commit_transaction()
     expect_ctp(bs, inp, out, group, [b"a", b"b", b"c"])
     assert committed(bs, group, [(inp, 0)]) == {(inp, 0): 3}
+
+
+def test_offsets_only_transaction_and_close_aborts(bs):
+    inp, out, group = uniq("only-in"), uniq("only-out"), uniq("only-g")
+    create_topics(bs, {inp: 1, out: 1})
+    produce_plain(bs, inp, [b"a", b"b"])
+    tid = uniq("only")
+
+    async def go():
+        async with Producer(bs, transactional_id=tid) as p:
+            await p.init_transactions()
+            # a transaction of offsets alone commits them
+            await p.begin_transaction()
+            await p.send_offsets_to_transaction({TopicPartition(inp, 0): 2}, group)
+            await p.commit_transaction()
+            # an empty transaction sends nothing and leaves the id as it was
+            await p.begin_transaction()
+            await p.commit_transaction()
+            await p.begin_transaction()
+            await p.send_and_wait(out, b"left-open", partition=0)
+        # close() aborted the open transaction
+
+    asyncio.run(go())
+    assert committed(bs, group, [(inp, 0)]) == {(inp, 0): 2}
+    assert describe(bs, tid).state == "CompleteAbort"
+    assert values(read(bs, [(out, 0)], "read_committed"))[(out, 0)] == []
+    assert lso(bs, out) == high_watermark(bs, out) == 2
+
+
+def test_a_stale_group_generation_makes_the_transaction_abortable(bs):
+    """KIP-447: offsets sent with the group metadata of a member that was rebalanced away are
+    refused (ILLEGAL_GENERATION): the transaction must be aborted; the producer carries on."""
+    inp, group = uniq("gen-in"), uniq("gen-g")
+    create_topics(bs, {inp: 2})
+
+    async def go():
+        first = Consumer(bs, group_id=group, enable_auto_commit=False, session_timeout_ms=10000, heartbeat_interval_ms=200)
+        second = Consumer(bs, group_id=group, enable_auto_commit=False, session_timeout_ms=10000, heartbeat_interval_ms=200)
+        p = Producer(bs, transactional_id=uniq("gen"))
+        try:
+            await first.start()
+            first.subscribe([inp])
+            deadline = time.monotonic() + 30
+            while not first.assignment():
+                assert time.monotonic() < deadline
+                await first.poll(0.2)
+            stale = first.group_metadata()
+            await second.start()
+            second.subscribe([inp])
+            while not (second.assignment() and first.generation_id > stale.generation_id):
+                assert time.monotonic() < deadline, "the group did not rebalance"
+                await asyncio.gather(first.poll(0.2), second.poll(0.2))
+            await p.init_transactions()
+            await p.begin_transaction()
+            with pytest.raises(TransactionAbortable) as e:
+                await p.send_offsets_to_transaction({TopicPartition(inp, 0): 0}, stale)
+            assert e.value.name == "ILLEGAL_GENERATION"
+            assert p.transaction_state == TransactionState.ABORTABLE_ERROR
+            with pytest.raises(TransactionAbortable):
+                await p.commit_transaction()
+            await p.abort_transaction()
+            await p.begin_transaction()  # the producer goes on
+            await p.send_offsets_to_transaction({TopicPartition(inp, 0): 0}, first.group_metadata())
+            await p.commit_transaction()
+        finally:
+            await p.close()
+            await second.close()
+            await first.close()
+
+    asyncio.run(go())
+
+
+def test_a_transaction_past_its_timeout_is_aborted_and_its_producer_fenced(bs):
+    topic = uniq("slow")
+    create_topics(bs, {topic: 1})
+    tid = uniq("slow")
+
+    async def go():
+        async with Producer(bs, transactional_id=tid, transaction_timeout_ms=1000) as p:
+            await p.init_transactions()
+            await p.begin_transaction()
+            await p.send_and_wait(topic, b"too-slow", partition=0)
+            await asyncio.to_thread(wait_for, lambda: describe(bs, tid).state == "CompleteAbort", 30, what="the timeout abort")
+            fut = await p.send(topic, b"later", partition=0)
+            with pytest.raises(ProducerFenced):
+                await fut
+            with pytest.raises(ProducerFenced):
+                await p.commit_transaction()
+
+    asyncio.run(go())
+    assert values(read(bs, [(topic, 0)], "read_committed"))[(topic, 0)] == []
+    assert values(read(bs, [(topic, 0)], "read_uncommitted"))[(topic, 0)] == [b"too-slow"]
