@@ -2,7 +2,8 @@
 partitions of the transaction are led by others, so markers go out as WriteTxnMarkers and KIP-890
 verification asks the coordinator over the network. Followers keep the producers' transaction
 state from what they replicate, and answer DescribeProducers as Kafka's followers do, which is what
-``kafka-transactions find-hanging --broker-id N`` asks every replica on broker N."""
+``kafka-transactions find-hanging --broker-id N`` asks every replica on broker N. Then the
+coordinator is killed inside a transaction and the producer finishes it with the next one."""
 
 from __future__ import annotations
 
@@ -89,8 +90,20 @@ def test_transactions_across_brokers(cluster_factory):
         row = next(line.split("\t") for line in desc["out"].splitlines() if line.startswith(str(producer.producer_id)))
         assert row[5].strip() == "6", desc
 
-        loop.run_until_complete(producer.commit_transaction())
+        # the coordinator dies with the transaction open: another broker takes its partition of
+        # __transaction_state over, and the producer finds it and finishes the transaction there
+        cluster.brokers[coordinator].kill()
+        alive = ",".join(b.bootstrap for b in cluster.brokers if b.alive())
+
+        async def finish() -> int:
+            for _t, part in tps:
+                await producer.send(topic, f"after-{part}".encode(), partition=part)
+            await producer.commit_transaction()
+            return await producer.cluster.coordinator(tid, key_type=1)
+
+        new_coordinator = loop.run_until_complete(finish())
         loop.run_until_complete(producer.close())
-        assert values(read(bs, tps, "read_committed")) == {tp: [f"{n}-{tp[1]}".encode() for n in ("one", "three", "open")] for tp in tps}
+        assert new_coordinator != coordinator
+        assert values(read(alive, tps, "read_committed")) == {tp: [f"{n}-{tp[1]}".encode() for n in ("one", "three", "open", "after")] for tp in tps}
     finally:
         loop.close()

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..protocol.errors import ErrorCode, KafkaError
 from . import cluster as apis
-from .errors import BrokerUnreachable
+from .errors import is_retriable
 from .types import ConsumerGroupMetadata, OffsetAndMetadata, TopicPartition
 
 if TYPE_CHECKING:
@@ -175,14 +175,13 @@ class TransactionManager:
                 node = await self.cluster.coordinator(self.transactional_id, key_type=1)
                 resp = await self.cluster.send(node, api_key, request)
                 code = _top_error(resp)
-            except BrokerUnreachable as e:
-                code, resp = ErrorCode.network_exception, None
-                log.debug("%s: %s", what, e)
             except KafkaError as e:
-                if e.code not in _REFIND + _RETRY:
+                # a lost connection, a coordinator that left the cluster, a request timeout...
+                if not is_retriable(e):
                     raise
                 code, resp = e.code, None
-            if code in _REFIND or code == ErrorCode.network_exception:
+                log.debug("%s: %s", what, e)
+            if code in _REFIND or resp is None:
                 self.cluster.forget_coordinator(self.transactional_id, key_type=1)
             elif code not in _RETRY:
                 return resp
@@ -340,8 +339,10 @@ class TransactionManager:
             try:
                 node = await self.cluster.coordinator(meta.group_id)
                 resp = await self.cluster.send(node, apis.TXN_OFFSET_COMMIT, request)
-            except BrokerUnreachable as e:
-                resp, code = None, ErrorCode.network_exception
+            except KafkaError as e:
+                if not is_retriable(e):
+                    raise
+                resp, code = None, e.code
                 log.debug("TxnOffsetCommit: %s", e)
             retry = code != ErrorCode.none
             if resp is not None:
@@ -359,7 +360,7 @@ class TransactionManager:
                             raise self._fatal(KafkaError(c, f"TxnOffsetCommit for group {meta.group_id!r}"))
                         else:
                             raise self.fail_from(c, f"TxnOffsetCommit {tp} for group {meta.group_id!r}")
-            if code in _REFIND or code == ErrorCode.network_exception:
+            if code in _REFIND or resp is None:
                 self.cluster.forget_coordinator(meta.group_id)
             if todo and retry:
                 if time.monotonic() + backoff > deadline:
