@@ -3,7 +3,8 @@ partitions of the transaction are led by others, so markers go out as WriteTxnMa
 verification asks the coordinator over the network. Followers keep the producers' transaction
 state from what they replicate, and answer DescribeProducers as Kafka's followers do, which is what
 ``kafka-transactions find-hanging --broker-id N`` asks every replica on broker N. Then the
-coordinator is killed inside a transaction and the producer finishes it with the next one."""
+coordinator is killed inside a transaction, and the producer commits it through the broker that
+takes the coordinator's place."""
 
 from __future__ import annotations
 
