@@ -11,6 +11,7 @@ one hanging."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ from txn_support import create_topics, high_watermark, lso, produce_plain, read,
 from wire import WireClient
 
 from odradek.cli.main import main as odradek_main
+from odradek.client import Consumer, TopicPartition
 from odradek.client.sync import SyncProducer
 from odradek.protocol import record_codec
 
@@ -205,6 +207,20 @@ def test_odradek_txn_commands(scene, capsys):
     assert len(states) == 3 and all(q["current_txn_start_offset"] is None for q in states if q is not p)  # two plain producers
     rc, out, _ = odradek(capsys, "txn", "describe-producers", "--topic", t, "--partition", "0", "-b", bs)
     assert out.splitlines()[0].split() == ["PRODUCER-ID", "PRODUCER-EPOCH", "COORDINATOR-EPOCH", "LAST-SEQUENCE", "LAST-TIMESTAMP", "TXN-START-OFFSET"]
+
+    # the Python client: read_committed stops at the hanging transaction, and counts its lag to the LSO
+    async def lags():
+        out = {}
+        for isolation in ("read_committed", "read_uncommitted"):
+            async with Consumer(bs, isolation_level=isolation, fetch_max_wait_ms=100) as c:
+                tp = TopicPartition(t, 0)
+                c.assign([tp])
+                c.seek(tp, 1)
+                got = await c.poll(1.0, max_records=1)
+                out[isolation] = ([r.value for r in got], await c.position(tp), c.highwater(tp), c.lag(tp))
+        return out
+
+    assert asyncio.run(lags()) == {"read_committed": ([], 1, 4, 0), "read_uncommitted": ([b"hanging-1"], 2, 4, 2)}
 
     # read_committed stops at the hanging transaction; read_uncommitted does not
     rc, out, _ = odradek(capsys, "consume", t, "-p", "0", "-b", bs, "--from-beginning", "--isolation", "read_committed", "--idle-timeout", "1.5")

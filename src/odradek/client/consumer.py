@@ -306,6 +306,7 @@ class Consumer:
         self._user_assigned = False
         self._positions: dict[TopicPartition, int | None] = {}
         self._highwater: dict[TopicPartition, int] = {}
+        self._last_stable: dict[TopicPartition, int] = {}
         self._log_start: dict[TopicPartition, int] = {}
         self._paused: set[TopicPartition] = set()
         self._buffer: collections.deque[_Fetched] = collections.deque()
@@ -484,9 +485,10 @@ class Consumer:
         return self._highwater.get(TopicPartition(*partition))
 
     def lag(self, partition: TopicPartition | tuple[str, int]) -> int | None:
-        """High watermark minus position, from the last fetch (None while unknown)."""
+        """High watermark (the last stable offset with read_committed, as Java's client counts it)
+        minus position, from the last fetch (None while unknown)."""
         tp = TopicPartition(*partition)
-        hw = self._highwater.get(tp)
+        hw = (self._last_stable if self.isolation else self._highwater).get(tp)
         pos = self._positions.get(tp)
         if hw is None or pos is None:
             return None
@@ -703,6 +705,8 @@ class Consumer:
                 code = p.error_code
                 if code == ErrorCode.none:
                     self._highwater[tp] = p.high_watermark
+                    if p.last_stable_offset >= 0:
+                        self._last_stable[tp] = p.last_stable_offset
                     self._log_start[tp] = p.log_start_offset
                     if p.records:
                         aborted = p.aborted_transactions if self.isolation else None
