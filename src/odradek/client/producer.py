@@ -815,7 +815,8 @@ class Producer:
             txn.fail_from(err.code, err.message or f"produce to {b.tp}")
         self._fail(b, err)
         for fut in b.futures:
-            fut.exception()  # commit_transaction (or the abort asked for) reports it
+            if fut.done() and not fut.cancelled():
+                fut.exception()  # commit_transaction (or the abort asked for) reports it
 
     def _complete(self, b: _Batch, base_offset: int, log_append_ts: int) -> None:
         q = self._queues.get(b.tp)
