@@ -51,9 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=_serve)
 
-    from . import perf, tools
+    from . import perf, tools, txn
 
     tools.register(sub)
+    txn.register(sub)
     perf.register(sub)
     return parser
 

@@ -304,7 +304,7 @@ async def consume(args: argparse.Namespace) -> int:
     start = "earliest" if args.from_beginning else "latest"
     fmt = None if args.output == "json" else _Template(args.template)
     consumer = Consumer(
-        bootstrap(args), group_id=args.group, auto_offset_reset=start, enable_auto_commit=args.group is not None,
+        bootstrap(args), group_id=args.group, auto_offset_reset=start, enable_auto_commit=args.group is not None, isolation_level=args.isolation,
         request_timeout_ms=int(args.timeout * 1000), session_timeout_ms=args.session_timeout_ms, heartbeat_interval_ms=min(3000, args.session_timeout_ms // 3),
     )
     stop = asyncio.Event()
@@ -717,6 +717,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-n", "--num", type=int, default=None, help="exit after N records")
     p.add_argument("-t", "--template", default="{value}", help="output template (default '{value}'); --format json prints JSON lines")
     p.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS", help="exit when no record came for SECONDS")
+    p.add_argument("--isolation", default="read_uncommitted", choices=["read_uncommitted", "read_committed"],
+                   help="read_committed: only records of committed transactions, up to the last stable offset (default read_uncommitted)")
     p.add_argument("--session-timeout-ms", type=int, default=10000, help=argparse.SUPPRESS)
 
     # group

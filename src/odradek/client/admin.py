@@ -36,6 +36,9 @@ __all__ = [
     "MemberDescription",
     "ClusterDescription",
     "PartitionOffsets",
+    "TransactionListing",
+    "TransactionDescription",
+    "ProducerState",
     "RESOURCE_TYPES",
 ]
 
@@ -115,6 +118,42 @@ class PartitionOffsets:
     @property
     def lag(self) -> int | None:
         return None if self.committed is None else max(0, self.log_end_offset - self.committed)
+
+
+@dataclass(frozen=True)
+class TransactionListing:
+    """One transactional id as its coordinator lists it (ListTransactions)."""
+
+    transactional_id: str
+    producer_id: int
+    state: str  # Kafka's state names: Empty, Ongoing, PrepareCommit, PrepareAbort, CompleteCommit, ...
+    coordinator: int
+
+
+@dataclass
+class TransactionDescription:
+    """A transactional id's state at its coordinator (DescribeTransactions)."""
+
+    transactional_id: str
+    coordinator: int
+    state: str
+    producer_id: int
+    producer_epoch: int
+    timeout_ms: int
+    start_time_ms: int  # -1 when no transaction is open
+    partitions: list[TopicPartition]
+
+
+@dataclass(frozen=True)
+class ProducerState:
+    """An idempotent or transactional producer a partition leader knows (DescribeProducers)."""
+
+    producer_id: int
+    producer_epoch: int
+    last_sequence: int
+    last_timestamp: int
+    coordinator_epoch: int  # -1 before the first marker
+    current_txn_start_offset: int  # -1 when no transaction is open on the partition
 
 
 def _err(code: ErrorCode, message: str | None, what: str) -> KafkaError | None:
@@ -515,3 +554,104 @@ class Admin:
             for p in t.partitions:
                 if p.error_code != ErrorCode.none:
                     raise KafkaError(p.error_code, f"delete offset {t.name}-{p.partition_index} of {group_id!r}")
+
+    # ------------------------------------------------------------------ transactions
+
+    async def list_transactions(
+        self, *, states: Iterable[str] = (), producer_ids: Iterable[int] = (), min_duration_ms: int = -1, pattern: str | None = None,
+    ) -> list[TransactionListing]:
+        """Transactional ids of every broker (ListTransactions goes to each coordinator), filtered
+        by state names, producer ids, transactions open longer than ``min_duration_ms``
+        (ListTransactions v1+) and a regular expression on the id (v2+)."""
+        await self.cluster.refresh([])
+        out: list[TransactionListing] = []
+        for node in sorted(self.cluster.brokers):
+            if min_duration_ms >= 0 or pattern is not None:
+                await self.cluster.connection(node)
+                v = self.cluster.api_version(node, apis.LIST_TRANSACTIONS)
+                need = 2 if pattern is not None else 1
+                if v is None or v < need:
+                    raise KafkaError(ErrorCode.unsupported_version, f"broker {node} cannot filter transactions by {'pattern' if pattern is not None else 'duration'} (ListTransactions v{need})")
+            resp = await self.cluster.send(node, apis.LIST_TRANSACTIONS, {
+                "state_filters": list(states), "producer_id_filters": list(producer_ids),
+                "duration_filter": min_duration_ms, "transactional_id_pattern": pattern,
+            })
+            if resp.error_code != ErrorCode.none:
+                raise KafkaError(resp.error_code, getattr(resp, "error_message", None) or f"list transactions on broker {node}")
+            if resp.unknown_state_filters:
+                raise KafkaError(ErrorCode.invalid_request, f"unknown transaction states: {', '.join(resp.unknown_state_filters)}")
+            out += [TransactionListing(t.transactional_id, t.producer_id, t.transaction_state, node) for t in resp.transaction_states]
+        return sorted(out, key=lambda t: t.transactional_id)
+
+    async def describe_transactions(self, transactional_ids: Iterable[str]) -> dict[str, TransactionDescription]:
+        """The state of each transactional id at its coordinator; an unknown id raises
+        TRANSACTIONAL_ID_NOT_FOUND."""
+        out: dict[str, TransactionDescription] = {}
+        for tid in transactional_ids:
+            deadline = asyncio.get_running_loop().time() + self.cluster.request_timeout
+            while True:
+                node = await self.cluster.coordinator(tid, key_type=1)
+                resp = await self.cluster.send(node, apis.DESCRIBE_TRANSACTIONS, {"transactional_ids": [tid]})
+                (st,) = resp.transaction_states
+                code = st.error_code
+                if code in (ErrorCode.not_coordinator, ErrorCode.coordinator_not_available, ErrorCode.coordinator_load_in_progress) \
+                        and asyncio.get_running_loop().time() < deadline:
+                    self.cluster.forget_coordinator(tid, key_type=1)
+                    await asyncio.sleep(self.retry_backoff)
+                    continue
+                break
+            if code != ErrorCode.none:
+                raise KafkaError(code, f"transactional id {tid!r}")
+            start = st.transaction_start_time
+            start_ms = int(start.timestamp() * 1000) if hasattr(start, "timestamp") else int(start)
+            timeout = st.transaction_timeout
+            timeout_ms = int(timeout.total_seconds() * 1000) if hasattr(timeout, "total_seconds") else int(timeout)
+            out[tid] = TransactionDescription(
+                tid, node, st.transaction_state, st.producer_id, st.producer_epoch, timeout_ms, start_ms if start_ms >= 0 else -1,
+                sorted(TopicPartition(t.topic, p) for t in st.topics for p in t.partitions),
+            )
+        return out
+
+    async def describe_producers(self, partitions: Iterable[TopicPartition], *, broker_id: int | None = None) -> dict[TopicPartition, list[ProducerState]]:
+        """The active producers of each partition, from its leader (or from ``broker_id``'s replica)."""
+        tps = [TopicPartition(*tp) for tp in partitions]
+        await self.cluster.refresh({tp.topic for tp in tps})
+        by_node: dict[int, list[TopicPartition]] = collections.defaultdict(list)
+        for tp in tps:
+            node = broker_id if broker_id is not None else self.cluster.leader(tp.topic, tp.partition)
+            if node is None or node < 0:
+                raise KafkaError(ErrorCode.unknown_topic_or_partition, str(tp))
+            by_node[node].append(tp)
+        out: dict[TopicPartition, list[ProducerState]] = {}
+        for node, items in by_node.items():
+            topics: dict[str, list[int]] = collections.defaultdict(list)
+            for tp in items:
+                topics[tp.topic].append(tp.partition)
+            resp = await self.cluster.send(node, apis.DESCRIBE_PRODUCERS, {"topics": [{"name": t, "partition_indexes": ps} for t, ps in topics.items()]})
+            for t in resp.topics:
+                for p in t.partitions:
+                    tp = TopicPartition(t.name, p.partition_index)
+                    if p.error_code != ErrorCode.none:
+                        raise KafkaError(p.error_code, p.error_message or f"describe producers of {tp}")
+                    out[tp] = [ProducerState(a.producer_id, a.producer_epoch, a.last_sequence, a.last_timestamp, a.coordinator_epoch,
+                                             a.current_txn_start_offset) for a in p.active_producers]
+        return out
+
+    async def abort_transaction(self, partition: TopicPartition, producer_id: int, producer_epoch: int, coordinator_epoch: int) -> None:
+        """Write an ABORT marker for ``producer_id`` to ``partition`` (WriteTxnMarkers to its leader),
+        as Kafka's admin client does to end a hanging transaction. The marker ends whatever
+        transaction the producer has open there; it must carry the producer's current epoch."""
+        tp = TopicPartition(*partition)
+        await self.cluster.refresh([tp.topic])
+        leader = self.cluster.leader(tp.topic, tp.partition)
+        if leader < 0:
+            raise KafkaError(ErrorCode.unknown_topic_or_partition, str(tp))
+        resp = await self.cluster.send(leader, apis.WRITE_TXN_MARKERS, {"markers": [{
+            "producer_id": producer_id, "producer_epoch": producer_epoch, "transaction_result": False,
+            "topics": [{"name": tp.topic, "partition_indexes": [tp.partition]}], "coordinator_epoch": max(0, coordinator_epoch),
+        }]})
+        for m in resp.markers:
+            for t in m.topics:
+                for p in t.partitions:
+                    if p.error_code != ErrorCode.none:
+                        raise KafkaError(p.error_code, f"abort of producer {producer_id} on {t.name}-{p.partition_index}")

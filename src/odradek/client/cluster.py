@@ -35,6 +35,8 @@ CREATE_TOPICS, DELETE_TOPICS, DELETE_RECORDS, INIT_PRODUCER_ID = 19, 20, 21, 22
 DESCRIBE_CONFIGS, ALTER_CONFIGS, CREATE_PARTITIONS = 32, 33, 37
 DELETE_GROUPS, INCREMENTAL_ALTER_CONFIGS, OFFSET_DELETE, DESCRIBE_CLUSTER = 42, 44, 47, 60
 DESCRIBE_LOG_DIRS, ELECT_LEADERS, ALTER_PARTITION_REASSIGNMENTS, LIST_PARTITION_REASSIGNMENTS = 35, 43, 45, 46
+ADD_PARTITIONS_TO_TXN, ADD_OFFSETS_TO_TXN, END_TXN, WRITE_TXN_MARKERS, TXN_OFFSET_COMMIT = 24, 25, 26, 27, 28
+DESCRIBE_PRODUCERS, DESCRIBE_TRANSACTIONS, LIST_TRANSACTIONS = 61, 65, 66
 
 #: The versions this client fills, per api key. Shapes change above these maxima (topic ids in
 #: Fetch v13, batched groups in OffsetFetch v8 and FindCoordinator v4), so the client stays below.
@@ -67,6 +69,16 @@ API_RANGES: dict[int, tuple[int, int]] = {
     ELECT_LEADERS: (1, 2),
     ALTER_PARTITION_REASSIGNMENTS: (0, 0),
     LIST_PARTITION_REASSIGNMENTS: (0, 0),
+    # transactions: AddPartitionsToTxn v4+ is broker-to-broker; WriteTxnMarkers v1 is what Kafka's
+    # admin client sends for an operator's abort
+    ADD_PARTITIONS_TO_TXN: (0, 3),
+    ADD_OFFSETS_TO_TXN: (0, 4),
+    END_TXN: (0, 4),
+    WRITE_TXN_MARKERS: (1, 1),
+    TXN_OFFSET_COMMIT: (0, 4),
+    DESCRIBE_PRODUCERS: (0, 0),
+    DESCRIBE_TRANSACTIONS: (0, 0),
+    LIST_TRANSACTIONS: (0, 2),
 }
 
 Request = dict | Callable[[int], dict]
@@ -127,7 +139,7 @@ class Cluster:
         self._connecting: dict[Any, asyncio.Future] = {}
         self._metadata_at = 0.0
         self._metadata_lock: asyncio.Lock | None = None
-        self._coordinators: dict[str, int] = {}
+        self._coordinators: dict[Any, int] = {}
         self._extra_nodes: dict[int, BrokerInfo] = {}
         self.closed = False
 
@@ -328,9 +340,11 @@ class Cluster:
     # ---------------------------------------------------------------- coordinators
 
     async def coordinator(self, group_id: str, *, refresh: bool = False, key_type: int = 0) -> int:
-        """The node id of the group coordinator (FindCoordinator), cached until ``refresh``."""
-        if not refresh and group_id in self._coordinators:
-            return self._coordinators[group_id]
+        """The node id of the coordinator of a group (``key_type`` 0) or of a transactional id
+        (``key_type`` 1), from FindCoordinator, cached until ``refresh`` or :meth:`forget_coordinator`."""
+        cache_key = _coordinator_key(group_id, key_type)
+        if not refresh and cache_key in self._coordinators:
+            return self._coordinators[cache_key]
         deadline = time.monotonic() + self.request_timeout
         while True:
             resp = await self.send(None, FIND_COORDINATOR, {"key": group_id, "key_type": key_type})
@@ -342,11 +356,11 @@ class Cluster:
         node = resp.node_id
         if node not in self.brokers:
             self._extra_nodes[node] = BrokerInfo(node, resp.host, resp.port)
-        self._coordinators[group_id] = node
+        self._coordinators[cache_key] = node
         return node
 
-    def forget_coordinator(self, group_id: str) -> None:
-        self._coordinators.pop(group_id, None)
+    def forget_coordinator(self, group_id: str, *, key_type: int = 0) -> None:
+        self._coordinators.pop(_coordinator_key(group_id, key_type), None)
 
     async def close(self) -> None:
         self.closed = True
@@ -357,6 +371,10 @@ class Cluster:
                 await c.close()
             except Exception:  # noqa: BLE001
                 pass
+
+
+def _coordinator_key(key: str, key_type: int) -> Any:
+    return key if key_type == 0 else (key_type, key)
 
 
 def timed_out(deadline: float) -> bool:

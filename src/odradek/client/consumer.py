@@ -22,12 +22,18 @@ Positions start at the committed offset, else at ``auto_offset_reset`` (``latest
 or ``none``, which raises ``OFFSET_OUT_OF_RANGE``). ``poll`` returns records and moves each
 partition's position past what it returned; the next fetch is started in the background as soon
 as the buffer runs dry.
+
+With ``isolation_level="read_committed"`` the consumer reads only up to each partition's last
+stable offset and drops the records of aborted transactions (the fetch response lists them);
+transaction markers are never returned. Committed offsets are then read with ``require_stable``,
+so a position never starts from offsets a transaction has not committed yet.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import heapq
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -36,6 +42,7 @@ from typing import Any
 from crc32c import crc32c
 
 from ..protocol import record_codec
+from ..protocol.control import parse_marker
 from ..protocol.errors import ErrorCode, KafkaError
 from ..protocol.records import HEADER_SIZE, check_header, read_header
 from . import cluster as apis
@@ -43,7 +50,7 @@ from .assignors import Assignor, assignor as make_assignor
 from .cluster import Cluster
 from .errors import BrokerUnreachable, is_retriable
 from .group_protocol import Assignment, Subscription, decode_assignment, decode_subscription, encode_assignment, encode_subscription
-from .types import EARLIEST, LATEST, ConsumerRecord, OffsetAndMetadata, OffsetAndTimestamp, TopicPartition
+from .types import EARLIEST, LATEST, ConsumerGroupMetadata, ConsumerRecord, OffsetAndMetadata, OffsetAndTimestamp, TopicPartition
 
 log = logging.getLogger(__name__)
 
@@ -175,11 +182,16 @@ def _decode_records(tp: TopicPartition, mv: memoryview, h: Any, min_offset: int)
 
 
 class _Fetched:
-    """One partition's part of a fetch response, decoded a batch at a time as ``poll`` drains it."""
+    """One partition's part of a fetch response, decoded a batch at a time as ``poll`` drains it.
 
-    __slots__ = ("tp", "data", "pos", "min_offset", "records", "index", "next_offset")
+    ``aborted`` (read_committed): the response's aborted transactions as a heap of (first offset,
+    producer id); ``aborted_pids`` the producers whose aborted transaction the batches read so far
+    are inside (Kafka's consumer algorithm: an entry joins when a batch of any producer reaches its
+    first offset, the producer's ABORT marker ends it)."""
 
-    def __init__(self, tp: TopicPartition, data: bytes | memoryview, fetch_offset: int) -> None:
+    __slots__ = ("tp", "data", "pos", "min_offset", "records", "index", "next_offset", "aborted", "aborted_pids")
+
+    def __init__(self, tp: TopicPartition, data: bytes | memoryview, fetch_offset: int, aborted: Any = None) -> None:
         self.tp = tp
         self.data = memoryview(data)
         self.pos = 0
@@ -187,6 +199,28 @@ class _Fetched:
         self.records: list[ConsumerRecord] = []
         self.index = 0
         self.next_offset = fetch_offset
+        self.aborted: list[tuple[int, int]] | None = None
+        self.aborted_pids: set[int] = set()
+        if aborted:
+            self.aborted = [(a.first_offset, a.producer_id) for a in aborted]
+            heapq.heapify(self.aborted)
+
+    def skip_aborted(self, h: Any, mv: memoryview) -> bool:
+        """Whether the batch ``h`` (read_committed) belongs to an aborted transaction; keeps the
+        set of aborted producers up to date as batches go by."""
+        heap = self.aborted
+        if heap is None or h.producer_id < 0:
+            return False
+        last = h.last_offset
+        while heap and heap[0][0] <= last:
+            self.aborted_pids.add(heapq.heappop(heap)[1])
+        if h.is_control:
+            if h.producer_id in self.aborted_pids:
+                marker = parse_marker(h, mv[h.position : h.position + h.size])
+                if marker is not None and not marker.commit:
+                    self.aborted_pids.discard(h.producer_id)
+            return True
+        return h.is_transactional and h.producer_id in self.aborted_pids
 
 
 _GROUP_RETRY = (
@@ -272,6 +306,7 @@ class Consumer:
         self._user_assigned = False
         self._positions: dict[TopicPartition, int | None] = {}
         self._highwater: dict[TopicPartition, int] = {}
+        self._last_stable: dict[TopicPartition, int] = {}
         self._log_start: dict[TopicPartition, int] = {}
         self._paused: set[TopicPartition] = set()
         self._buffer: collections.deque[_Fetched] = collections.deque()
@@ -450,9 +485,10 @@ class Consumer:
         return self._highwater.get(TopicPartition(*partition))
 
     def lag(self, partition: TopicPartition | tuple[str, int]) -> int | None:
-        """High watermark minus position, from the last fetch (None while unknown)."""
+        """High watermark (the last stable offset with read_committed, as Java's client counts it)
+        minus position, from the last fetch (None while unknown)."""
         tp = TopicPartition(*partition)
-        hw = self._highwater.get(tp)
+        hw = (self._last_stable if self.isolation else self._highwater).get(tp)
         pos = self._positions.get(tp)
         if hw is None or pos is None:
             return None
@@ -590,6 +626,8 @@ class Consumer:
                 continue
             if h.next_offset > f.next_offset:
                 f.next_offset = h.next_offset
+            if f.aborted is not None and f.skip_aborted(h, mv):
+                continue
             if h.is_control:
                 continue
             check_header(h, end - pos)
@@ -667,9 +705,12 @@ class Consumer:
                 code = p.error_code
                 if code == ErrorCode.none:
                     self._highwater[tp] = p.high_watermark
+                    if p.last_stable_offset >= 0:
+                        self._last_stable[tp] = p.last_stable_offset
                     self._log_start[tp] = p.log_start_offset
                     if p.records:
-                        self._buffer.append(_Fetched(tp, p.records, fetch_offset))
+                        aborted = p.aborted_transactions if self.isolation else None
+                        self._buffer.append(_Fetched(tp, p.records, fetch_offset, aborted))
                 elif code == ErrorCode.offset_out_of_range:
                     reset.append(tp)
                 elif code in (ErrorCode.not_leader_or_follower, ErrorCode.unknown_topic_or_partition, ErrorCode.leader_not_available, ErrorCode.fenced_leader_epoch, ErrorCode.unknown_leader_epoch, ErrorCode.kafka_storage_error):
@@ -685,10 +726,11 @@ class Consumer:
                 self._positions[tp] = None
             await self._init_positions(reset, use_committed=False)
 
-    def _parse(self, tp: TopicPartition, data: bytes, fetch_offset: int) -> tuple[list[ConsumerRecord], int]:
+    def _parse(self, tp: TopicPartition, data: bytes, fetch_offset: int, aborted: Any = None) -> tuple[list[ConsumerRecord], int]:
         """Every record of ``data`` at or after ``fetch_offset``, and the offset after the last
-        whole batch (what ``poll`` does lazily, at once)."""
-        f = _Fetched(tp, data, fetch_offset)
+        whole batch (what ``poll`` does lazily, at once); ``aborted`` as a fetch response's
+        aborted transactions (objects with ``producer_id`` and ``first_offset``)."""
+        f = _Fetched(tp, data, fetch_offset, aborted if self.isolation else None)
         out: list[ConsumerRecord] = []
         while self._decode_next(f):
             out += f.records
@@ -703,7 +745,7 @@ class Consumer:
     async def _fetch_committed(self, tps: list[TopicPartition]) -> dict[TopicPartition, OffsetAndMetadata | None]:
         if self.group_id is None:
             return {tp: None for tp in tps}
-        return await fetch_committed(self.cluster, self.group_id, tps, retry_backoff=self.retry_backoff)
+        return await fetch_committed(self.cluster, self.group_id, tps, retry_backoff=self.retry_backoff, require_stable=bool(self.isolation))
 
     async def _init_positions(self, tps: list[TopicPartition], *, use_committed: bool = True) -> None:
         tps = [tp for tp in tps if self._positions.get(tp) is None]
@@ -724,6 +766,12 @@ class Consumer:
         for tp, (off, _) in offsets.items():
             if tp in self._assignment or tp in rest:
                 self._positions[tp] = off
+
+    def group_metadata(self) -> ConsumerGroupMetadata:
+        """This member's place in its group, for ``Producer.send_offsets_to_transaction``."""
+        if self.group_id is None:
+            raise KafkaError(ErrorCode.invalid_group_id, "group_metadata needs a group_id")
+        return ConsumerGroupMetadata(self.group_id, self.generation_id, self.member_id, self.group_instance_id)
 
     def _current_offsets(self) -> dict[TopicPartition, OffsetAndMetadata]:
         return {tp: OffsetAndMetadata(pos) for tp in self._assignment if (pos := self._positions.get(tp)) is not None}
@@ -1055,8 +1103,14 @@ async def list_offsets(cluster: Cluster, wanted: Mapping[TopicPartition, int], *
     return out
 
 
-async def fetch_committed(cluster: Cluster, group_id: str, tps: Sequence[TopicPartition] | None, *, retry_backoff: float = 0.1) -> dict[TopicPartition, OffsetAndMetadata | None]:
-    """OffsetFetch: the group's committed offsets of ``tps`` (None: every partition it has)."""
+async def fetch_committed(
+    cluster: Cluster, group_id: str, tps: Sequence[TopicPartition] | None, *, retry_backoff: float = 0.1, require_stable: bool = False,
+) -> dict[TopicPartition, OffsetAndMetadata | None]:
+    """OffsetFetch: the group's committed offsets of ``tps`` (None: every partition it has).
+
+    With ``require_stable`` (read_committed consumers) a partition whose offset a transaction has
+    staged but not yet committed is asked again (UNSTABLE_OFFSET_COMMIT) until the transaction
+    ends or the request timeout passes."""
     deadline = time.monotonic() + cluster.request_timeout
     while True:
         node = await cluster.coordinator(group_id)
@@ -1067,7 +1121,7 @@ async def fetch_committed(cluster: Cluster, group_id: str, tps: Sequence[TopicPa
             resp = await cluster.send(node, apis.OFFSET_FETCH, {
                 "group_id": group_id,
                 "topics": None if tps is None else [{"name": t, "partition_indexes": ps} for t, ps in topics.items()],
-                "require_stable": False,
+                "require_stable": require_stable,
             })
         except KafkaError as e:
             if tps is not None or e.code != ErrorCode.corrupt_message:
@@ -1086,6 +1140,10 @@ async def fetch_committed(cluster: Cluster, group_id: str, tps: Sequence[TopicPa
         if code != ErrorCode.none:
             raise KafkaError(code, f"OffsetFetch {group_id}")
         out: dict[TopicPartition, OffsetAndMetadata | None] = {tp: None for tp in tps or ()}
+        unstable = [p for t in resp.topics for p in t.partitions if p.error_code == ErrorCode.unstable_offset_commit]
+        if unstable and time.monotonic() < deadline:
+            await asyncio.sleep(retry_backoff)
+            continue
         for t in resp.topics:
             for p in t.partitions:
                 tp = TopicPartition(t.name, p.partition_index)

@@ -18,6 +18,16 @@ leader into one Produce request per broker, several requests in flight per conne
 broker for a producer id (InitProducerId) and numbers each partition's batches, so a retried
 batch is never written twice and never reordered; it needs ``acks="all"``. Retriable errors
 (leader moved, not enough replicas, connection lost...) are retried until ``delivery_timeout_ms``.
+
+Transactions: with a ``transactional_id`` the producer writes atomically to several partitions
+(and commits a consumer group's offsets with them); see :mod:`odradek.client.transactions`::
+
+    p = Producer("127.0.0.1:9092", transactional_id="orders-enricher-1")
+    await p.init_transactions()          # fences an older producer with the same id
+    await p.begin_transaction()
+    await p.send("orders-enriched", b"...")
+    await p.send_offsets_to_transaction({TopicPartition("orders", 0): 42}, consumer.group_metadata())
+    await p.commit_transaction()         # or abort_transaction()
 """
 
 from __future__ import annotations
@@ -34,15 +44,19 @@ from crc32c import crc32c
 
 from ..protocol import record_codec
 from ..protocol.errors import ErrorCode, KafkaError
-from ..protocol.records import _HEADER, COMPRESSION_MASK, HEADER_SIZE, LOG_OVERHEAD
+from ..protocol.records import _HEADER, COMPRESSION_MASK, HEADER_SIZE, LOG_OVERHEAD, TRANSACTIONAL_MASK
 from .cluster import INIT_PRODUCER_ID, PRODUCE, Cluster
 from .errors import BrokerUnreachable, RequestTimedOut, is_retriable
 from .murmur2 import partition_for_key
-from .types import Header, RecordMetadata, TopicPartition
+from .transactions import ProducerFenced, TransactionManager, TransactionState
+from .types import ConsumerGroupMetadata, Header, OffsetAndMetadata, RecordMetadata, TopicPartition
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Producer", "CODECS", "DeliveryCallback"]
+
+# transaction states in which batches not yet sent are failed instead of sent
+_TXN_DROP_STATES = (TransactionState.ABORTING, TransactionState.ABORTABLE_ERROR, TransactionState.FATAL_ERROR)
 
 CODECS: dict[str, int] = {
     "none": record_codec.NONE,
@@ -174,7 +188,11 @@ class Producer:
       both.
     - ``max_in_flight`` (5) batches per partition, ``buffer_memory`` (32 MiB) bytes queued before
       ``send`` waits, ``delivery_timeout_ms`` (120000), ``request_timeout_ms`` (30000),
-      ``retry_backoff_ms`` (100), ``max_block_ms`` (60000: waiting for a topic's metadata).
+      ``retry_backoff_ms`` (100), ``max_block_ms`` (60000: waiting for a topic's metadata, and
+      for the transaction coordinator).
+    - ``transactional_id`` (None): makes the producer transactional (it needs idempotence);
+      ``transaction_timeout_ms`` (60000): how long the coordinator lets a transaction stay open
+      before it aborts it.
     """
 
     def __init__(
@@ -195,7 +213,14 @@ class Producer:
         retry_backoff_ms: int = 100,
         max_block_ms: int = 60000,
         allow_auto_create_topics: bool = True,
+        transactional_id: str | None = None,
+        transaction_timeout_ms: int = 60000,
     ) -> None:
+        if transactional_id is not None:
+            if not enable_idempotence:
+                raise ValueError("a transactional producer needs enable_idempotence=True")
+            if acks is not None and _acks(acks) != -1:
+                raise ValueError("a transactional producer needs acks='all'")
         if acks is None:
             acks = "all"
         elif _acks(acks) != -1:
@@ -246,6 +271,10 @@ class Producer:
         self._closing = False
         self._closed = False
         self._start_lock = asyncio.Lock()
+        self.transactional_id = transactional_id
+        self._txn: TransactionManager | None = (
+            TransactionManager(self, transactional_id, transaction_timeout_ms) if transactional_id is not None else None
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -255,7 +284,7 @@ class Producer:
             if self._started:
                 return self
             await self.cluster.refresh([])
-            if self.idempotent:
+            if self.idempotent and self._txn is None:  # a transactional one waits for init_transactions()
                 await self._init_producer_id()
             self._sender = asyncio.create_task(self._run_sender(), name="odradek-producer-sender")
             self._started = True
@@ -276,6 +305,58 @@ class Producer:
                 raise err
             await asyncio.sleep(self.retry_backoff)
 
+    def _set_producer_id(self, producer_id: int, epoch: int) -> None:
+        """A new producer id or epoch: every partition's sequence starts again at 0."""
+        self.producer_id, self.producer_epoch = producer_id, epoch
+        self._sequences.clear()
+
+    # ------------------------------------------------------------------ transactions
+
+    def _transactions(self) -> TransactionManager:
+        if self._txn is None:
+            raise KafkaError(ErrorCode.invalid_txn_state, "this producer has no transactional_id")
+        return self._txn
+
+    @property
+    def transaction_state(self) -> TransactionState | None:
+        """The transactional state (None for a producer without ``transactional_id``)."""
+        return None if self._txn is None else self._txn.state
+
+    async def init_transactions(self) -> None:
+        """Get the producer id and epoch of ``transactional_id`` from its coordinator, once, before
+        the first transaction. This fences any older producer with the same id: its open
+        transaction is aborted and its further requests fail with PRODUCER_FENCED."""
+        txn = self._transactions()
+        if not self._started:
+            await self.start()
+        await txn.init_transactions()
+
+    async def begin_transaction(self) -> None:
+        """Start a transaction: every record sent until commit or abort belongs to it."""
+        self._transactions().begin_transaction()
+
+    async def send_offsets_to_transaction(
+        self,
+        offsets: dict[TopicPartition, int | OffsetAndMetadata],
+        group_metadata: ConsumerGroupMetadata | str,
+    ) -> None:
+        """Commit a consumer group's offsets (the *next* offset to read, per partition) as part of
+        the transaction: they become visible to the group only if the transaction commits.
+        ``group_metadata`` is ``consumer.group_metadata()`` (a zombie member is then refused), or
+        a bare group id."""
+        await self._transactions().send_offsets(offsets, group_metadata)
+
+    async def commit_transaction(self) -> None:
+        """Deliver every record of the transaction, then commit it. When a record could not be
+        delivered this raises :class:`~odradek.client.transactions.TransactionAbortable`: call
+        :meth:`abort_transaction`, then begin again."""
+        await self._transactions().commit()
+
+    async def abort_transaction(self) -> None:
+        """Abort the transaction: records not yet sent are dropped (their futures fail); what was
+        written is marked aborted, so read_committed consumers never see it."""
+        await self._transactions().abort()
+
     async def __aenter__(self) -> "Producer":
         return await self.start()
 
@@ -290,6 +371,8 @@ class Producer:
         try:
             if self._started:
                 async with asyncio.timeout(timeout):
+                    if self._txn is not None:
+                        await self._txn.close()
                     await self.flush()
         except TimeoutError:
             pass
@@ -329,6 +412,9 @@ class Producer:
         """
         if self._closing:
             raise KafkaError(ErrorCode.network_exception, "producer is closed")
+        txn = self._txn
+        if txn is not None:
+            txn.check_can_send()
         if not self._started:
             await self.start()
         k = key if key is None or type(key) is bytes else _as_bytes(key)
@@ -361,6 +447,9 @@ class Producer:
         ts = timestamp if timestamp is not None else time.time_ns() // 1_000_000
         fut = asyncio.get_running_loop().create_future()
         tp = TopicPartition(topic, partition)
+        if txn is not None:
+            txn.check_can_send()  # again: the transaction may have ended while this waited
+            txn.add_partition(tp)
         self._append(tp, (k, v, hs, ts), size, fut, on_delivery)
         return fut
 
@@ -478,9 +567,20 @@ class Producer:
         next_at: float | None = None
         flushing = self._flushing > 0 or self._closing
         need_metadata = False
+        txn = self._txn
+        txn_dropping = txn is not None and txn.state in _TXN_DROP_STATES
         for tp, q in self._queues.items():
             if not q:
                 continue
+            if txn is not None:
+                if txn_dropping:
+                    # an aborted or failed transaction: what was not sent never will be
+                    for b in [b for b in q if b.payload is None or (b.retry_at and not b.done)]:
+                        q.remove(b)
+                        self._txn_batch_failed(b, self._txn_drop_error())
+                    continue
+                if not txn.ready(tp):
+                    continue  # AddPartitionsToTxn first; its task wakes the sender
             if self._in_flight[tp] >= self.max_in_flight:
                 continue
             # the first batch of the queue not yet sent
@@ -493,9 +593,13 @@ class Producer:
                 continue
             if now > b.deadline:
                 q.remove(b)
+                err = RequestTimedOut(f"{b.count} records for {tp} expired after {self.delivery_timeout}s")
+                if txn is not None:
+                    self._txn_batch_failed(b, err)
+                    continue
                 if self.idempotent and b.base_sequence >= 0:
                     self._need_reset = True
-                self._fail(b, RequestTimedOut(f"{b.count} records for {tp} expired after {self.delivery_timeout}s"))
+                self._fail(b, err)
                 continue
             if b.retry_at and b.retry_at > now:
                 next_at = b.retry_at if next_at is None else min(next_at, b.retry_at)
@@ -562,8 +666,11 @@ class Producer:
         data = record_codec._compress(self.compression, bytes(b.body)) if self.compression else b.body
         size = HEADER_SIZE + len(data)
         out = bytearray(size)
+        attributes = self.compression & COMPRESSION_MASK
+        if self._txn is not None:
+            attributes |= TRANSACTIONAL_MASK
         _HEADER.pack_into(
-            out, 0, 0, size - LOG_OVERHEAD, -1, 2, 0, self.compression & COMPRESSION_MASK, count - 1,
+            out, 0, 0, size - LOG_OVERHEAD, -1, 2, 0, attributes, count - 1,
             b.base_ts, b.max_ts, pid, epoch, seq, count,
         )
         out[HEADER_SIZE:] = data
@@ -591,7 +698,7 @@ class Producer:
         for b in batches:
             topics[b.tp.topic].append({"index": b.tp.partition, "records": b.payload})
         request = {
-            "transactional_id": None,
+            "transactional_id": self.transactional_id,
             "acks": self.acks,
             "timeout": int(self.request_timeout * 1000),
             "topic_data": [{"name": t, "partition_data": ps} for t, ps in topics.items()],
@@ -641,7 +748,14 @@ class Producer:
                 err = KafkaError(code, msg)
                 if code in (ErrorCode.not_leader_or_follower, ErrorCode.unknown_topic_or_partition, ErrorCode.leader_not_available):
                     refresh = True
-                if self.idempotent and code in (ErrorCode.out_of_order_sequence_number, ErrorCode.unknown_producer_id, ErrorCode.invalid_producer_epoch):
+                if self._txn is not None and not is_retriable(code):
+                    # in a transaction a batch that cannot be written fails the transaction;
+                    # INVALID_PRODUCER_EPOCH means a newer producer took the transactional id over
+                    q = self._queues.get(b.tp)
+                    if q is not None and b in q:
+                        q.remove(b)
+                    self._txn_batch_failed(b, err)
+                elif self.idempotent and code in (ErrorCode.out_of_order_sequence_number, ErrorCode.unknown_producer_id, ErrorCode.invalid_producer_epoch):
                     # a gap left by a failed batch, or the broker forgot us: renumber and resend
                     if not self._earlier_pending(b):
                         self._need_reset = True
@@ -674,9 +788,35 @@ class Producer:
             q = self._queues.get(b.tp)
             if q is not None and b in q:
                 q.remove(b)
+            if self._txn is not None:
+                self._txn_batch_failed(b, err)
+                return
             if self.idempotent and b.base_sequence >= 0:
                 self._need_reset = True  # its sequence numbers are now a gap
             self._fail(b, err)
+
+    def _txn_drop_error(self) -> KafkaError:
+        txn = self._txn
+        assert txn is not None
+        if txn.error is not None:
+            return txn.error
+        return KafkaError(ErrorCode.invalid_txn_state, f"the transaction of {self.transactional_id!r} was aborted before this record was sent")
+
+    def _txn_batch_failed(self, b: _Batch, err: KafkaError) -> None:
+        """A batch of a transaction failed for good: the transaction cannot commit (or, fenced,
+        the producer cannot go on)."""
+        txn = self._txn
+        assert txn is not None
+        if b.base_sequence >= 0 and b.payload is not None:
+            txn.need_bump = True  # its sequence numbers are now a gap
+        if err.code in (ErrorCode.invalid_producer_epoch, ErrorCode.producer_fenced) and not isinstance(err, ProducerFenced):
+            err = txn.fail_from(err.code, err.message or f"produce to {b.tp}")
+        elif txn.state not in (TransactionState.ABORTING, TransactionState.FATAL_ERROR):
+            txn.fail_from(err.code, err.message or f"produce to {b.tp}")
+        self._fail(b, err)
+        for fut in b.futures:
+            if fut.done() and not fut.cancelled():
+                fut.exception()  # commit_transaction (or the abort asked for) reports it
 
     def _complete(self, b: _Batch, base_offset: int, log_append_ts: int) -> None:
         q = self._queues.get(b.tp)

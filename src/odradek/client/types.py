@@ -11,6 +11,7 @@ __all__ = [
     "ConsumerRecord",
     "OffsetAndMetadata",
     "OffsetAndTimestamp",
+    "ConsumerGroupMetadata",
     "BrokerInfo",
     "PartitionInfo",
     "TopicInfo",
@@ -81,6 +82,18 @@ class OffsetAndTimestamp:
     offset: int
     timestamp: int
     leader_epoch: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerGroupMetadata:
+    """What a transactional producer needs of a consumer's group membership to commit its offsets
+    in a transaction (``Consumer.group_metadata()``): the coordinator refuses offsets from a
+    member that is no longer in the group's current generation (a zombie)."""
+
+    group_id: str
+    generation_id: int = -1
+    member_id: str = ""
+    group_instance_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -148,9 +148,88 @@ def encode_request(api_key: int, version: int, data: dict) -> bytes:
 
 
 def decode_response(api_key: int, version: int, body, offset: int = 0) -> Any:
+    own = _RESPONSE_DECODERS.get(api_key)
+    if own is not None:
+        return own(version, body, offset)
     schema = response_schema(api_key, version)
     entity, _ = _reader(schema)(body, offset)
     return entity
+
+
+class _Decoded:
+    """A decoded response entity: attributes named as kio names the fields."""
+
+    def __init__(self, **kw: Any) -> None:
+        self.__dict__.update(kw)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
+
+
+def _decode_describe_transactions(version: int, body, offset: int) -> Any:
+    """DescribeTransactions v0 (flexible) by hand: its TransactionStartTimeMs is -1 when no
+    transaction is open, which kio's reader refuses (it reads the field as a datetime). Times are
+    given as int milliseconds here."""
+    buf = memoryview(body)
+    pos = offset
+
+    def i16() -> int:
+        nonlocal pos
+        (v,) = _INT16.unpack_from(buf, pos)
+        pos += 2
+        return v
+
+    def i32() -> int:
+        nonlocal pos
+        (v,) = _INT32.unpack_from(buf, pos)
+        pos += 4
+        return v
+
+    def i64() -> int:
+        nonlocal pos
+        (v,) = struct.unpack_from(">q", buf, pos)
+        pos += 8
+        return v
+
+    def count() -> int:
+        nonlocal pos
+        n, pos = read_uvarint(buf, pos)
+        return n - 1
+
+    def string() -> str | None:
+        nonlocal pos
+        n = count()
+        if n < 0:
+            return None
+        v = bytes(buf[pos : pos + n]).decode()
+        pos += n
+        return v
+
+    def tags() -> None:
+        nonlocal pos
+        pos = skip_tagged_fields(buf, pos)
+
+    if version != 0:
+        raise KafkaError(ErrorCode.unsupported_version, f"DescribeTransactions v{version}")
+    throttle = i32()
+    states = []
+    for _ in range(max(0, count())):
+        error, tid, state = ErrorCode(i16()), string(), string()
+        timeout, start, pid, epoch = i32(), i64(), i64(), i16()
+        topics = []
+        for _t in range(max(0, count())):
+            topic = string()
+            partitions = tuple(i32() for _p in range(max(0, count())))
+            tags()
+            topics.append(_Decoded(topic=topic, partitions=partitions))
+        tags()
+        states.append(_Decoded(error_code=error, transactional_id=tid, transaction_state=state, transaction_timeout=timeout,
+                               transaction_start_time=start, producer_id=pid, producer_epoch=epoch, topics=tuple(topics)))
+    tags()
+    return _Decoded(throttle_time=throttle, transaction_states=tuple(states))
+
+
+_RESPONSE_DECODERS = {65: _decode_describe_transactions}
 
 
 # --- dict -> schema entity -------------------------------------------------------------------

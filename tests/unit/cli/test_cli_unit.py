@@ -29,7 +29,9 @@ def test_serve_is_unchanged_and_subcommands_exist() -> None:
     assert a.config == "x.properties" and a.override == ["a=b"] and a.log_level == "info"
     for argv in (["topic", "list"], ["topic", "create", "t", "-p", "3"], ["produce", "t"], ["consume", "t", "-n", "1"],
                  ["group", "describe", "g"], ["group", "reset-offsets", "g", "--to-earliest", "--all-topics"],
-                 ["cluster", "health"], ["perf", "produce", "t"], ["perf", "consume", "t"]):
+                 ["cluster", "health"], ["perf", "produce", "t"], ["perf", "consume", "t"], ["txn", "list"], ["txn", "describe", "x"],
+                 ["txn", "find-hanging", "--topic", "t"], ["txn", "abort", "--topic", "t", "--partition", "0", "--start-offset", "3"],
+                 ["consume", "t", "--isolation", "read_committed"]):
         assert callable(p.parse_args(argv).func)
 
 

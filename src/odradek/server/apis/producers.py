@@ -1,10 +1,12 @@
-"""DescribeProducers: the idempotent and transactional producers a partition leader knows, with the
+"""DescribeProducers: the idempotent and transactional producers a partition replica knows, with the
 first offset of each one's open transaction, as ``kafka-transactions describe-producers`` and
-``find-hanging`` show them."""
+``find-hanging`` show them. Like Kafka, any replica answers (a follower keeps the same producer
+state from the batches it replicates): ``find-hanging --broker-id N`` asks broker N about every
+partition it holds a replica of."""
 
 from __future__ import annotations
 
-from ...protocol.errors import ErrorCode, KafkaError
+from ...protocol.errors import KafkaError
 from ..router import register
 
 DESCRIBE_PRODUCERS = 61
@@ -20,8 +22,6 @@ async def describe_producers(conn, header, request):
             entry = {"partition_index": index, "error_code": 0, "error_message": None, "active_producers": []}
             try:
                 part = broker.partition(t.name, index)
-                if not part.is_leader:
-                    raise KafkaError(ErrorCode.not_leader_or_follower, f"{t.name}-{index} is not led by broker {broker.broker_id}")
                 for p in sorted(part.log.active_producers(), key=lambda e: e.producer_id):
                     last = p.batches[-1] if p.batches else None
                     entry["active_producers"].append({
