@@ -53,6 +53,8 @@ SECURITY_KEYS = frozenset({
     "sasl.oauthbearer.expected.issuer", "sasl.oauthbearer.sub.claim.name", "sasl.oauthbearer.scope.claim.name",
     "sasl.oauthbearer.clock.skew.seconds", "connections.max.reauth.ms", "connection.failed.authentication.delay.ms",
     "authorizer.class.name", "super.users", "allow.everyone.if.no.acl.found",
+    # per-listener connection limits (the unprefixed ones are broker keys)
+    "max.connections", "max.connection.creation.rate",
 })
 _SENSITIVE = re.compile(r"password|secret|jaas\.config|keystore\.key|\.key$|credentials|private", re.I)
 _LISTENER_PREFIX = re.compile(r"^listener\.name\.([^.]+)\.(.+)$")
@@ -103,7 +105,7 @@ def dynamic_refusal(key: str, value: Any) -> str | None:
     why = refusal(key, value)
     if why:
         return why
-    if is_security_key(key) or base_key(key).startswith(("ssl.", "sasl.")):
+    if key not in BROKER and (is_security_key(key) or base_key(key).startswith(("ssl.", "sasl."))):
         return f"{shown(key, value)}: security settings cannot be changed at run time (restart the broker with them)"
     return None
 

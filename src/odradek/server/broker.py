@@ -28,6 +28,7 @@ from . import apis  # noqa: F401  (registers the API handlers)
 from .connection import Connection, FrameProtocol
 from .fetch_sessions import FetchSessionCache
 from .runtime import CoordinatorRuntime
+from .limits import ConnectionLimits
 from .security import SecurityManager
 from .transactions import TransactionService
 from .waiting import wait_until
@@ -63,6 +64,7 @@ class Broker:
         self.logs = LogManager([self.data_dir], self._log_config({}))
         self.partitions: dict[tuple[str, int], Partition] = {}
         self.listeners = list(self.security.listeners)
+        self.limits = ConnectionLimits(self)
         first = self.listeners[0]
         self.listener_name, self.host, self.port = first.name, first.host, first.port
         self.advertised_host, self.advertised_port = first.advertised_host, first.advertised_port
@@ -252,11 +254,20 @@ class Broker:
         )
 
     def connection_made(self, conn: Connection) -> None:
-        """A client connected: serve its requests until it goes."""
+        """A client connected: serve its requests until it goes (unless a connection limit says no)."""
+        why = self.limits.admit(conn)
+        if why is not None:
+            self.limits.refuse(conn, why)
+            return
         self.connections.add(conn)
         task = asyncio.get_running_loop().create_task(conn.serve())
         conn.task = task  # held here: the event loop keeps only weak references to tasks
-        task.add_done_callback(lambda _t: self.connections.discard(conn))
+
+        def gone(_t, conn=conn) -> None:
+            self.connections.discard(conn)
+            self.limits.release(conn)
+
+        task.add_done_callback(gone)
 
     async def _housekeeping_loop(self) -> None:
         """Time-based flushes (``flush.ms``) every second, retention every
@@ -265,6 +276,7 @@ class Broker:
         while True:
             await asyncio.sleep(min(1.0, self.config.get("log.retention.check.interval.ms") / 1000))
             try:
+                self.limits.close_idle(self.connections)
                 self.logs.maybe_flush_all()
                 now = time.monotonic()
                 if now - last_retention >= self.config.get("log.retention.check.interval.ms") / 1000:

@@ -16,6 +16,7 @@ import collections
 import logging
 import socket
 import struct
+import time
 from typing import TYPE_CHECKING, Any
 
 from ..protocol import messages
@@ -28,7 +29,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("odradek.connection")
 _SIZE = struct.Struct(">i")
 MAX_QUEUED = 64  # requests taken in while earlier ones wait; past this, reading pauses
-RECEIVE_BUFFER = 256 * 1024  # the reused buffer small frames are cut from
+RECEIVE_BUFFER = 256 * 1024  # the reused buffer small frames are cut from, once traffic asks for it
+IDLE_BUFFER = 4 * 1024  # what a connection starts with (and goes back to when it quiets down)
+QUIET_READS = 64  # small reads in a row on an empty big buffer before it shrinks
 DIRECT_FRAME = 64 * 1024  # frames larger than this are received into a buffer of their own
 MAX_FRAMES_BUFFERED = 16  # frames received but not yet routed; past this (or the bytes), reading pauses
 MAX_BYTES_BUFFERED = 64 * 1024 * 1024
@@ -44,8 +47,11 @@ class FrameProtocol(asyncio.BufferedProtocol):
         self.max_size: int = (broker.security.sasl_max_receive if self.listener.sasl
                               else broker.config.get("socket.request.max.bytes"))
         self.transport: asyncio.Transport | None = None
-        self._buf = bytearray(RECEIVE_BUFFER)
+        # An idle connection holds a small buffer; it grows when a read fills it or a frame needs
+        # more room, and shrinks back after a run of small reads (10,000 idle clients stay cheap).
+        self._buf = bytearray(IDLE_BUFFER)
         self._mv = memoryview(self._buf)
+        self._quiet = 0
         self._start = 0  # first byte of self._buf not yet cut into a frame
         self._end = 0  # end of the received bytes in self._buf
         self._big: bytearray | None = None  # a large frame being received in place
@@ -94,6 +100,7 @@ class FrameProtocol(asyncio.BufferedProtocol):
                 self._deliver(frame)
             return
         self._end += nbytes
+        self._quiet = self._quiet + 1 if nbytes < IDLE_BUFFER // 2 else 0
         self._cut_frames()
 
     def eof_received(self) -> bool:
@@ -145,11 +152,29 @@ class FrameProtocol(asyncio.BufferedProtocol):
             break
         if start == end:
             start = end = 0
+            if len(buf) > IDLE_BUFFER and self._quiet > QUIET_READS:
+                self._resize(IDLE_BUFFER, 0, 0)
+                self._start = self._end = 0
+                return
         elif start > 0:  # a partial frame (at most DIRECT_FRAME bytes) moves to the front
             rest = end - start
             buf[:rest] = mv[start:end]
             start, end = 0, rest
+        if len(buf) < RECEIVE_BUFFER and self._big is None:
+            need = end + 1
+            if end - start >= 4:
+                need = max(need, start + 4 + _SIZE.unpack_from(buf, start)[0])
+            if need > len(buf) or end == len(buf):
+                self._resize(RECEIVE_BUFFER, start, end)
+                start, end = 0, end - start
         self._start, self._end = start, end
+
+    def _resize(self, size: int, start: int, end: int) -> None:
+        """A new receive buffer of ``size`` holding the pending bytes [start, end) at its front."""
+        new = bytearray(size)
+        new[: end - start] = self._mv[start:end]
+        self._mv.release()
+        self._buf, self._mv = new, memoryview(new)
 
     def _deliver(self, frame: bytearray) -> None:
         if self.ended:
@@ -229,6 +254,8 @@ class Connection:
                 raise ValueError(str(e)) from None
         self.sasl = SaslSession(self.security) if self.listener.sasl else None
         self.refusing = False  # authentication failed: nothing more is read
+        self.counted_ip: str | None = None  # set by ConnectionLimits while counted
+        self.last_active = time.monotonic()
         self.closed = False
         # Responses waiting to be written in request order, behind a deferred one.
         self._queue: collections.deque = collections.deque()
@@ -238,6 +265,10 @@ class Connection:
 
     def close(self) -> None:
         self.transport.close()
+
+    def idle(self) -> bool:
+        """Nothing in progress: no response waiting to be written."""
+        return not self._queue
 
     def fail_authentication(self, reason: str) -> None:
         """Log once (no secrets), answer what was asked, then close after
@@ -256,8 +287,12 @@ class Connection:
     def authorize(self, op: int, rtype: int, name: str) -> bool:
         """Whether this connection's principal may do ``op`` on the resource (always, without an
         authorizer)."""
-        authorizer = self.broker.security.authorizer
-        return authorizer is None or authorizer.authorize(self.principal, self.client_host, op, rtype, name)
+        security = self.broker.security
+        authorizer = security.authorizer
+        if authorizer is None:
+            return True
+        security.refresh_acls()
+        return authorizer.authorize(self.principal, self.client_host, op, rtype, name)
 
     async def serve(self) -> None:
         try:
@@ -267,6 +302,7 @@ class Connection:
                     if self.proto.error:
                         log.warning("closing %s: %s", self.peer, self.proto.error)
                     return
+                self.last_active = time.monotonic()
                 if self.refusing:
                     continue  # authentication failed: the connection closes after the delay
                 if self.sasl is not None and self.sasl.raw_tokens and self.sasl.state == 3:

@@ -153,6 +153,7 @@ class SecurityManager:
         self.failed_auth_delay_ms = int(get("connection.failed.authentication.delay.ms") or 100)
         self._scram: dict[str, dict[str, scram.ScramCredential]] = {}
         self._scram_version = -1
+        self._acl_version = -1
         authorizer = str(get("authorizer.class.name") or "").strip()
         self.authorizer: acl.Authorizer | None = None
         if authorizer:
@@ -166,6 +167,25 @@ class SecurityManager:
         elif get("super.users"):
             raise ConfigError("super.users is set but authorizer.class.name is not: nothing would enforce ACLs")
         self.client_settings = self._inter_broker_client()
+
+    # --- ACLs --------------------------------------------------------------------------------------
+
+    def refresh_acls(self) -> None:
+        """Take the store's ACLs into the authorizer when they changed (cheap when they did not)."""
+        if self.authorizer is None:
+            return
+        store = self.broker.store
+        version = getattr(store, "acl_version", 0)
+        if version == self._acl_version:
+            return
+        bindings = set()
+        for d in store.acls():
+            try:
+                bindings.add(acl.AclBinding.from_json(d))
+            except (KeyError, TypeError):
+                log.warning("ignoring a malformed ACL in the metadata store: %r", d)
+        self.authorizer.set_acls(bindings)
+        self._acl_version = version
 
     # --- SCRAM credentials -------------------------------------------------------------------------
 

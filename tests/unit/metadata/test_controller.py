@@ -26,6 +26,9 @@ class FakeStore:
     def try_become_controller(self):
         return 7
 
+    def update_partition_states(self, items):
+        return [self.update_partition_state(t, st) for t, st in items]
+
     def update_partition_state(self, topic, st):
         # as in ZooKeeper, replicas live in the topic's node, not the state node
         self.writes.append(st)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from types import SimpleNamespace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from odradek.security.listeners import Listener
 from odradek.server.connection import DIRECT_FRAME, MAX_FRAMES_BUFFERED, FrameProtocol
 
 
@@ -24,10 +26,20 @@ class FakeConfig:
         return self.max_size
 
 
+class FakeSecurity:
+    sasl_max_receive = 524288
+    authorizer = None
+
+    def listener_for(self, name: str):
+        return SimpleNamespace(mechanisms=[], reauth_ms=0)
+
+
 class FakeBroker:
     def __init__(self, max_size: int = 100 << 20) -> None:
         self.config = FakeConfig(max_size)
         self.connections: list = []
+        self.listeners = [Listener("PLAINTEXT", "PLAINTEXT", "127.0.0.1", 1, "127.0.0.1", 1)]
+        self.security = FakeSecurity()
 
     def connection_made(self, conn) -> None:
         self.connections.append(conn)

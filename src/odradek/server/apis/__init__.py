@@ -1,3 +1,3 @@
 """API handlers, one module per family. Importing this package registers them with the router."""
 
-from . import admin, cluster, fetch, groups, metadata, offsets, produce, producers, replicas, sasl, txn, users, versions  # noqa: F401
+from . import acls, admin, cluster, fetch, groups, metadata, offsets, produce, producers, replicas, sasl, txn, users, versions  # noqa: F401
