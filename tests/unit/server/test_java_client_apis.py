@@ -1,0 +1,40 @@
+"""What the Java client's Admin asks and Kafka answers, over a real socket: Metadata by topic id
+(the Java client sends name "" beside the id)."""
+
+from __future__ import annotations
+
+import uuid
+
+from odradek.protocol.errors import ErrorCode
+from wire import WireClient
+
+
+def _create(c: WireClient, topic: str, partitions: int) -> None:
+    resp = c.request(19, 5, {"topics": [{"name": topic, "num_partitions": partitions, "replication_factor": 1,
+                                         "assignments": [], "configs": []}], "timeout": 10000, "validate_only": False})
+    assert resp.topics[0].error_code == ErrorCode.none
+
+
+def _metadata(c: WireClient, topics, version: int = 12, create: bool = False):
+    return c.request(3, version, {"topics": topics, "allow_auto_topic_creation": create,
+                                  "include_topic_authorized_operations": False})
+
+
+def test_metadata_by_topic_id_as_the_java_client_asks(shared_broker):
+    c = WireClient(shared_broker.port)
+    _create(c, "jmd-a", 2)
+    (t,) = _metadata(c, [{"name": "jmd-a"}]).topics
+    tid = t.topic_id
+    assert tid.int != 0
+    unknown = uuid.uuid4()
+    for name in ("", None):  # Java sends "", other clients null
+        r = _metadata(c, [{"topic_id": tid, "name": name}, {"topic_id": unknown, "name": name}], version=13)
+        known, missing = r.topics
+        assert (known.name, known.topic_id, known.error_code) == ("jmd-a", tid, ErrorCode.none)
+        assert [p.partition_index for p in known.partitions] == [0, 1]
+        assert (missing.name, missing.topic_id, missing.error_code) == (None, unknown, ErrorCode.unknown_topic_id)
+    # ids decide: a name beside an id is not looked up, and nothing is auto-created
+    r = _metadata(c, [{"topic_id": tid, "name": "jmd-other"}], create=True)
+    assert [(x.name, x.error_code) for x in r.topics] == [("jmd-a", ErrorCode.none)]
+    assert "jmd-other" not in {x.name for x in _metadata(c, None).topics}
+    c.close()
