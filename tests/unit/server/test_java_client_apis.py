@@ -1,11 +1,13 @@
 """What the Java client's Admin asks and Kafka answers, over a real socket: Metadata by topic id
-(the Java client sends name "" beside the id)."""
+(the Java client sends name "" beside the id) and ListOffsets for tiered-storage specs on a broker
+without tiered storage."""
 
 from __future__ import annotations
 
 import uuid
 
 from odradek.protocol.errors import ErrorCode
+from odradek.protocol.record_codec import build_batch
 from wire import WireClient
 
 
@@ -37,4 +39,28 @@ def test_metadata_by_topic_id_as_the_java_client_asks(shared_broker):
     r = _metadata(c, [{"topic_id": tid, "name": "jmd-other"}], create=True)
     assert [(x.name, x.error_code) for x in r.topics] == [("jmd-a", ErrorCode.none)]
     assert "jmd-other" not in {x.name for x in _metadata(c, None).topics}
+    c.close()
+
+
+def test_list_offsets_special_timestamps(shared_broker):
+    c = WireClient(shared_broker.port)
+    _create(c, "jlo-a", 1)
+    batch = build_batch([(b"k", b"v")] * 4, base_timestamp=1_700_000_000_000)
+    assert c.produce("jlo-a", batch).responses[0].partition_responses[0].error_code == ErrorCode.none
+
+    def lookup(ts: int):
+        r = c.request(2, 11, {"replica_id": -1, "isolation_level": 0, "timeout_ms": 5000,
+                              "topics": [{"name": "jlo-a", "partitions": [
+                                  {"partition_index": 0, "current_leader_epoch": -1, "timestamp": ts}]}]})
+        p = r.topics[0].partitions[0]
+        assert p.error_code == ErrorCode.none
+        return p.offset, p.timestamp, p.leader_epoch
+
+    assert lookup(-1) == (4, -1, 0)  # latest
+    assert lookup(-2) == (0, -1, 0) and lookup(-4) == (0, -1, 0)  # earliest, earliest-local
+    # latest-tiered and earliest-pending-upload: nothing is tiered here, so -1 as Kafka answers
+    assert lookup(-5) == (-1, -1, -1) and lookup(-6) == (-1, -1, -1)
+    # a time after every record: no offset and no epoch; a record found: its batch's epoch
+    assert lookup(1_800_000_000_000) == (-1, -1, -1)
+    assert lookup(1_700_000_000_000) == (0, 1_700_000_000_000, 0)
     c.close()
