@@ -1,6 +1,6 @@
 """What the Java client's Admin asks and Kafka answers, over a real socket: Metadata by topic id
-(the Java client sends name "" beside the id) and ListOffsets for tiered-storage specs on a broker
-without tiered storage."""
+(the Java client sends name "" beside the id), ListOffsets for tiered-storage specs on a broker
+without tiered storage, and DescribeGroups v6 (KIP-1043: an unknown group is GROUP_ID_NOT_FOUND)."""
 
 from __future__ import annotations
 
@@ -63,4 +63,16 @@ def test_list_offsets_special_timestamps(shared_broker):
     # a time after every record: no offset and no epoch; a record found: its batch's epoch
     assert lookup(1_800_000_000_000) == (-1, -1, -1)
     assert lookup(1_700_000_000_000) == (0, 1_700_000_000_000, 0)
+    c.close()
+
+
+def test_describe_groups_v6_unknown_group(shared_broker):
+    c = WireClient(shared_broker.port)
+    group = "jdg-none"
+    coordinator = c.request(10, 3, {"key": group, "key_type": 0})
+    assert coordinator.error_code == ErrorCode.none
+    v6 = c.request(15, 6, {"groups": [group], "include_authorized_operations": False}).groups[0]
+    assert (v6.error_code, v6.group_state, v6.error_message) == (ErrorCode.group_id_not_found, "Dead", f"Group {group} not found.")
+    v5 = c.request(15, 5, {"groups": [group], "include_authorized_operations": False}).groups[0]
+    assert (v5.error_code, v5.group_state, v5.members) == (ErrorCode.none, "Dead", ())
     c.close()
