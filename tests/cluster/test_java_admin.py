@@ -7,6 +7,7 @@ one's log when it returns. Every step is one Admin call of a long-lived JVM per 
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -16,8 +17,8 @@ from java_client import PROFILES, Driver, classes
 
 @pytest.fixture
 def drivers(cluster_factory):
-    for p in PROFILES:
-        classes(p)  # compile before the cluster's clock starts
+    with ThreadPoolExecutor(len(PROFILES)) as pool:
+        list(pool.map(classes, PROFILES))  # compiled before the cluster starts
     cluster = cluster_factory(3, auto_leader_rebalance_enable="false")
     ds = {p: Driver(p, cluster.bootstrap) for p in PROFILES}
     yield cluster, ds

@@ -497,12 +497,21 @@ public class AdminScenario {
             "org.apache.kafka.clients.consumer.RangeAssignor", null, events, consumed);
         GroupScenario.Member fixed = new GroupScenario.Member("admin-static", bs, prefix + "-b", g2,
             "org.apache.kafka.clients.consumer.RangeAssignor", "static-1", events, consumed);
+        fixed.props.put("session.timeout.ms", "45000");  // it must outlive the calls made while it is closed
         member.start();
         fixed.start();
         GroupScenario.settle(Collections.singletonList(member), 5);
         GroupScenario.settle(Collections.singletonList(fixed), 1);
         // everything consumed and committed (7 records are left on partition 0 after DeleteRecords)
         Util.waitUntil(() -> consumed.size() >= 7, 30_000, "the group member to consume");
+        Util.waitUntil(() -> {
+            try {
+                OffsetAndMetadata om = admin.listConsumerGroupOffsets(g1).partitionsToOffsetAndMetadata().get().get(new TopicPartition(ta, 0));
+                return om != null && om.offset() == 10;
+            } catch (Exception e) {
+                return false;
+            }
+        }, 30_000, "the group member to commit");
         fixed.stop();  // a static member stays in the group when it closes
 
         Map<String, Object> active = Json.obj();
