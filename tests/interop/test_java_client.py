@@ -34,7 +34,6 @@ from interop_clients import (
 )
 from java_client import PROFILES, classes, records_file, run_all, unb64
 from murmur2 import partition_for
-from odradek.client import TopicPartition
 from odradek.client.murmur2 import partition_for_key
 from odradek.client.sync import SyncAdmin, SyncProducer
 
@@ -96,7 +95,6 @@ def test_producer_every_codec_and_acks_read_back_exactly(produced, shared_broker
             if run["acks"] == "0":
                 assert all(s["offset"] == -1 for s in sent), "acks=0 has no offsets"
             else:
-                # offsets per partition follow each other, and timestamps are the records' own
                 for r, s in zip(recs, sent):
                     if r.timestamp is not None:
                         assert s["timestamp"] == r.timestamp
@@ -108,6 +106,11 @@ def test_producer_every_codec_and_acks_read_back_exactly(produced, shared_broker
         wait_end_offsets(bs, topic, counts)  # acks=0: the broker has them once the end offsets say so
         got = ck_consume(bs, topic, counts)
         check_consumed(recs * 3, parts, got, num_partitions=NP)
+        # the offsets the producer was told are where each record is
+        at = {(g.partition, g.offset): g.value for gs in got.values() for g in gs}
+        for run in mine:
+            if run["acks"] != "0":
+                assert [at[(s["partition"], s["offset"])] for s in run["sent"]] == [r.value for r in recs]
         # a record sent without a timestamp carries the one the producer stamped and reported
         reported = {(s["partition"], s["offset"]): s["timestamp"] for run in mine if run["acks"] != "0" for s in run["sent"]}
         stamped = [g for gs in got.values() for g in gs if g.value == recs[1].value]

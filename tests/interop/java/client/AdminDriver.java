@@ -85,9 +85,9 @@ public class AdminDriver {
             }
             case "cluster": {
                 DescribeClusterResult r = admin.describeCluster();
-                List<Object> nodes = Json.list();
+                List<Integer> nodes = new ArrayList<>();
                 for (Node n : r.nodes().get()) nodes.add(n.id());
-                Collections.sort((List) nodes);
+                Collections.sort(nodes);
                 return Json.obj("nodes", nodes, "controller", r.controller().get().id(), "cluster_id", r.clusterId().get());
             }
             case "elect": {

@@ -136,7 +136,7 @@ public class GroupScenario {
                 ms.add(Json.obj("member_id", m.consumerId(), "instance_id", m.groupInstanceId().orElse(null),
                     "client_id", m.clientId(), "host", m.host(), "partitions", parts));
             }
-            return Json.obj("state", d.state().toString(), "assignor", d.partitionAssignor(), "members", ms);
+            return Json.obj("state", Versioned.state(d), "assignor", d.partitionAssignor(), "members", ms);
         }
     }
 
