@@ -289,11 +289,19 @@ def _generations(phase: dict) -> set[int]:
     return {v["generation"] for v in phase["members"].values()}
 
 
+def _before_closing(res: dict) -> list[dict]:
+    """The callbacks before the scenario closed its members: a member closing while the group
+    rebalances after another one left gets onPartitionsLost, not onPartitionsRevoked (Java's rule)."""
+    assert res["closing_t"] > res["phases"][-1]["t"]
+    return [e for e in res["events"] if e["t"] < res["closing_t"]]
+
+
 def _exactly_once(res: dict) -> None:
     seen = [(p, o) for _, p, o in res["consumed"]]
     assert len(seen) == res["produced"] == len(set(seen)), "every record consumed exactly once"
-    assert res["errors"] == [] or all(e[1] == "commit after poll" and e[2] == "RebalanceInProgressException"
-                                      for e in res["errors"]), res["errors"]
+    # a commit may meet a rebalance under way (the revocation callback commits again); nothing else fails
+    assert all(e[1] in ("commit after poll", "commit on close") and e[2] == "RebalanceInProgressException"
+               for e in res["errors"]), res["errors"]
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -311,7 +319,7 @@ def test_range_members_join_and_leave(groups, profile):
     assert all(len(g) == 1 for g in gens) and [min(g) for g in gens] == sorted({min(g) for g in gens})
     # eager: every rebalance first revokes everything a member owned
     owned: dict[str, list[int]] = {}
-    for e in res["events"]:
+    for e in _before_closing(res):
         if e["type"] == "revoked":
             assert e["partitions"] == owned.get(e["member"], []), e
             owned[e["member"]] = []
@@ -337,7 +345,7 @@ def test_cooperative_sticky_members_keep_their_partitions(groups, profile):
             assert kept == (set(after[m]) if len(after[m]) <= len(before[m]) else set(before[m])), (m, before, after)
     # incremental: assignments only add, revocations only name what then moves to another member
     owned: dict[str, set[int]] = {}
-    for e in res["events"]:
+    for e in _before_closing(res):
         ps = set(e["partitions"])
         if e["type"] == "assigned":
             assert not ps & owned.get(e["member"], set()), e

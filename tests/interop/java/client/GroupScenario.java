@@ -65,6 +65,7 @@ public class GroupScenario {
         List<Object> phases = Json.list();
         List<Member> members = new ArrayList<>();
         int produced = 0;
+        long closing = -1;
         try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(Util.producerProps(bs, "linger.ms", "0"))) {
             produced += produce(producer, topic, 6, 3, "before");
             for (int i = 1; i <= 3; i++) {
@@ -83,10 +84,13 @@ public class GroupScenario {
             produced += produce(producer, topic, 6, 3, "after-leave");
             waitConsumed(consumed, produced);
         } finally {
+            // From here on the members close one after the other: the last ones may be in the middle
+            // of the rebalance the first one's leaving started, and then lose rather than revoke.
+            closing = System.currentTimeMillis() - T0;
             for (Member m : members) m.stop();
         }
         return Json.obj("topic", topic, "group", group, "phases", phases, "events", events, "consumed", consumed,
-            "produced", produced, "errors", errors(members));
+            "produced", produced, "errors", errors(members), "closing_t", closing);
     }
 
     static Map<String, Object> staticMembers(String bs, String topic, String group) throws Exception {
