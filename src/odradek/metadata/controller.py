@@ -182,3 +182,30 @@ def elect_preferred(store, topic: str, st: PartitionState, controller_epoch: int
         return ErrorCode.preferred_leader_not_available
     log.info("%s-%d: preferred leader %d elected", topic, st.partition, preferred)
     return None
+
+
+def elect_unclean(store, topic: str, st: PartitionState, controller_epoch: int) -> int | None:
+    """ElectLeaders UNCLEAN (as Kafka): only a partition without a live leader gets one: the first
+    live in-sync replica, else the first live replica (its log becomes the truth; ISR = [it]).
+    None when it was done, else ELECTION_NOT_NEEDED or ELIGIBLE_LEADERS_NOT_AVAILABLE."""
+    from ..protocol.errors import ErrorCode
+
+    live = set(store.live_brokers())
+    if st.leader >= 0 and st.leader in live:
+        return ErrorCode.election_not_needed
+    in_sync = [r for r in st.replicas if r in st.isr and r in live]
+    if in_sync:
+        leader, isr = in_sync[0], [r for r in st.isr if r in live]
+    else:
+        alive = [r for r in st.replicas if r in live]
+        if not alive:
+            return ErrorCode.eligible_leaders_not_available
+        leader, isr = alive[0], [alive[0]]
+    new = replace(st, leader=leader, leader_epoch=st.leader_epoch + 1, isr=isr, controller_epoch=controller_epoch)
+    if not store.update_partition_state(topic, new):
+        return ErrorCode.eligible_leaders_not_available
+    if in_sync:
+        log.info("%s-%d: leader %d elected from the ISR %s", topic, st.partition, leader, isr)
+    else:
+        log.warning("%s-%d: unclean leader election of %d (no in-sync replica alive)", topic, st.partition, leader)
+    return None

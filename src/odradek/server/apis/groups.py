@@ -272,7 +272,7 @@ async def list_groups(conn, header, request):
     return {"throttle_time": 0, "error_code": 0, "groups": out}
 
 
-@register(DESCRIBE_GROUPS, 0, 5)
+@register(DESCRIBE_GROUPS, 0, 6)
 async def describe_groups(conn, header, request):
     broker = conn.broker
     out = []
@@ -281,8 +281,12 @@ async def describe_groups(conn, header, request):
         err = _not_coordinator(broker, group_id)
         g = broker.coordinator.group(group_id) if err is None else None
         if g is None:
-            out.append({"error_code": err or 0, "group_id": group_id, "group_state": GroupState.DEAD.value,
-                        "protocol_type": "", "protocol_data": "", "members": [], "authorized_operations": ops})
+            entry = {"error_code": err or 0, "group_id": group_id, "group_state": GroupState.DEAD.value,
+                     "protocol_type": "", "protocol_data": "", "members": [], "authorized_operations": ops}
+            if err is None and header.api_version >= 6:
+                # KIP-1043: from v6 an unknown group is an error, not an empty Dead group
+                entry.update(error_code=ErrorCode.group_id_not_found, error_message=f"Group {group_id} not found.")
+            out.append(entry)
             continue
         stable = g.is_(GroupState.STABLE)
         members = [

@@ -30,17 +30,25 @@ async def handle(conn, header, request):
     by_id_unknown: list = []
     if req_topics is None:
         names = None
+    elif any(_has_id(t) for t in req_topics):
+        # As Kafka: once a request names topics by id, the ids decide (the Java client sends
+        # name "" beside each id); names are ignored and nothing is auto-created.
+        names, allow_create = [], False
+        for t in req_topics:
+            if not _has_id(t):
+                continue
+            meta = broker.topic_by_id(t.topic_id)
+            if meta is None:
+                by_id_unknown.append(t.topic_id)
+            else:
+                names.append(meta.name)
     else:
         names = []
         for t in req_topics:
             name = getattr(t, "name", None)
             if name is None:
-                tid = getattr(t, "topic_id", None)
-                meta = broker.topic_by_id(tid) if tid is not None else None
-                if meta is None:
-                    by_id_unknown.append(tid)
-                    continue
-                name = meta.name
+                by_id_unknown.append(getattr(t, "topic_id", None))
+                continue
             names.append(name)
         if allow_create:
             for name in names:
@@ -57,6 +65,11 @@ async def handle(conn, header, request):
                                                                     listener))
         broker.metadata_cache[key] = cached
     return Response.of(cached)
+
+
+def _has_id(t) -> bool:
+    tid = getattr(t, "topic_id", None)
+    return tid is not None and tid.int != 0
 
 
 def _partition_entries(broker, name, meta, live, first: int = 0, limit: int | None = None) -> list[dict]:

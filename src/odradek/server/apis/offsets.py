@@ -11,12 +11,12 @@ from ..router import register
 LIST_OFFSETS = 2
 DELETE_RECORDS = 21
 
-LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, LATEST_TIERED = -1, -2, -3, -4, -5
+LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, LATEST_TIERED, EARLIEST_PENDING_UPLOAD = -1, -2, -3, -4, -5, -6
 
 
-def offset_for_time(part, ts: int, limit: int | None = None) -> tuple[int, int] | None:
-    """(offset, timestamp) of the first record at or after ``ts`` below ``limit`` (the HW, or the
-    LSO for read_committed), or None.
+def offset_for_time(part, ts: int, limit: int | None = None) -> tuple[int, int, int] | None:
+    """(offset, timestamp, leader epoch of its batch) of the first record at or after ``ts`` below
+    ``limit`` (the HW, or the LSO for read_committed), or None.
 
     The time index finds the batch; that one batch is decoded to find the exact record, as Kafka
     answers with a record's offset, not a batch's.
@@ -37,7 +37,7 @@ def offset_for_time(part, ts: int, limit: int | None = None) -> tuple[int, int] 
             header, recs = decode_batch(data, pos)
             for r in recs:
                 if r.offset >= offset and r.timestamp >= ts and r.offset < hw:
-                    return r.offset, r.timestamp
+                    return r.offset, r.timestamp, header.partition_leader_epoch
             pos += header.size
             offset = header.next_offset
     return None
@@ -60,8 +60,11 @@ async def list_offsets(conn, header, request):
                 entry["leader_epoch"] = part.leader_epoch
                 ts = p.timestamp
                 visible = part.log.last_stable_offset if committed else part.high_watermark
-                if ts == LATEST or ts == LATEST_TIERED:
+                if ts == LATEST:
                     entry["offset"] = visible
+                elif ts in (LATEST_TIERED, EARLIEST_PENDING_UPLOAD):
+                    # nothing is tiered: Kafka without remote storage answers -1 and no epoch
+                    entry["leader_epoch"] = -1
                 elif ts in (EARLIEST, EARLIEST_LOCAL):
                     entry["offset"] = part.log_start_offset
                 elif ts == MAX_TIMESTAMP:
@@ -72,8 +75,10 @@ async def list_offsets(conn, header, request):
                     raise KafkaError(ErrorCode.invalid_request, f"unknown special timestamp {ts}")
                 else:
                     found = offset_for_time(part, ts, visible)
-                    if found is not None:
-                        entry["offset"], entry["timestamp"] = found
+                    if found is None:
+                        entry["leader_epoch"] = -1  # as Kafka: no record, no epoch
+                    else:
+                        entry["offset"], entry["timestamp"], entry["leader_epoch"] = found
                 if version == 0:
                     entry["old_style_offsets"] = [entry["offset"]]
             except KafkaError as e:

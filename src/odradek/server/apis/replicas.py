@@ -1,4 +1,4 @@
-"""Replica operations: ElectLeaders (preferred), AlterPartitionReassignments,
+"""Replica operations: ElectLeaders (preferred and unclean), AlterPartitionReassignments,
 ListPartitionReassignments, DescribeLogDirs, AlterReplicaLogDirs."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 
-from ...metadata.controller import elect_preferred
+from ...metadata.controller import elect_preferred, elect_unclean
 from ...protocol.errors import ErrorCode
 from ..router import register
 
@@ -29,12 +29,12 @@ async def elect_leaders(conn, header, request):
         st = meta.partitions.get(p) if meta else None
         if st is None:
             code, msg = ErrorCode.unknown_topic_or_partition, "no such partition"
-        elif etype != PREFERRED:
-            code, msg = ErrorCode.invalid_request, "only preferred leader election is supported"
+        elif etype not in (PREFERRED, UNCLEAN):
+            code, msg = ErrorCode.invalid_request, f"unknown election type {etype}"
         elif broker.cluster is None:
             code, msg = ErrorCode.election_not_needed, "a single broker leads everything"
         else:
-            err = elect_preferred(broker.store, topic, st, 0)
+            err = (elect_preferred if etype == PREFERRED else elect_unclean)(broker.store, topic, st, 0)
             code, msg = (ErrorCode.none, None) if err is None else (err, ErrorCode(err).name.upper())
         results.setdefault(topic, []).append({"partition_id": p, "error_code": code, "error_message": msg})
     if broker.cluster is not None:
