@@ -104,7 +104,7 @@ def test_unimplemented_and_unknown_settings_start_with_warnings(tmp_path):
             "quota.window.num": "11",
             "remote.log.storage.system.enable": "false",
             "num.io.threads": "4",
-            "listener.name.plaintext.max.connections": "10",
+            "listener.name.plaintext.connections.max.idle.ms": "10000",
         },
     ).start()
     try:
@@ -112,7 +112,7 @@ def test_unimplemented_and_unknown_settings_start_with_warnings(tmp_path):
         assert "The configuration 'no.such.config' was supplied but isn't a known config." in text
         line = next(ln for ln in text.splitlines() if "accepted but not implemented" in ln)
         for key in ("quota.window.num", "remote.log.storage.system.enable", "num.io.threads",
-                    "listener.name.plaintext.max.connections"):
+                    "listener.name.plaintext.connections.max.idle.ms"):
             assert key in line
         assert "no.such.config" not in line
     finally:
