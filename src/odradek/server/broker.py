@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import time
 import uuid
@@ -17,7 +16,7 @@ from typing import Any
 
 from ..coordinator.coordinator import OFFSETS_TOPIC, CoordinatorConfig, GroupCoordinator
 from ..coordinator.txn_records import TXN_TOPIC
-from ..config import BrokerConfig, ConfigError, parse_listener, parse_topic_configs, to_log_config, validate_topic_name
+from ..config import BrokerConfig, ConfigError, parse_topic_configs, to_log_config, validate_topic_name
 from ..config_policy import dynamic_refusal, startup_warnings, unenforced_topic_keys
 from ..log.config import LogConfig
 from ..log.manager import LogManager
@@ -31,7 +30,6 @@ from .runtime import CoordinatorRuntime
 from .limits import ConnectionLimits
 from .security import SecurityManager
 from .transactions import TransactionService
-from .waiting import wait_until
 
 log = logging.getLogger("odradek.broker")
 

@@ -8,6 +8,7 @@ import logging
 from ...config import BROKER, TOPIC, TOPIC_SYNONYMS, ConfigError, parse_topic_configs, render
 from ...config_policy import dynamic_refusal, shown
 from ...protocol.errors import ErrorCode, KafkaError
+from ...security import acl
 from ..router import register
 
 CREATE_TOPICS, DELETE_TOPICS, CREATE_PARTITIONS = 19, 20, 37
@@ -30,9 +31,12 @@ async def create_topics(conn, header, request):
     broker = conn.broker
     out = []
     seen: set[str] = set()
+    may_create = conn.authorize(acl.CREATE, acl.CLUSTER, acl.CLUSTER_NAME)  # else CREATE per topic
     for t in request.topics:
         entry = {"name": t.name, "num_partitions": -1, "replication_factor": -1}
         try:
+            if not may_create and not conn.authorize(acl.CREATE, acl.TOPIC, t.name):
+                raise KafkaError(ErrorCode.topic_authorization_failed, "Authorization failed.")
             if t.name in seen:
                 raise KafkaError(ErrorCode.invalid_request, f"Topic {t.name} appears more than once in the request")
             seen.add(t.name)
@@ -75,6 +79,8 @@ async def delete_topics(conn, header, request):
                 if meta is None:
                     raise KafkaError(ErrorCode.unknown_topic_id, f"Topic id {tid} does not exist.")
                 name = entry["name"] = meta.name
+            if not conn.authorize(acl.DELETE, acl.TOPIC, name):
+                raise KafkaError(ErrorCode.topic_authorization_failed, "Authorization failed.")
             meta = broker.store.topics().get(name)
             if meta is not None:
                 entry["topic_id"] = meta.uuid
@@ -92,6 +98,8 @@ async def create_partitions(conn, header, request):
     for t in request.topics:
         entry = {"name": t.name, "error_code": 0, "error_message": None}
         try:
+            if not conn.authorize(acl.ALTER, acl.TOPIC, t.name):
+                raise KafkaError(ErrorCode.topic_authorization_failed, "Authorization failed.")
             assign = [list(a.broker_ids) for a in t.assignments] if t.assignments else None
             broker.add_partitions(t.name, t.count, assign, request.validate_only)
         except KafkaError as e:
@@ -176,6 +184,7 @@ async def describe_configs(conn, header, request):
         entry = {"error_code": 0, "error_message": None, "resource_type": r.resource_type, "resource_name": r.resource_name, "configs": []}
         keys = list(r.configuration_keys) if r.configuration_keys else None
         try:
+            _authorize_configs(conn, r.resource_type, r.resource_name, acl.DESCRIBE_CONFIGS)
             if r.resource_type == TOPIC_RESOURCE:
                 if r.resource_name not in broker.store.topics():
                     raise KafkaError(ErrorCode.unknown_topic_or_partition, f"Topic '{r.resource_name}' does not exist.")
@@ -194,6 +203,16 @@ async def describe_configs(conn, header, request):
             entry.update(_err(e))
         results.append(entry)
     return {"throttle_time": 0, "results": results}
+
+
+def _authorize_configs(conn, resource_type: int, name: str, op: int) -> None:
+    """DESCRIBE_CONFIGS / ALTER_CONFIGS on the topic, or on the cluster for a broker resource."""
+    if resource_type == TOPIC_RESOURCE:
+        if not conn.authorize(op, acl.TOPIC, name):
+            raise KafkaError(ErrorCode.topic_authorization_failed, "Authorization failed.")
+    elif resource_type in (BROKER_RESOURCE, BROKER_LOGGER_RESOURCE):
+        if not conn.authorize(op, acl.CLUSTER, acl.CLUSTER_NAME):
+            raise KafkaError(ErrorCode.cluster_authorization_failed, "Authorization failed.")
 
 
 def _check_broker_name(broker, name: str) -> None:
@@ -260,6 +279,7 @@ async def alter_configs(conn, header, request):
     for r in request.resources:
         entry = {"error_code": 0, "error_message": None, "resource_type": r.resource_type, "resource_name": r.resource_name}
         try:
+            _authorize_configs(conn, r.resource_type, r.resource_name, acl.ALTER_CONFIGS)
             new = {}
             for c in r.configs:
                 if c.value is None:
@@ -279,6 +299,7 @@ async def incremental_alter_configs(conn, header, request):
     for r in request.resources:
         entry = {"error_code": 0, "error_message": None, "resource_type": r.resource_type, "resource_name": r.resource_name}
         try:
+            _authorize_configs(conn, r.resource_type, r.resource_name, acl.ALTER_CONFIGS)
             new = _current(broker, r.resource_type, r.resource_name)
             for c in r.configs:
                 op = c.config_operation

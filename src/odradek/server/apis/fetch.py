@@ -15,6 +15,7 @@ import asyncio
 
 from ...protocol import fetch as codec
 from ...protocol.errors import ErrorCode, KafkaError
+from ...security import acl
 from ..fetch_sessions import FINAL_EPOCH, INITIAL_EPOCH, SessionError
 from ..router import Deferred, Response, register
 from ..waiting import wait_until
@@ -40,13 +41,13 @@ async def handle(conn, header, request):
     except SessionError as e:
         chunks, size = codec.encode_response(version, [], error=e.code)
         return Response(chunks, size)
-    topics, total, parts, errors = _read(broker, version, wanted, max_bytes, replica_id, True, committed)
+    topics, total, parts, errors = _read(conn, version, wanted, max_bytes, replica_id, True, committed)
     if total >= min_bytes or errors or max_wait <= 0 or not parts:
         chunks, size = codec.encode_response(version, *finish(topics))
         return Response(chunks, size)
     deadline = asyncio.get_running_loop().time() + max_wait
     ends = _positions(parts, replica_id)  # as read: a change from here on wakes the wait
-    return Deferred(_long_poll(broker, version, wanted, finish, max_bytes, min_bytes, deadline, replica_id, parts, ends,
+    return Deferred(_long_poll(conn, version, wanted, finish, max_bytes, min_bytes, deadline, replica_id, parts, ends,
                                committed))
 
 
@@ -80,7 +81,7 @@ def _positions(parts, replica_id: int) -> list:
     return [(part, part.high_watermark) for part in parts]
 
 
-async def _long_poll(broker, version, wanted, finish, max_bytes, min_bytes, deadline, replica_id, parts, ends,
+async def _long_poll(conn, version, wanted, finish, max_bytes, min_bytes, deadline, replica_id, parts, ends,
                      committed: bool = False) -> Response:
     """Wait until enough data arrives (woken by appends, never by polling) or the deadline."""
     loop = asyncio.get_running_loop()
@@ -92,7 +93,7 @@ async def _long_poll(broker, version, wanted, finish, max_bytes, min_bytes, dead
                        for part, e in ends)
 
         await wait_until(parts, moved, deadline - loop.time())
-        topics, total, parts, errors = _read(broker, version, wanted, max_bytes, replica_id, False, committed)
+        topics, total, parts, errors = _read(conn, version, wanted, max_bytes, replica_id, False, committed)
         if total >= min_bytes or errors or loop.time() >= deadline or not parts:
             break
         ends = _positions(parts, replica_id)
@@ -107,7 +108,8 @@ def _replica_id(request, version) -> int:
     return getattr(request, "replica_id", -1)
 
 
-def _read(broker, version, wanted, max_bytes, replica_id: int = -1, record: bool = True, committed: bool = False):
+def _read(conn, version, wanted, max_bytes, replica_id: int = -1, record: bool = True, committed: bool = False):
+    broker = conn.broker
     topics_out = []
     total = 0
     parts_seen = []
@@ -124,8 +126,17 @@ def _read(broker, version, wanted, max_bytes, replica_id: int = -1, record: bool
             tid = meta.uuid if meta else None
             missing = ErrorCode.unknown_topic_or_partition
         out = []
+        # ACLs: consumers need READ on the topic; followers CLUSTER_ACTION on the cluster
+        if replica_id >= 0:
+            denied = not conn.authorize(acl.CLUSTER_ACTION, acl.CLUSTER, acl.CLUSTER_NAME)
+        else:
+            denied = (meta is not None or version < 13) and not conn.authorize(acl.READ, acl.TOPIC, name)
         for p in t.partitions:
             idx = p.partition
+            if denied:
+                out.append(codec.FetchPartitionData(idx, ErrorCode.topic_authorization_failed))
+                errors = True
+                continue
             part = broker.partitions.get((name, idx)) if meta else None
             if part is None:
                 out.append(codec.FetchPartitionData(idx, missing))

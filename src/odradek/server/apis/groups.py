@@ -11,6 +11,7 @@ import asyncio
 
 from ...coordinator.group import GroupState
 from ...protocol.errors import ErrorCode
+from ...security import acl
 from ..router import Deferred, register
 from . import authorized
 
@@ -51,6 +52,11 @@ async def find_coordinator(conn, header, request):
     for key in keys:
         entry = {"key": key, "node_id": -1, "host": "", "port": -1, "error_code": 0, "error_message": None}
         if key_type == TXN_KEY:
+            if key and not conn.authorize(acl.DESCRIBE, acl.TRANSACTIONAL_ID, key):
+                entry.update(error_code=ErrorCode.transactional_id_authorization_failed,
+                             error_message="not authorized to describe the transactional id")
+                out.append(entry)
+                continue
             node = broker.txns.runtime.coordinator_node(key, conn.listener.name) if key else None
             if not key:
                 entry.update(error_code=ErrorCode.invalid_request, error_message="empty transactional id")
@@ -62,6 +68,8 @@ async def find_coordinator(conn, header, request):
             entry.update(error_code=ErrorCode.invalid_request, error_message=f"unknown coordinator key type {key_type}")
         elif not key:
             entry.update(error_code=ErrorCode.invalid_request, error_message="empty group id")
+        elif not conn.authorize(acl.DESCRIBE, acl.GROUP, key):
+            entry.update(error_code=ErrorCode.group_authorization_failed, error_message="not authorized to describe the group")
         else:
             node = broker.group_runtime.coordinator_node(key, conn.listener.name)
             if node is None:
@@ -80,10 +88,18 @@ def _not_coordinator(broker, group_id: str) -> ErrorCode | None:
     return broker.check_coordinator(group_id)
 
 
+def _group_error(conn, group_id: str, op: int = 3) -> ErrorCode | None:
+    """GROUP_AUTHORIZATION_FAILED unless the principal may ``op`` (READ) the group, then whether
+    this broker coordinates it."""
+    if not conn.authorize(op, acl.GROUP, group_id):
+        return ErrorCode.group_authorization_failed
+    return conn.broker.check_coordinator(group_id)
+
+
 @register(JOIN_GROUP, 0, 7)
 async def join_group(conn, header, request):
     broker = conn.broker
-    err = _not_coordinator(broker, request.group_id)
+    err = _group_error(conn, request.group_id)
     if err is not None:
         return {"error_code": err, "generation_id": -1, "member_id": request.member_id, "leader": "", "members": []}
     fut, respond = _future()
@@ -112,7 +128,7 @@ async def _join_done(broker, fut) -> dict:
 @register(SYNC_GROUP, 0, 5)
 async def sync_group(conn, header, request):
     broker = conn.broker
-    err = _not_coordinator(broker, request.group_id)
+    err = _group_error(conn, request.group_id)
     if err is not None:
         return {"error_code": err, "assignment": b""}
     fut, respond = _future()
@@ -143,7 +159,7 @@ async def _sync_done(broker, fut) -> dict:
 @register(HEARTBEAT, 0, 4)
 async def heartbeat(conn, header, request):
     broker = conn.broker
-    err = _not_coordinator(broker, request.group_id)
+    err = _group_error(conn, request.group_id)
     if err is None:
         err = broker.coordinator.heartbeat(group_id=request.group_id, member_id=request.member_id,
                                            instance_id=getattr(request, "group_instance_id", None),
@@ -155,7 +171,7 @@ async def heartbeat(conn, header, request):
 @register(LEAVE_GROUP, 0, 5)
 async def leave_group(conn, header, request):
     broker = conn.broker
-    err = _not_coordinator(broker, request.group_id)
+    err = _group_error(conn, request.group_id)
     if header.api_version < 3:
         if err is None:
             err = broker.coordinator.leave(group_id=request.group_id, member_id=request.member_id, instance_id=None)
@@ -178,7 +194,7 @@ async def offset_commit(conn, header, request):
     broker = conn.broker
     group_id = request.group_id
     generation = request.generation_id_or_member_epoch
-    err = _not_coordinator(broker, group_id) or broker.coordinator.validate_commit(
+    err = _group_error(conn, group_id) or broker.coordinator.validate_commit(
         group_id, generation, request.member_id, getattr(request, "group_instance_id", None)
     )
     topics_out = []
@@ -187,8 +203,11 @@ async def offset_commit(conn, header, request):
     for t in request.topics:
         parts = []
         meta = known.get(t.name)
+        topic_denied = not conn.authorize(acl.READ, acl.TOPIC, t.name)
         for p in t.partitions:
             code = err
+            if code is None and topic_denied:
+                code = ErrorCode.topic_authorization_failed
             if code is None and (meta is None or p.partition_index not in meta.partitions):
                 code = ErrorCode.unknown_topic_or_partition
             if code is None:
@@ -207,15 +226,17 @@ async def offset_commit(conn, header, request):
     return {"throttle_time": 0, "topics": topics_out}
 
 
-def _fetch_group(broker, group_id: str, topics, require_stable: bool = False) -> tuple[list[dict], ErrorCode]:
-    err = _not_coordinator(broker, group_id)
+def _fetch_group(conn, group_id: str, topics, require_stable: bool = False) -> tuple[list[dict], ErrorCode]:
+    broker = conn.broker
+    err = _group_error(conn, group_id, acl.DESCRIBE)
     if err is not None:
         return [], err
     if topics is None:
         found = broker.coordinator.fetch(group_id, None)
         by_topic: dict[str, list] = {}
         for (topic, p), c in sorted(found.items()):
-            by_topic.setdefault(topic, []).append((p, c))
+            if conn.authorize(acl.DESCRIBE, acl.TOPIC, topic):  # "all topics": the others are left out
+                by_topic.setdefault(topic, []).append((p, c))
     else:
         by_topic = {}
         for t in topics:
@@ -223,6 +244,11 @@ def _fetch_group(broker, group_id: str, topics, require_stable: bool = False) ->
             by_topic[t.name] = [(p, found[(t.name, p)]) for p in t.partition_indexes]
     out = []
     for topic, parts in by_topic.items():
+        if not conn.authorize(acl.DESCRIBE, acl.TOPIC, topic):
+            out.append({"name": topic, "partitions": [
+                {"partition_index": p, "committed_offset": -1, "committed_leader_epoch": -1, "metadata": "",
+                 "error_code": ErrorCode.topic_authorization_failed} for p, _c in parts]})
+            continue
         out.append({
             "name": topic,
             "partitions": [
@@ -244,15 +270,14 @@ def _unstable(p: int) -> dict:
 
 @register(OFFSET_FETCH, 1, 9)
 async def offset_fetch(conn, header, request):
-    broker = conn.broker
     stable = getattr(request, "require_stable", False)
     if header.api_version >= 8:
         groups = []
         for g in request.groups:
-            topics, err = _fetch_group(broker, g.group_id, g.topics, stable)
+            topics, err = _fetch_group(conn, g.group_id, g.topics, stable)
             groups.append({"group_id": g.group_id, "topics": topics, "error_code": err})
         return {"throttle_time": 0, "groups": groups}
-    topics, err = _fetch_group(broker, request.group_id, request.topics, stable)
+    topics, err = _fetch_group(conn, request.group_id, request.topics, stable)
     return {"throttle_time": 0, "topics": topics, "error_code": err}
 
 
@@ -262,7 +287,11 @@ async def list_groups(conn, header, request):
     states = {s.lower() for s in (getattr(request, "states_filter", None) or ())}
     types = {t.lower() for t in (getattr(request, "types_filter", None) or ())}
     out = []
+    # DESCRIBE on the cluster lists every group; otherwise the groups the principal may describe
+    everything = conn.authorize(acl.DESCRIBE, acl.CLUSTER, acl.CLUSTER_NAME)
     for g in broker.coordinator.list_groups():
+        if not everything and not conn.authorize(acl.DESCRIBE, acl.GROUP, g.group_id):
+            continue
         if states and g.state.value.lower() not in states:
             continue
         if types and "classic" not in types:
@@ -276,9 +305,10 @@ async def list_groups(conn, header, request):
 async def describe_groups(conn, header, request):
     broker = conn.broker
     out = []
-    ops = authorized.operations(getattr(request, "include_authorized_operations", False), authorized.GROUP)
+    ops_of = authorized.ops_of(conn, getattr(request, "include_authorized_operations", False), acl.GROUP)
     for group_id in request.groups:
-        err = _not_coordinator(broker, group_id)
+        ops = ops_of(group_id)
+        err = _group_error(conn, group_id, acl.DESCRIBE)
         g = broker.coordinator.group(group_id) if err is None else None
         if g is None:
             entry = {"error_code": err or 0, "group_id": group_id, "group_state": GroupState.DEAD.value,
@@ -307,7 +337,7 @@ async def delete_groups(conn, header, request):
     broker = conn.broker
     results = []
     for group_id in request.groups_names:
-        err = _not_coordinator(broker, group_id) or broker.coordinator.delete_group(group_id)
+        err = _group_error(conn, group_id, acl.DELETE) or broker.coordinator.delete_group(group_id)
         results.append({"group_id": group_id, "error_code": err})
     await broker.persist_coordinator_records()
     broker.coordinator_changed()
@@ -317,15 +347,17 @@ async def delete_groups(conn, header, request):
 @register(OFFSET_DELETE, 0, 0)
 async def offset_delete(conn, header, request):
     broker = conn.broker
-    err = _not_coordinator(broker, request.group_id)
+    err = _group_error(conn, request.group_id, acl.DELETE)
     if err is not None:
         return {"error_code": err, "throttle_time": 0, "topics": []}
-    tps = [(t.name, p.partition_index) for t in request.topics for p in t.partitions]
+    denied = {t.name for t in request.topics if not conn.authorize(acl.READ, acl.TOPIC, t.name)}
+    tps = [(t.name, p.partition_index) for t in request.topics for p in t.partitions if t.name not in denied]
     top, per = broker.coordinator.delete_offsets(request.group_id, tps)
     write_error = await broker.persist_coordinator_records()
     topics = []
     for t in request.topics:
         topics.append({"name": t.name, "partitions": [
-            {"partition_index": p.partition_index, "error_code": per.get((t.name, p.partition_index), top)}
+            {"partition_index": p.partition_index,
+             "error_code": ErrorCode.topic_authorization_failed if t.name in denied else per.get((t.name, p.partition_index), top)}
             for p in t.partitions]})
     return {"error_code": top if write_error is None else write_error, "throttle_time": 0, "topics": topics}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ...config import validate_topic_name
 from ...protocol import messages
 from ...protocol.errors import ErrorCode, KafkaError
+from ...security import acl
 from ..router import Response, register
 from . import authorized
 
@@ -50,19 +51,38 @@ async def handle(conn, header, request):
                 by_id_unknown.append(getattr(t, "topic_id", None))
                 continue
             names.append(name)
-        if allow_create:
-            for name in names:
-                if name not in topics:
-                    broker.maybe_auto_create(name)
-    topic_ops = authorized.operations(getattr(request, "include_topic_authorized_operations", False), authorized.TOPIC)
-    cluster_ops = authorized.operations(getattr(request, "include_cluster_authorized_operations", False), authorized.CLUSTER)
+    # ACLs (KafkaApis.handleTopicMetadataRequest): an all-topics request leaves out the topics the
+    # principal may not describe; a named one answers them TOPIC_AUTHORIZATION_FAILED, existing or
+    # not; auto-creation needs CREATE on the cluster or the topic
+    az = broker.security.authorizer
+    denied: set[str] = set()
+    if az is not None:
+        broker.security.refresh_acls()
+        if names is None:
+            names = [t for t in sorted(topics) if conn.authorize(acl.DESCRIBE, acl.TOPIC, t)]
+        else:
+            denied = {n for n in names if not conn.authorize(acl.DESCRIBE, acl.TOPIC, n)}
+            if allow_create:
+                may_create = conn.authorize(acl.CREATE, acl.CLUSTER, acl.CLUSTER_NAME)
+                denied |= {n for n in names if n not in topics and not may_create
+                           and not conn.authorize(acl.CREATE, acl.TOPIC, n)}
+    if allow_create and names:
+        for name in names:
+            if name not in topics and name not in denied:
+                broker.maybe_auto_create(name)
+    want_topic_ops = getattr(request, "include_topic_authorized_operations", False)
+    want_cluster_ops = getattr(request, "include_cluster_authorized_operations", False)
     listener = conn.listener.name
-    key = (version, None if names is None else tuple(names), tuple(by_id_unknown), broker.store.version, topic_ops,
-           cluster_ops, listener)
+    who = (conn.principal, conn.client_host, broker.security._acl_version) if az is not None else None
+    key = (version, None if names is None else tuple(names), tuple(by_id_unknown), broker.store.version, want_topic_ops,
+           want_cluster_ops, listener, who)
     cached = broker.metadata_cache.get(key)
     if cached is None:
-        cached = messages.encode_response(METADATA, version, _build(broker, names, by_id_unknown, topic_ops, cluster_ops,
-                                                                    listener))
+        body = _build(broker, names, by_id_unknown, authorized.ops_of(conn, want_topic_ops, acl.TOPIC),
+                      authorized.ops_of(conn, want_cluster_ops, acl.CLUSTER)(acl.CLUSTER_NAME), listener, denied)
+        cached = messages.encode_response(METADATA, version, body)
+        if len(broker.metadata_cache) > 1000:
+            broker.metadata_cache.clear()
         broker.metadata_cache[key] = cached
     return Response.of(cached)
 
@@ -109,6 +129,8 @@ async def describe_topic_partitions(conn, header, request):
     topics = broker.store.topics()
     live = {b[0] for b in broker.live_brokers()}
     names = sorted({t.name for t in request.topics}) if request.topics else sorted(topics)
+    if not request.topics:
+        names = [n for n in names if conn.authorize(acl.DESCRIBE, acl.TOPIC, n)]
     cursor = request.cursor
     if cursor is not None:
         if request.topics and cursor.topic_name not in names:
@@ -118,6 +140,9 @@ async def describe_topic_partitions(conn, header, request):
     out, next_cursor = [], None
     for name in names:
         meta = topics.get(name)
+        if not conn.authorize(acl.DESCRIBE, acl.TOPIC, name):
+            out.append({"error_code": ErrorCode.topic_authorization_failed, "name": name, "topic_id": None, "partitions": []})
+            continue
         if meta is None:
             err = ErrorCode.invalid_topic_exception if validate_topic_name(name) else ErrorCode.unknown_topic_or_partition
             out.append({"error_code": err, "name": name, "topic_id": None, "partitions": []})
@@ -133,7 +158,7 @@ async def describe_topic_partitions(conn, header, request):
         limit -= len(parts)
         out.append({
             "error_code": 0, "name": name, "topic_id": meta.uuid, "is_internal": name.startswith("__"),
-            "partitions": parts, "topic_authorized_operations": authorized.TOPIC,
+            "partitions": parts, "topic_authorized_operations": authorized.ops_of(conn, True, acl.TOPIC)(name),
         })
         if parts and parts[-1]["partition_index"] < max(meta.partitions):
             next_cursor = {"topic_name": name, "partition_index": parts[-1]["partition_index"] + 1}
@@ -141,16 +166,21 @@ async def describe_topic_partitions(conn, header, request):
     return {"throttle_time": 0, "topics": out, "next_cursor": next_cursor}
 
 
-def _build(broker, names, by_id_unknown, topic_ops: int, cluster_ops: int, listener: str | None = None) -> dict:
+def _build(broker, names, by_id_unknown, topic_ops, cluster_ops: int, listener: str | None = None,
+           denied: set[str] | frozenset = frozenset()) -> dict:
     topics = broker.store.topics()
     brokers = broker.live_brokers(listener)
     live = {b[0] for b in brokers}
     out_topics = []
     for name in sorted(topics) if names is None else names:
         meta = topics.get(name)
+        if name in denied:
+            out_topics.append({"error_code": ErrorCode.topic_authorization_failed, "name": name, "partitions": [],
+                               "topic_authorized_operations": authorized.INT32_MIN})
+            continue
         if meta is None:
             err = ErrorCode.invalid_topic_exception if validate_topic_name(name) else ErrorCode.unknown_topic_or_partition
-            out_topics.append({"error_code": err, "name": name, "partitions": [], "topic_authorized_operations": topic_ops})
+            out_topics.append({"error_code": err, "name": name, "partitions": [], "topic_authorized_operations": topic_ops(name)})
             continue
         parts = _partition_entries(broker, name, meta, live)
         out_topics.append(
@@ -160,7 +190,7 @@ def _build(broker, names, by_id_unknown, topic_ops: int, cluster_ops: int, liste
                 "topic_id": meta.uuid,
                 "is_internal": name.startswith("__"),
                 "partitions": parts,
-                "topic_authorized_operations": topic_ops,
+                "topic_authorized_operations": topic_ops(name),
             }
         )
     for tid in by_id_unknown:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from ...protocol.errors import ErrorCode, KafkaError
+from ...security import acl
 from ...protocol.record_codec import decode_batch
 from ..router import register
 
@@ -52,9 +53,12 @@ async def list_offsets(conn, header, request):
     committed = version >= 2 and getattr(request, "isolation_level", 0) == 1
     for t in request.topics:
         parts = []
+        denied = not conn.authorize(acl.DESCRIBE, acl.TOPIC, t.name)
         for p in t.partitions:
             entry = {"partition_index": p.partition_index, "timestamp": -1, "offset": -1, "leader_epoch": -1}
             try:
+                if denied:
+                    raise KafkaError(ErrorCode.topic_authorization_failed)
                 part = broker.partition(t.name, p.partition_index)
                 part.check_leader()
                 entry["leader_epoch"] = part.leader_epoch
@@ -94,9 +98,12 @@ async def delete_records(conn, header, request):
     topics = []
     for t in request.topics:
         parts = []
+        denied = not conn.authorize(acl.DELETE, acl.TOPIC, t.name)
         for p in t.partitions:
             entry = {"partition_index": p.partition_index, "low_watermark": -1, "error_code": 0}
             try:
+                if denied:
+                    raise KafkaError(ErrorCode.topic_authorization_failed)
                 part = broker.partition(t.name, p.partition_index)
                 part.check_leader()
                 offset = part.high_watermark if p.offset == -1 else p.offset
@@ -118,11 +125,16 @@ async def offset_for_leader_epoch(conn, header, request):
     """The end offset of a leader epoch here: followers truncate to it, consumers validate with it."""
     broker = conn.broker
     topics = []
+    # followers need CLUSTER_ACTION; otherwise (consumers validating positions) DESCRIBE on the topic
+    cluster_action = conn.authorize(acl.CLUSTER_ACTION, acl.CLUSTER, acl.CLUSTER_NAME)
     for t in request.topics:
         parts = []
+        denied = not cluster_action and not conn.authorize(acl.DESCRIBE, acl.TOPIC, t.topic)
         for p in t.partitions:
             entry = {"partition": p.partition, "error_code": 0, "leader_epoch": -1, "end_offset": -1}
             try:
+                if denied:
+                    raise KafkaError(ErrorCode.topic_authorization_failed)
                 part = broker.partition(t.topic, p.partition)
                 part.check_leader()
                 current = p.current_leader_epoch

@@ -13,6 +13,7 @@ import logging
 from ...protocol import produce as codec
 from ...protocol import records
 from ...protocol.errors import ErrorCode, KafkaError
+from ...security import acl
 from ..router import Deferred, Response, register
 from ..waiting import wait_until
 
@@ -26,12 +27,23 @@ async def handle(conn, header, request: codec.ProduceRequest):
     acks = request.acks
     results: list[tuple[str, list[codec.PartitionResult]]] = []
     waits = []
+    # ACLs: a transactional request needs WRITE on its transactional id (else every partition is
+    # TRANSACTIONAL_ID_AUTHORIZATION_FAILED), each partition WRITE on its topic
+    txn_denied = request.transactional_id is not None and not conn.authorize(
+        acl.WRITE, acl.TRANSACTIONAL_ID, request.transactional_id)
     for topic in request.topics:
         out = []
         results.append((topic.name, out))
         meta = broker.store.topics().get(topic.name)
         cfg = broker.topic_config(topic.name) if meta is not None else None
+        topic_denied = not conn.authorize(acl.WRITE, acl.TOPIC, topic.name)
         for p in topic.partitions:
+            if txn_denied:
+                out.append(codec.PartitionResult(p.index, ErrorCode.transactional_id_authorization_failed))
+                continue
+            if topic_denied:
+                out.append(codec.PartitionResult(p.index, ErrorCode.topic_authorization_failed))
+                continue
             if acks not in (-1, 0, 1):
                 out.append(codec.PartitionResult(p.index, ErrorCode.invalid_required_acks))
                 continue

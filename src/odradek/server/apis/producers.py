@@ -6,7 +6,8 @@ partition it holds a replica of."""
 
 from __future__ import annotations
 
-from ...protocol.errors import KafkaError
+from ...protocol.errors import ErrorCode, KafkaError
+from ...security import acl
 from ..router import register
 
 DESCRIBE_PRODUCERS = 61
@@ -18,9 +19,12 @@ async def describe_producers(conn, header, request):
     topics = []
     for t in request.topics:
         parts = []
+        denied = not conn.authorize(acl.READ, acl.TOPIC, t.name)
         for index in t.partition_indexes:
             entry = {"partition_index": index, "error_code": 0, "error_message": None, "active_producers": []}
             try:
+                if denied:
+                    raise KafkaError(ErrorCode.topic_authorization_failed, "Authorization failed.")
                 part = broker.partition(t.name, index)
                 for p in sorted(part.log.active_producers(), key=lambda e: e.producer_id):
                     last = p.batches[-1] if p.batches else None

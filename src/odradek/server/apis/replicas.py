@@ -8,6 +8,7 @@ import shutil
 
 from ...metadata.controller import elect_preferred, elect_unclean
 from ...protocol.errors import ErrorCode
+from ...security import acl
 from ..router import register
 
 ALTER_REPLICA_LOG_DIRS, DESCRIBE_LOG_DIRS, ELECT_LEADERS, ALTER_REASSIGNMENTS, LIST_REASSIGNMENTS = 34, 35, 43, 45, 46
@@ -17,6 +18,8 @@ PREFERRED, UNCLEAN = 0, 1
 @register(ELECT_LEADERS, 0, 2)
 async def elect_leaders(conn, header, request):
     broker = conn.broker
+    if not conn.authorize(acl.ALTER, acl.CLUSTER, acl.CLUSTER_NAME):
+        return {"throttle_time": 0, "error_code": ErrorCode.cluster_authorization_failed, "replica_election_results": []}
     etype = getattr(request, "election_type", PREFERRED)
     topics = broker.store.topics()
     if request.topic_partitions is None:
@@ -46,6 +49,9 @@ async def elect_leaders(conn, header, request):
 @register(ALTER_REASSIGNMENTS, 0, 0)
 async def alter_partition_reassignments(conn, header, request):
     broker = conn.broker
+    if not conn.authorize(acl.ALTER, acl.CLUSTER, acl.CLUSTER_NAME):
+        return {"throttle_time": 0, "error_code": ErrorCode.cluster_authorization_failed,
+                "error_message": "not authorized to reassign partitions", "responses": []}
     topics = broker.store.topics()
     live = {b[0] for b in broker.live_brokers()}
     changes: dict = {}
@@ -77,6 +83,8 @@ async def alter_partition_reassignments(conn, header, request):
 
 @register(LIST_REASSIGNMENTS, 0, 0)
 async def list_partition_reassignments(conn, header, request):
+    if not conn.authorize(acl.DESCRIBE, acl.CLUSTER, acl.CLUSTER_NAME):
+        return {"throttle_time": 0, "error_code": ErrorCode.cluster_authorization_failed, "error_message": "not authorized", "topics": []}
     broker = conn.broker
     pending = broker.store.reassignments() if broker.cluster is not None else {}
     topics = broker.store.topics()
@@ -101,6 +109,8 @@ async def list_partition_reassignments(conn, header, request):
 async def describe_log_dirs(conn, header, request):
     """Partition sizes on this broker. ``offset_lag`` is the log end offset minus the high watermark,
     so a leader's log end offset is its high watermark plus this lag."""
+    if not conn.authorize(acl.DESCRIBE, acl.CLUSTER, acl.CLUSTER_NAME):
+        return {"throttle_time": 0, "error_code": ErrorCode.cluster_authorization_failed, "results": []}
     broker = conn.broker
     wanted = None if request.topics is None else {(t.topic, p) for t in request.topics for p in t.partitions}
     by_topic: dict[str, list] = {}
@@ -128,6 +138,8 @@ async def alter_replica_log_dirs(conn, header, request):
     """Move replicas between this broker's log dirs. Odradek has one log dir: asking for it is done
     at once (the replicas are there); any other path is LOG_DIR_NOT_FOUND, as Kafka answers for a
     directory that is not one of its log dirs."""
+    if not conn.authorize(acl.ALTER, acl.CLUSTER, acl.CLUSTER_NAME):
+        return {"throttle_time": 0, "results": [{"topic_name": t.name, "partitions": [{"partition_index": i, "error_code": ErrorCode.cluster_authorization_failed} for i in t.partitions]} for d in request.dirs for t in d.topics]}
     broker = conn.broker
     own = os.path.realpath(broker.data_dir)
     results: dict[str, list] = {}

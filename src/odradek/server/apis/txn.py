@@ -13,6 +13,7 @@ import datetime
 
 from ...coordinator.coordinator import OFFSETS_TOPIC
 from ...protocol.errors import ErrorCode
+from ...security import acl
 from ..router import register
 
 INIT_PRODUCER_ID, ADD_PARTITIONS_TO_TXN, ADD_OFFSETS_TO_TXN, END_TXN = 22, 24, 25, 26
@@ -62,18 +63,19 @@ async def init_transactional_producer(broker, request, version: int) -> dict:
 
 @register(ADD_PARTITIONS_TO_TXN, 0, 5)
 async def add_partitions_to_txn(conn, header, request):
-    broker = conn.broker
     version = header.api_version
     if version <= 3:
         wanted = [(t.name, p) for t in request.v3_and_below_topics for p in t.partitions]
-        results = await _add_partitions(broker, request.v3_and_below_transactional_id, request.v3_and_below_producer_id,
+        results = await _add_partitions(conn, request.v3_and_below_transactional_id, request.v3_and_below_producer_id,
                                         request.v3_and_below_producer_epoch, wanted, version, verify_only=False)
         return {"throttle_time": 0, "results_by_topic_v3_and_below": _by_topic(results)}
     # v4+: batched, sent by brokers (verification) — one result per transaction
     out = []
     for txn in request.transactions:
         wanted = [(t.name, p) for t in txn.topics for p in t.partitions]
-        results = await _add_partitions(broker, txn.transactional_id, txn.producer_id, txn.producer_epoch, wanted,
+        if not conn.authorize(acl.CLUSTER_ACTION, acl.CLUSTER, acl.CLUSTER_NAME):
+            return {"throttle_time": 0, "error_code": ErrorCode.cluster_authorization_failed, "results_by_transaction": []}
+        results = await _add_partitions(conn, txn.transactional_id, txn.producer_id, txn.producer_epoch, wanted,
                                         version, verify_only=txn.verify_only)
         out.append({"transactional_id": txn.transactional_id, "topic_results": _by_topic(results)})
     return {"throttle_time": 0, "error_code": 0, "results_by_transaction": out}
@@ -86,9 +88,17 @@ def _by_topic(results: dict[tuple[str, int], ErrorCode]) -> list[dict]:
     return [{"name": t, "results_by_partition": ps} for t, ps in by_topic.items()]
 
 
-async def _add_partitions(broker, tid: str, pid: int, epoch: int, wanted: list[tuple[str, int]], version: int,
+async def _add_partitions(conn, tid: str, pid: int, epoch: int, wanted: list[tuple[str, int]], version: int,
                           *, verify_only: bool) -> dict[tuple[str, int], ErrorCode]:
+    broker = conn.broker
     svc = broker.txns
+    if not verify_only:
+        if not conn.authorize(acl.WRITE, acl.TRANSACTIONAL_ID, tid):
+            return {tp: ErrorCode.transactional_id_authorization_failed for tp in wanted}
+        denied = {tp for tp in wanted if not conn.authorize(acl.WRITE, acl.TOPIC, tp[0])}
+        if denied:
+            return {tp: ErrorCode.topic_authorization_failed if tp in denied else ErrorCode.operation_not_attempted
+                    for tp in wanted}
     err = svc.runtime.check(tid)
     if err is not None:
         return {tp: gate(err, ADD_PARTITIONS_TO_TXN, version) for tp in wanted}
@@ -116,6 +126,10 @@ async def add_offsets_to_txn(conn, header, request):
     svc = broker.txns
     version = header.api_version
     err = svc.runtime.check(request.transactional_id)
+    if not conn.authorize(acl.WRITE, acl.TRANSACTIONAL_ID, request.transactional_id):
+        err = ErrorCode.transactional_id_authorization_failed
+    elif not conn.authorize(acl.READ, acl.GROUP, request.group_id):
+        err = ErrorCode.group_authorization_failed
     if err is None:
         if broker.group_runtime.ensure_topic() is None:
             err = ErrorCode.coordinator_not_available
@@ -134,6 +148,8 @@ async def end_txn(conn, header, request):
     version = header.api_version
     tid = request.transactional_id
     err = svc.runtime.check(tid)
+    if not conn.authorize(acl.WRITE, acl.TRANSACTIONAL_ID, tid):
+        err = ErrorCode.transactional_id_authorization_failed
     if err is None:
         res = svc.coordinator.end_txn(tid, request.producer_id, request.producer_epoch, request.committed)
         err = res.error if res.error != ErrorCode.none else None
@@ -166,6 +182,10 @@ async def txn_offset_commit(conn, header, request):
     def all_(code) -> dict:
         return answer({(t, p): code for t, p, *_ in wanted})
 
+    if not conn.authorize(acl.WRITE, acl.TRANSACTIONAL_ID, request.transactional_id):
+        return all_(ErrorCode.transactional_id_authorization_failed)
+    if not conn.authorize(acl.READ, acl.GROUP, group_id):
+        return all_(ErrorCode.group_authorization_failed)
     err = broker.group_runtime.check(group_id)
     if err is not None:
         return all_(err)
@@ -182,11 +202,14 @@ async def txn_offset_commit(conn, header, request):
     if err is not None:
         return all_(err)
     topics = broker.store.topics()
-    unknown = {(t, p) for t, p, *_ in wanted if t not in topics or p not in topics[t].partitions}
-    entries = [w for w in wanted if (w[0], w[1]) not in unknown]
+    denied = {(t, p) for t, p, *_ in wanted if not conn.authorize(acl.READ, acl.TOPIC, t)}
+    unknown = {(t, p) for t, p, *_ in wanted if (t not in topics or p not in topics[t].partitions) and (t, p) not in denied}
+    entries = [w for w in wanted if (w[0], w[1]) not in unknown and (w[0], w[1]) not in denied]
     records, errors = broker.coordinator.txn_commit_records(group_id, entries)
     for tp in unknown:
         errors[tp] = ErrorCode.unknown_topic_or_partition
+    for tp in denied:
+        errors[tp] = ErrorCode.topic_authorization_failed
     if records:
         write_err = await broker.group_runtime.write(records, producer_id=request.producer_id,
                                                      producer_epoch=request.producer_epoch, transactional=True)
@@ -223,6 +246,12 @@ async def write_txn_markers(conn, header, request):
     svc = conn.broker.txns
     markers = [(m.producer_id, m.producer_epoch, m.transaction_result, m.coordinator_epoch,
                 [(t.name, p) for t in m.topics for p in t.partition_indexes]) for m in request.markers]
+    # brokers have CLUSTER_ACTION; an operator aborting a hanging transaction needs ALTER
+    if not conn.authorize(acl.CLUSTER_ACTION, acl.CLUSTER, acl.CLUSTER_NAME) and \
+            not conn.authorize(acl.ALTER, acl.CLUSTER, acl.CLUSTER_NAME):
+        return {"markers": [{"producer_id": pid, "topics": [
+            {"name": t, "partitions": [{"partition_index": p, "error_code": ErrorCode.cluster_authorization_failed}]}
+            for t, p in tps]} for pid, _e, _c, _ce, tps in markers]}
     results = await svc.write_markers(markers)
     out = []
     for (pid, *_rest), codes in zip(markers, results):
@@ -239,6 +268,8 @@ async def describe_transactions(conn, header, request):
     states = []
     for tid in request.transactional_ids:
         err = svc.runtime.check(tid)
+        if not conn.authorize(acl.DESCRIBE, acl.TRANSACTIONAL_ID, tid):
+            err = ErrorCode.transactional_id_authorization_failed
         d = svc.coordinator.describe(tid)
         if err is not None:
             d["error_code"] = err
@@ -262,4 +293,5 @@ async def list_transactions(conn, header, request):
                     "transaction_states": [], "error_message": str(e)}
     states, unknown = svc.coordinator.list(list(request.state_filters), list(request.producer_id_filters),
                                            getattr(request, "duration_filter", -1), pattern)
+    states = [st for st in states if conn.authorize(acl.DESCRIBE, acl.TRANSACTIONAL_ID, st["transactional_id"])]
     return {"throttle_time": 0, "error_code": 0, "unknown_state_filters": unknown, "transaction_states": states}

@@ -1,0 +1,230 @@
+"""ACLs enforced per API, driven by real clients (confluent-kafka / librdkafka, kafka-python) over
+SASL/PLAIN: one broker with ``authorizer.class.name`` set, ``super.users=User:admin`` and
+``allow.everyone.if.no.acl.found=false`` (Kafka's default), users ``admin``, ``alice`` and ``bob``.
+
+What is checked is what Kafka's authorizer does: a principal with no ACL is refused (and cannot see
+the topic in Metadata), a literal or prefixed ALLOW opens exactly what it names, DENY beats ALLOW,
+WRITE/READ imply DESCRIBE, a group needs READ, a transactional id WRITE, an idempotent producer
+WRITE on some topic (KIP-679), and ACLs created or deleted through the Admin API take effect on
+the next request.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from helpers import BrokerProcess, free_port, wait_for
+
+ck = pytest.importorskip("confluent_kafka")
+from confluent_kafka import KafkaError, KafkaException  # noqa: E402
+from confluent_kafka.admin import (  # noqa: E402
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    NewTopic,
+    ResourcePatternType,
+    ResourceType,
+)
+
+USERS = {"admin": "admin-secret", "alice": "alice-secret", "bob": "bob-secret"}
+JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret" '
+        + " ".join(f'user_{u}="{p}"' for u, p in USERS.items()) + ";")
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory):
+    port = free_port()
+    b = BrokerProcess(tmp_path_factory.mktemp("acl") / "data", port=port, overrides={
+        "listeners": f"SASL_PLAINTEXT://127.0.0.1:{port}",
+        "inter.broker.listener.name": "SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms": "PLAIN",
+        "sasl.mechanism.inter.broker.protocol": "PLAIN",
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS,
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:admin",
+        "offsets.topic.num.partitions": "2",
+        "transaction.state.log.num.partitions": "2",
+        "num.partitions": "1",
+    }).start()
+    yield b
+    b.kill()
+
+
+def conf(b: BrokerProcess, user: str, **extra) -> dict:
+    return {"bootstrap.servers": b.bootstrap, "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN",
+            "sasl.username": user, "sasl.password": USERS[user], **extra}
+
+
+def admin(b: BrokerProcess, user: str = "admin") -> AdminClient:
+    return AdminClient(conf(b, user))
+
+
+def make_topic(b: BrokerProcess, name: str) -> None:
+    a = admin(b)  # the client must outlive its futures
+    for f in a.create_topics([NewTopic(name, 1, 1)]).values():
+        f.result(30)
+
+
+def allow(b: BrokerProcess, *bindings: tuple) -> None:
+    """(principal, resource type, name, pattern, operation[, permission]) -> ACLs, as the admin."""
+    acls = [AclBinding(rt, name, pat, principal, "*", op, perm[0] if perm else AclPermissionType.ALLOW)
+            for principal, rt, name, pat, op, *perm in bindings]
+    a = admin(b)
+    for f in a.create_acls(acls).values():
+        assert f.result(30) is None
+
+
+def produce_error(b: BrokerProcess, user: str, topic: str, **extra):
+    """The error of one record produced by ``user`` (None when it was written)."""
+    settings = {"message.timeout.ms": 15000, **extra}
+    if not settings.get("enable.idempotence"):
+        settings["retries"] = 0  # an authorization error must come back, not be retried
+    p = ck.Producer(conf(b, user, **settings))
+    errors = []
+    p.produce(topic, b"v", on_delivery=lambda err, msg: errors.append(err))
+    p.flush(30)
+    assert len(errors) == 1
+    return errors[0]
+
+
+def topics_seen(b: BrokerProcess, user: str) -> set[str]:
+    return set(admin(b, user).list_topics(timeout=20).topics)
+
+
+def test_without_acls_a_user_is_refused_and_sees_nothing(secured):
+    make_topic(secured, "acl-closed")
+    err = produce_error(secured, "alice", "acl-closed")
+    assert err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    assert "acl-closed" in topics_seen(secured, "admin")
+    assert "acl-closed" not in topics_seen(secured, "alice")
+    # creating a topic needs CREATE on the cluster or the topic
+    a = admin(secured, "alice")
+    fut = a.create_topics([NewTopic("acl-by-alice", 1, 1)])["acl-by-alice"]
+    with pytest.raises(KafkaException) as e:
+        fut.result(30)
+    assert e.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_prefixed_write_opens_only_the_prefix(secured):
+    make_topic(secured, "orders-eu")
+    make_topic(secured, "payments-eu")
+    allow(secured, ("User:alice", ResourceType.TOPIC, "orders-", ResourcePatternType.PREFIXED, AclOperation.WRITE))
+    assert produce_error(secured, "alice", "orders-eu") is None
+    err = produce_error(secured, "alice", "payments-eu")
+    assert err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    # WRITE implies DESCRIBE: the topic is visible now, the other is not
+    seen = topics_seen(secured, "alice")
+    assert "orders-eu" in seen and "payments-eu" not in seen
+    # the operations alice may do on it, as DescribeTopics reports them
+    a = admin(secured, "alice")
+    desc = a.describe_topics(
+        ck.TopicCollection(["orders-eu"]), include_authorized_operations=True)["orders-eu"].result(30)
+    assert set(desc.authorized_operations) == {AclOperation.WRITE, AclOperation.DESCRIBE}
+
+
+def test_consumer_needs_read_on_topic_and_group(secured):
+    topic = "acl-read"
+    make_topic(secured, topic)
+    assert produce_error(secured, "admin", topic) is None
+    allow(secured,
+          ("User:bob", ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, AclOperation.READ),
+          ("User:bob", ResourceType.GROUP, "bob-", ResourcePatternType.PREFIXED, AclOperation.READ))
+    ok = ck.Consumer(conf(secured, "bob", **{"group.id": "bob-g1", "auto.offset.reset": "earliest"}))
+    ok.subscribe([topic])
+    got = []
+
+    def poll_one():
+        m = ok.poll(1.0)
+        if m is not None and not m.error():
+            got.append(m.value())
+        return bool(got)
+
+    wait_for(poll_one, 60, what="bob reads the record")
+    ok.commit(asynchronous=False)
+    ok.close()
+    # another group: GROUP_AUTHORIZATION_FAILED
+    other = ck.Consumer(conf(secured, "bob", **{"group.id": "team-x", "auto.offset.reset": "earliest"}))
+    other.subscribe([topic])
+    errs = []
+
+    def refused():
+        m = other.poll(1.0)
+        if m is not None and m.error():
+            errs.append(m.error().code())
+        return KafkaError.GROUP_AUTHORIZATION_FAILED in errs
+
+    wait_for(refused, 60, what="the group is refused")
+    other.close()
+
+
+def test_deny_beats_allow(secured):
+    make_topic(secured, "acl-open")
+    make_topic(secured, "acl-secret")
+    allow(secured,
+          ("User:bob", ResourceType.TOPIC, "acl-", ResourcePatternType.PREFIXED, AclOperation.ALL),
+          ("User:bob", ResourceType.TOPIC, "acl-secret", ResourcePatternType.LITERAL, AclOperation.WRITE,
+           AclPermissionType.DENY))
+    assert produce_error(secured, "bob", "acl-open") is None
+    assert produce_error(secured, "bob", "acl-secret").code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_transactional_id_needs_write(secured):
+    topic = "acl-txn"
+    make_topic(secured, topic)
+    allow(secured, ("User:alice", ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, AclOperation.WRITE))
+    p = ck.Producer(conf(secured, "alice", **{"transactional.id": "alice-tx"}))
+    with pytest.raises(KafkaException) as e:
+        p.init_transactions(30)
+    assert e.value.args[0].code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    allow(secured, ("User:alice", ResourceType.TRANSACTIONAL_ID, "alice-", ResourcePatternType.PREFIXED,
+                    AclOperation.WRITE))
+    p = ck.Producer(conf(secured, "alice", **{"transactional.id": "alice-tx"}))
+    p.init_transactions(30)
+    p.begin_transaction()
+    p.produce(topic, b"in-txn")
+    p.commit_transaction(30)
+    # an idempotent producer only needs WRITE on some topic (KIP-679)
+    assert produce_error(secured, "alice", topic, **{"enable.idempotence": True}) is None
+
+
+def test_deleted_acls_stop_working(secured):
+    topic = f"revoke-{uuid.uuid4().hex[:6]}"  # outside bob's acl- prefix
+    make_topic(secured, topic)
+    binding = ("User:bob", ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, AclOperation.WRITE)
+    allow(secured, binding)
+    assert produce_error(secured, "bob", topic) is None
+    flt = AclBindingFilter(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:bob", "*",
+                           AclOperation.ANY, AclPermissionType.ANY)
+    a = admin(secured)
+    listed = a.describe_acls(flt).result(30)
+    assert [(a.name, a.operation) for a in listed] == [(topic, AclOperation.WRITE)]
+    deleted = a.delete_acls([flt])[flt].result(30)
+    assert len(deleted) == 1
+    assert produce_error(secured, "bob", topic).code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    # only a super user (or ALTER on the cluster) may change ACLs
+    bob = admin(secured, "bob")
+    mine = AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:bob", "*", AclOperation.WRITE,
+                      AclPermissionType.ALLOW)
+    with pytest.raises(KafkaException) as e:
+        bob.create_acls([mine])[mine].result(30)
+    assert e.value.args[0].code() == KafkaError.CLUSTER_AUTHORIZATION_FAILED
+    # (librdkafka drops DescribeAcls' top-level error; kafka-python shows it)
+    from kafka.admin import ACLFilter, ACLOperation, ACLPermissionType, ACLResourcePatternType, KafkaAdminClient
+    from kafka.admin import ResourcePatternFilter
+    from kafka.admin import ResourceType as KpType
+    from kafka.errors import ClusterAuthorizationFailedError
+
+    kp = KafkaAdminClient(bootstrap_servers=secured.bootstrap, security_protocol="SASL_PLAINTEXT",
+                          sasl_mechanism="PLAIN", sasl_plain_username="bob", sasl_plain_password=USERS["bob"])
+    try:
+        with pytest.raises(ClusterAuthorizationFailedError):
+            kp.describe_acls(ACLFilter(principal="User:bob", host="*", operation=ACLOperation.ANY,
+                                       permission_type=ACLPermissionType.ANY,
+                                       resource_pattern=ResourcePatternFilter(KpType.TOPIC, topic,
+                                                                              ACLResourcePatternType.LITERAL)))
+    finally:
+        kp.close()
