@@ -128,9 +128,13 @@ def _topic_entry(broker, topic: str, key: str, value, want_synonyms: bool = Fals
             synonyms.append({"name": broker_key, "value": render(broker.config.get(broker_key)), "source": src})
             if source == DEFAULT:
                 source = src
-    default_key = (TOPIC_SYNONYMS.get(key) or [key])[-1]
-    default_def = BROKER.get(default_key, d)
-    synonyms.append({"name": default_key, "value": render(default_def.default), "source": DEFAULT})
+    names = TOPIC_SYNONYMS.get(key)
+    if names:
+        # Kafka lists the broker key's default, unless it has none; keys without a broker key have
+        # no synonyms at all
+        default_value = BROKER[names[-1]].default if names[-1] in BROKER else d.default
+        if default_value is not None:
+            synonyms.append({"name": names[-1], "value": render(default_value), "source": DEFAULT})
     return (
         {
             "name": key,
@@ -226,7 +230,7 @@ def _validated_broker_changes(changes: dict[str, str | None]) -> None:
 def _apply(broker, resource_type: int, name: str, new: dict[str, str], validate_only: bool) -> None:
     if resource_type == TOPIC_RESOURCE:
         if name not in broker.store.topics():
-            raise KafkaError(ErrorCode.unknown_topic_or_partition, f"Topic '{name}' does not exist.")
+            raise KafkaError(ErrorCode.unknown_topic_or_partition, f"The topic '{name}' does not exist.")
         try:
             parse_topic_configs(new)
         except ConfigError as e:

@@ -1,0 +1,77 @@
+"""What Kafka's command-line tools read from the broker, checked on the wire (the tools themselves
+run in tests/interop/test_kafka_tools.py and tests/cluster/test_kafka_tools_cluster.py): error
+messages worded as Kafka 4.4 words them, config synonyms, and the answers the tools print."""
+
+from __future__ import annotations
+
+import pytest
+
+from odradek.config import TOPIC, ConfigError
+from odradek.protocol.errors import ErrorCode
+from wire import WireClient
+
+TOPIC_RESOURCE = 2
+
+
+def _create(c: WireClient, topic: str, partitions: int = 1):
+    return c.request(19, 5, {"topics": [{"name": topic, "num_partitions": partitions, "replication_factor": 1,
+                                         "assignments": [], "configs": []}], "timeout": 10000, "validate_only": False}).topics[0]
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("retention.ms", "abc", "Invalid value abc for configuration retention.ms: Not a number of type LONG"),
+    ("max.message.bytes", "3000000000", "Invalid value 3000000000 for configuration max.message.bytes: Not a number of type INT"),
+    ("unclean.leader.election.enable", "maybe",
+     "Invalid value maybe for configuration unclean.leader.election.enable: Expected value to be either true or false"),
+    ("min.cleanable.dirty.ratio", "2", "Invalid value 2.0 for configuration min.cleanable.dirty.ratio: Value must be no more than 1"),
+    ("retention.ms", "-5", "Invalid value -5 for configuration retention.ms: Value must be at least -1"),
+    ("cleanup.policy", "compact,bogus", "Invalid value bogus for configuration cleanup.policy: String must be one of: compact, delete"),
+])
+def test_config_values_refused_in_kafka_words(key, value, message):
+    with pytest.raises(ConfigError) as e:
+        TOPIC[key].parse(value, key)
+    assert str(e.value) == message
+
+
+def test_admin_errors_in_kafka_words(shared_broker):
+    c = WireClient(shared_broker.port)
+    assert _create(c, "msg-a", 3).error_code == ErrorCode.none
+    bad = _create(c, "bad/name")
+    assert bad.error_code == ErrorCode.invalid_topic_exception
+    assert bad.error_message == ("Topic name is invalid: 'bad/name' contains one or more characters other than "
+                                 "ASCII alphanumerics, '.', '_' and '-'")
+
+    def grow(count, assignments=None):
+        r = c.request(37, 1, {"topics": [{"name": "msg-a", "count": count, "assignments": assignments}],
+                              "timeout_ms": 5000, "validate_only": False})
+        return r.results[0].error_code, r.results[0].error_message
+
+    assert grow(3) == (ErrorCode.invalid_partitions, "Topic already has 3 partition(s).")
+    assert grow(2) == (ErrorCode.invalid_partitions, "The topic msg-a currently has 3 partition(s); 2 would not be an increase.")
+    assert grow(5, [{"broker_ids": [0]}]) == (
+        ErrorCode.invalid_replica_assignment,
+        "Attempted to add 2 additional partition(s), but only 1 assignment(s) were specified.")
+
+    r = c.request(44, 0, {"resources": [{"resource_type": TOPIC_RESOURCE, "resource_name": "msg-none", "configs": [
+        {"name": "retention.ms", "config_operation": 0, "value": "1"}]}], "validate_only": False})
+    assert (r.responses[0].error_code, r.responses[0].error_message) == (
+        ErrorCode.unknown_topic_or_partition, "The topic 'msg-none' does not exist.")
+    c.close()
+
+
+def test_topic_config_synonyms_name_kafkas_broker_keys(shared_broker):
+    c = WireClient(shared_broker.port)
+    assert _create(c, "msg-syn").error_code == ErrorCode.none
+    r = c.request(32, 4, {"resources": [{"resource_type": TOPIC_RESOURCE, "resource_name": "msg-syn",
+                                         "configuration_keys": None}],
+                          "include_synonyms": True, "include_documentation": False})
+    syn = {e.name: [(s.name, s.value) for s in e.synonyms] for e in r.results[0].configs}
+    assert syn["file.delete.delay.ms"] == [("log.segment.delete.delay.ms", "60000")]
+    assert syn["local.retention.ms"] == [("log.local.retention.ms", "-2")]
+    assert syn["local.retention.bytes"] == [("log.local.retention.bytes", "-2")]
+    assert syn["max.message.bytes"] == [("message.max.bytes", "1048588")]
+    # no broker key, or one without a default: no synonyms (as Kafka)
+    for key in ("flush.ms", "segment.jitter.ms", "remote.storage.enable", "leader.replication.throttled.replicas",
+                "follower.replication.throttled.replicas"):
+        assert syn[key] == [], key
+    c.close()
