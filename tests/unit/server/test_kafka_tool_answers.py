@@ -75,3 +75,33 @@ def test_topic_config_synonyms_name_kafkas_broker_keys(shared_broker):
                 "follower.replication.throttled.replicas"):
         assert syn[key] == [], key
     c.close()
+
+
+def test_list_offsets_special_timestamps_by_version(shared_broker):
+    """kafka-get-offsets --time -1..-5: each special timestamp from the version that defines it
+    (-3 max timestamp v7, -4 earliest local v8, -5 latest tiered v9, -6 earliest pending upload v11);
+    without tiered storage -5 and -6 find no offset; a partition named twice is INVALID_REQUEST."""
+    from odradek.protocol.record_codec import build_batch
+
+    c = WireClient(shared_broker.port)
+    assert _create(c, "lo-special").error_code == ErrorCode.none
+    assert c.produce("lo-special", build_batch([(None, b"v%d" % i) for i in range(3)], timestamps=[1000, 3000, 2000])) \
+        .responses[0].partition_responses[0].error_code == ErrorCode.none
+
+    def ask(version, *timestamps):
+        r = c.request(2, version, {"replica_id": -1, "isolation_level": 0, "topics": [{"name": "lo-special", "partitions": [
+            {"partition_index": 0, "current_leader_epoch": -1, "timestamp": ts} for ts in timestamps]}]})
+        return [(p.error_code, p.offset) for p in r.topics[0].partitions]
+
+    assert ask(1, -1) == [(0, 3)] and ask(1, -2) == [(0, 0)]
+    assert ask(6, -3) == [(ErrorCode.unsupported_version, -1)]
+    assert ask(7, -3) == [(0, 1)]
+    assert ask(7, -4) == [(ErrorCode.unsupported_version, -1)]
+    assert ask(8, -4) == [(0, 0)]
+    assert ask(8, -5) == [(ErrorCode.unsupported_version, -1)]
+    assert ask(9, -5) == [(0, -1)]
+    assert ask(10, -6) == [(ErrorCode.unsupported_version, -1)]
+    assert ask(11, -6) == [(0, -1)]
+    assert ask(11, -7) == [(ErrorCode.unsupported_version, -1)]
+    assert ask(11, -1, -2) == [(ErrorCode.invalid_request, -1)]
+    c.close()

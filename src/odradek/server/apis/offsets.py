@@ -11,7 +11,10 @@ from ..router import register
 LIST_OFFSETS = 2
 DELETE_RECORDS = 21
 
-LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, LATEST_TIERED = -1, -2, -3, -4, -5
+LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, LATEST_TIERED, EARLIEST_PENDING_UPLOAD = -1, -2, -3, -4, -5, -6
+# The first ListOffsets version that may ask for each special timestamp (Kafka answers an older
+# version, or a special value it does not know, with UNSUPPORTED_VERSION for that partition).
+SPECIAL_SINCE = {LATEST: 0, EARLIEST: 0, MAX_TIMESTAMP: 7, EARLIEST_LOCAL: 8, LATEST_TIERED: 9, EARLIEST_PENDING_UPLOAD: 11}
 
 
 def offset_for_time(part, ts: int) -> tuple[int, int] | None:
@@ -47,16 +50,34 @@ async def list_offsets(conn, header, request):
     broker = conn.broker
     version = header.api_version
     topics = []
+    asked: dict[tuple[str, int], int] = {}
+    for t in request.topics:
+        for p in t.partitions:
+            asked[(t.name, p.partition_index)] = asked.get((t.name, p.partition_index), 0) + 1
     for t in request.topics:
         parts = []
         for p in t.partitions:
             entry = {"partition_index": p.partition_index, "timestamp": -1, "offset": -1, "leader_epoch": -1}
+            n = asked.get((t.name, p.partition_index))
+            if n is None:
+                continue  # a partition named twice is answered once
+            if n > 1:
+                del asked[(t.name, p.partition_index)]
+                parts.append({**entry, "error_code": ErrorCode.invalid_request})
+                continue
+            if p.timestamp < 0 and version < SPECIAL_SINCE.get(p.timestamp, 1 << 15):
+                parts.append({**entry, "error_code": ErrorCode.unsupported_version})
+                continue
             try:
                 part = broker.partition(t.name, p.partition_index)
                 part.check_leader()
-                entry["leader_epoch"] = part.leader_epoch
                 ts = p.timestamp
-                if ts == LATEST or ts == LATEST_TIERED:
+                if ts in (LATEST_TIERED, EARLIEST_PENDING_UPLOAD):
+                    # no tiered storage: nothing is uploaded, no offset (as Kafka without remote storage)
+                    parts.append(entry)
+                    continue
+                entry["leader_epoch"] = part.leader_epoch
+                if ts == LATEST:
                     entry["offset"] = part.high_watermark
                 elif ts in (EARLIEST, EARLIEST_LOCAL):
                     entry["offset"] = part.log_start_offset
@@ -64,8 +85,6 @@ async def list_offsets(conn, header, request):
                     mts, moff = part.log.max_timestamp()
                     if moff >= 0 and moff < part.high_watermark:
                         entry["timestamp"], entry["offset"] = mts, moff
-                elif ts < 0:
-                    raise KafkaError(ErrorCode.invalid_request, f"unknown special timestamp {ts}")
                 else:
                     found = offset_for_time(part, ts)
                     if found is not None:
