@@ -105,3 +105,24 @@ def test_list_offsets_special_timestamps_by_version(shared_broker):
     assert ask(11, -7) == [(ErrorCode.unsupported_version, -1)]
     assert ask(11, -1, -2) == [(ErrorCode.invalid_request, -1)]
     c.close()
+
+
+def test_describe_groups_v6_unknown_group_is_an_error(shared_broker):
+    """DescribeGroups v6 (KIP-1043): GROUP_ID_NOT_FOUND with a message for a group the coordinator does
+    not know (kafka-consumer-groups --describe prints it); v5 still answers an empty Dead group."""
+    c = WireClient(shared_broker.port)
+    c.request(10, 3, {"key": "dg-none", "key_type": 0})  # FindCoordinator: this broker
+    g = c.request(15, 6, {"groups": ["dg-none"], "include_authorized_operations": False}).groups[0]
+    assert (g.error_code, g.error_message, g.group_state) == (ErrorCode.group_id_not_found, "Group dg-none not found.", "Dead")
+    g = c.request(15, 5, {"groups": ["dg-none"], "include_authorized_operations": False}).groups[0]
+    assert (g.error_code, g.group_state, g.members) == (ErrorCode.none, "Dead", ())
+    # a group that exists (committed offsets, no members) is described as before
+    assert _create(c, "dg-t").error_code == ErrorCode.none
+    r = c.request(8, 8, {"group_id": "dg-simple", "generation_id_or_member_epoch": -1, "member_id": "",
+                         "group_instance_id": None, "topics": [{"name": "dg-t", "partitions": [
+                             {"partition_index": 0, "committed_offset": 0, "committed_leader_epoch": -1,
+                              "committed_metadata": None}]}]})
+    assert r.topics[0].partitions[0].error_code == ErrorCode.none
+    g = c.request(15, 6, {"groups": ["dg-simple"], "include_authorized_operations": False}).groups[0]
+    assert (g.error_code, g.error_message, g.group_state) == (ErrorCode.none, None, "Empty")
+    c.close()
