@@ -152,3 +152,29 @@ def elect_preferred(store, topic: str, st: PartitionState, controller_epoch: int
         return ErrorCode.preferred_leader_not_available
     log.info("%s-%d: preferred leader %d elected", topic, st.partition, preferred)
     return None
+
+
+def elect_unclean(store, topic: str, st: PartitionState, controller_epoch: int) -> int | None:
+    """kafka-leader-election --election-type unclean: for a partition without a live leader, the
+    first live in-sync replica, else (losing what only the old ISR had) the first live replica,
+    which becomes the whole ISR. None when done, else ELECTION_NOT_NEEDED (it has a leader) or
+    ELIGIBLE_LEADERS_NOT_AVAILABLE (no replica lives), as Kafka answers."""
+    from ..protocol.errors import ErrorCode
+
+    live = store.live_brokers()
+    if st.leader in live:
+        return ErrorCode.election_not_needed
+    clean = [r for r in st.replicas if r in live and r in st.isr]
+    alive = [r for r in st.replicas if r in live]
+    if not alive:
+        return ErrorCode.eligible_leaders_not_available
+    leader = (clean or alive)[0]
+    isr = [r for r in st.isr if r in live] if clean else [leader]
+    new = replace(st, leader=leader, leader_epoch=st.leader_epoch + 1, isr=isr, controller_epoch=controller_epoch)
+    if not store.update_partition_state(topic, new):
+        return ErrorCode.eligible_leaders_not_available
+    if clean:
+        log.info("%s-%d: leader %d elected from the ISR", topic, st.partition, leader)
+    else:
+        log.warning("%s-%d: unclean leader election of %d (asked for)", topic, st.partition, leader)
+    return None

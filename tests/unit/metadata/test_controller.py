@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from odradek.metadata.controller import Controller, elect_preferred
+from odradek.metadata.controller import Controller, elect_preferred, elect_unclean
 from odradek.metadata.store import PartitionState, TopicMeta
 from odradek.protocol.errors import ErrorCode
 
@@ -103,3 +103,23 @@ def test_reassignment_adds_waits_for_isr_then_removes():
     st = store.meta.partitions[0]
     assert st.replicas == [3, 4] and st.leader == 3 and st.isr == [3, 4]
     assert store.reassign == {}
+
+
+def test_unclean_election_on_request():
+    # a live leader: nothing to do
+    store = FakeStore([1, 2], [PartitionState(0, [1, 2], 1, 3, [1])])
+    assert elect_unclean(store, "t", store.meta.partitions[0], 1) == ErrorCode.election_not_needed
+    # the leader is gone and the only in-sync replica with it: the live out-of-sync replica leads alone
+    store = FakeStore([2, 3], [PartitionState(0, [1, 3, 2], -1, 3, [1])])
+    assert elect_unclean(store, "t", store.meta.partitions[0], 1) is None
+    st = store.meta.partitions[0]
+    assert (st.leader, st.leader_epoch, st.isr) == (3, 4, [3])
+    # a live in-sync replica is preferred over an out-of-sync one, and the ISR keeps its live members
+    store = FakeStore([2, 3], [PartitionState(0, [1, 3, 2], 1, 3, [1, 2])])
+    assert elect_unclean(store, "t", store.meta.partitions[0], 1) is None
+    st = store.meta.partitions[0]
+    assert (st.leader, st.isr) == (2, [2])
+    # nobody alive
+    store = FakeStore([4], [PartitionState(0, [1, 2], -1, 3, [1])])
+    assert elect_unclean(store, "t", store.meta.partitions[0], 1) == ErrorCode.eligible_leaders_not_available
+    assert store.writes == []

@@ -126,3 +126,26 @@ def test_describe_groups_v6_unknown_group_is_an_error(shared_broker):
     g = c.request(15, 6, {"groups": ["dg-simple"], "include_authorized_operations": False}).groups[0]
     assert (g.error_code, g.error_message, g.group_state) == (ErrorCode.none, None, "Empty")
     c.close()
+
+
+def test_elect_leaders_answers_as_kafka(shared_broker):
+    """kafka-leader-election: asked for every partition, partitions that already have the leader
+    they should are left out (the tool then prints nothing); named ones are ELECTION_NOT_NEEDED;
+    unknown topics and partitions with Kafka's messages; unclean elections are understood."""
+    c = WireClient(shared_broker.port)
+    assert _create(c, "el-t", 2).error_code == ErrorCode.none
+
+    def elect(etype, tps):
+        r = c.request(43, 2, {"election_type": etype, "topic_partitions": tps, "timeout_ms": 5000})
+        return {(t.topic, p.partition_id): (p.error_code, p.error_message) for t in r.replica_election_results
+                for p in t.partition_result}
+
+    assert elect(0, None) == {}
+    assert elect(1, None) == {}
+    assert elect(0, [{"topic": "el-t", "partitions": [0, 1]}]) == {
+        ("el-t", 0): (ErrorCode.election_not_needed, None), ("el-t", 1): (ErrorCode.election_not_needed, None)}
+    assert elect(1, [{"topic": "el-t", "partitions": [1]}]) == {("el-t", 1): (ErrorCode.election_not_needed, None)}
+    assert elect(0, [{"topic": "el-t", "partitions": [7]}, {"topic": "el-none", "partitions": [0]}]) == {
+        ("el-t", 7): (ErrorCode.unknown_topic_or_partition, "No such partition as el-t-7"),
+        ("el-none", 0): (ErrorCode.unknown_topic_or_partition, "No such topic as el-none")}
+    c.close()
