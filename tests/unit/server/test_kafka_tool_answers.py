@@ -149,3 +149,46 @@ def test_elect_leaders_answers_as_kafka(shared_broker):
         ("el-t", 7): (ErrorCode.unknown_topic_or_partition, "No such partition as el-t-7"),
         ("el-none", 0): (ErrorCode.unknown_topic_or_partition, "No such topic as el-none")}
     c.close()
+
+
+def test_broker_config_synonyms_as_kafka_lists_them(shared_broker):
+    """kafka-configs --describe --entity-type brokers prints each key's synonyms: source by source
+    (this broker, the cluster default, static, default) over the key and its other-unit keys,
+    starting at the key itself."""
+    c = WireClient(shared_broker.port)
+    BROKER_RESOURCE = 4
+
+    def alter(scope, value):
+        op = 0 if value is not None else 1
+        r = c.request(44, 1, {"resources": [{"resource_type": BROKER_RESOURCE, "resource_name": scope, "configs": [
+            {"name": "log.retention.ms", "config_operation": op, "value": value}]}], "validate_only": False})
+        assert r.responses[0].error_code == ErrorCode.none
+
+    def describe(resource_type, name, *keys):
+        r = c.request(32, 4, {"resources": [{"resource_type": resource_type, "resource_name": name,
+                                             "configuration_keys": list(keys)}],
+                              "include_synonyms": True, "include_documentation": False})
+        return {e.name: (e.value, e.config_source, [(s.name, s.value, s.source) for s in e.synonyms])
+                for e in r.results[0].configs}
+
+    assert _create(c, "syn-b").error_code == ErrorCode.none
+    alter("0", "86400000000")
+    alter("", "172800000000")
+    try:
+        got = describe(BROKER_RESOURCE, "0", "log.retention.ms", "log.retention.minutes", "log.retention.hours")
+        assert got["log.retention.ms"] == ("86400000000", 2, [("log.retention.ms", "86400000000", 2),
+                                                              ("log.retention.ms", "172800000000", 3),
+                                                              ("log.retention.hours", "168", 5)])
+        assert got["log.retention.minutes"] == (None, 5, [])
+        assert got["log.retention.hours"] == ("168", 5, [("log.retention.hours", "168", 5)])
+        got = describe(TOPIC_RESOURCE, "syn-b", "retention.ms")
+        assert got["retention.ms"] == ("86400000000", 2, [("log.retention.ms", "86400000000", 2),
+                                                          ("log.retention.ms", "172800000000", 3),
+                                                          ("log.retention.hours", "168", 5)])
+    finally:
+        alter("0", None)
+        alter("", None)
+    # without dynamic values: a topic's retention.ms has no synonyms (Kafka drops the hours default)
+    assert describe(TOPIC_RESOURCE, "syn-b", "retention.ms")["retention.ms"] == ("604800000", 5, [])
+    assert describe(BROKER_RESOURCE, "0", "log.retention.ms")["log.retention.ms"] == (None, 5, [])
+    c.close()
