@@ -181,6 +181,13 @@ def test_broker_config_synonyms_as_kafka_lists_them(shared_broker):
                                                               ("log.retention.hours", "168", 5)])
         assert got["log.retention.minutes"] == (None, 5, [])
         assert got["log.retention.hours"] == ("168", 5, [("log.retention.hours", "168", 5)])
+        # the cluster-wide default resource: only what was set for it, with that one synonym
+        r = c.request(32, 4, {"resources": [{"resource_type": BROKER_RESOURCE, "resource_name": "",
+                                             "configuration_keys": None}],
+                              "include_synonyms": True, "include_documentation": False})
+        got = {e.name: (e.value, e.config_source, [(s.name, s.value, s.source) for s in e.synonyms])
+               for e in r.results[0].configs}
+        assert got == {"log.retention.ms": ("172800000000", 3, [("log.retention.ms", "172800000000", 3)])}
         got = describe(TOPIC_RESOURCE, "syn-b", "retention.ms")
         assert got["retention.ms"] == ("86400000000", 2, [("log.retention.ms", "86400000000", 2),
                                                           ("log.retention.ms", "172800000000", 3),

@@ -168,12 +168,15 @@ def _topic_entry(broker, topic: str, key: str, value, want_synonyms: bool = Fals
     )
 
 
-def _broker_entry(broker, key: str, want_synonyms: bool) -> dict:
+def _broker_entry(broker, key: str, want_synonyms: bool, cluster_default: bool = False) -> dict:
     d = BROKER[key]
     cfg = broker.config
     synonyms = _synonyms(broker, key)
-    source = synonyms[0]["source"] if synonyms else DEFAULT
     value = cfg.get(key)
+    if cluster_default:
+        synonyms = [s for s in synonyms if s["source"] == DYNAMIC_DEFAULT_BROKER]
+        value = synonyms[0]["value"] if synonyms else None
+    source = synonyms[0]["source"] if synonyms else DEFAULT
     if key == "broker.id":
         value = broker.broker_id
     if d.type == "password":
@@ -209,8 +212,15 @@ async def describe_configs(conn, header, request):
                 entry["configs"] = [_topic_entry(broker, r.resource_name, k, cfg[k], synonyms)[0] for k in names if k in TOPIC]
             elif r.resource_type == BROKER_RESOURCE:
                 _check_broker_name(broker, r.resource_name)
-                names = keys or sorted(BROKER)
-                entry["configs"] = [_broker_entry(broker, k, synonyms) for k in names if k in BROKER]
+                if r.resource_name == "":
+                    # the cluster-wide default resource holds only what was set dynamically for it
+                    cluster = broker.store.broker_configs().get("", {})
+                    names = [k for k in (keys or sorted(cluster)) if k in cluster]
+                    entry["configs"] = [_broker_entry(broker, k, synonyms, cluster_default=True)
+                                        for k in names if k in BROKER]
+                else:
+                    names = keys or sorted(BROKER)
+                    entry["configs"] = [_broker_entry(broker, k, synonyms) for k in names if k in BROKER]
             elif r.resource_type == BROKER_LOGGER_RESOURCE:
                 _check_broker_name(broker, r.resource_name)
             else:
