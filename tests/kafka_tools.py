@@ -113,7 +113,11 @@ class ToolShell:
                 self.proc.wait()
 
     def timings(self) -> str:
-        return "\n".join(f"{r.ms:6d} ms  {' '.join(a[:3])}" for a, r in self.history)
+        """How long the commands took: the total and the slowest five."""
+        total = sum(r.ms for _, r in self.history)
+        slow = sorted(self.history, key=lambda h: -h[1].ms)[:5]
+        return f"{len(self.history)} commands, {total / 1000:.1f} s; slowest: " + "; ".join(
+            f"{' '.join(a[:1] + [x for x in a[1:] if not x.startswith('127.')][:3])} {r.ms} ms" for a, r in slow)
 
 
 def tool_process(script: str, *args: str, heap: str = "256m") -> subprocess.Popen:
@@ -129,6 +133,7 @@ _TOPIC_ID = re.compile(r"(TopicId: )[A-Za-z0-9_-]{22}")
 _HOST_PORT = re.compile(r"\b127\.0\.0\.1:\d+\b")
 _TIMESTAMP = re.compile(r"\b1[6-9]\d{11}\b")  # epoch milliseconds
 _DATETIME = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[,.:]\d{3}")
+_CLIENT_ID = re.compile(r"\b(adminclient|producer|consumer)-(\d+)\b")  # numbered per JVM
 
 
 def normalize(text: str, *, paths: dict[str, str] | None = None) -> list[str]:
@@ -141,6 +146,7 @@ def normalize(text: str, *, paths: dict[str, str] | None = None) -> list[str]:
     text = _HOST_PORT.sub("<host:port>", text)
     text = _DATETIME.sub("<datetime>", text)
     text = _TIMESTAMP.sub("<ts>", text)
+    text = _CLIENT_ID.sub(r"\1-<n>", text)
     out = []
     for line in text.splitlines():
         line = re.sub(r"[ \t]+", " ", line).strip()

@@ -19,7 +19,7 @@ import java.nio.charset.StandardCharsets;
  * Protocol (one JSON object per line): stdin gets {"main": class, "args": [...], "stdin": text};
  * stdout answers {"code": exit code, "out": tool's stdout, "err": tool's stderr, "ms": duration}.
  * A tool's call to Kafka's Exit.exit ends only that command (its code is reported); shutdown hooks
- * the tools register are not installed (the commands have finished when they would run).
+ * the tools register run when the command ends, as they would when its JVM exits.
  * Tools that call System.exit themselves (the verifiable producer and consumer) do not belong here.
  */
 public class ToolShell {
@@ -33,6 +33,29 @@ public class ToolShell {
     }
 
     static final String MARK = "ToolShell: the tool called Exit.exit ";
+    // Shutdown hooks a command registers (the console producer closes, and so flushes, its
+    // producer in one): run when the command ends, as the JVM would run them when the tool exits.
+    static final java.util.List<Runnable> hooks = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    static void runHooks(PrintStream err) {
+        for (Runnable hook : hooks) {
+            Thread t = new Thread(() -> {
+                try {
+                    hook.run();
+                } catch (Throwable e) {
+                    if (!(e instanceof ExitCalled)) e.printStackTrace(err);
+                }
+            }, "tool-shutdown-hook");
+            t.start();
+            try {
+                t.join(60_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            if (t.isAlive()) err.println("ToolShell: a shutdown hook did not end within 60 s");
+        }
+        hooks.clear();
+    }
     // The first Exit.exit of a command is its outcome: some tools catch every Throwable (ours
     // too), report it and call Exit.exit again.
     static volatile Integer firstExit;
@@ -52,11 +75,14 @@ public class ToolShell {
                 }
                 return null;
             });
-        Object noHooks = java.lang.reflect.Proxy.newProxyInstance(ToolShell.class.getClassLoader(), new Class<?>[]{hookAdder},
-            (proxy, method, args) -> null);
+        Object collectHooks = java.lang.reflect.Proxy.newProxyInstance(ToolShell.class.getClassLoader(), new Class<?>[]{hookAdder},
+            (proxy, method, args) -> {
+                if (method.getName().equals("addShutdownHook")) hooks.add((Runnable) args[1]);
+                return null;
+            });
         exit.getMethod("setExitProcedure", procedure).invoke(null, throwing);
         exit.getMethod("setHaltProcedure", procedure).invoke(null, throwing);
-        exit.getMethod("setShutdownHookAdder", hookAdder).invoke(null, noHooks);
+        exit.getMethod("setShutdownHookAdder", hookAdder).invoke(null, collectHooks);
 
         BufferedReader commands = new BufferedReader(new InputStreamReader(originalIn, StandardCharsets.UTF_8));
         protocol.println("{\"ready\":true}");
@@ -95,6 +121,7 @@ public class ToolShell {
                 code = 98;
                 t.printStackTrace(errStream);
             }
+            runHooks(errStream);
             long ms = (System.nanoTime() - start) / 1_000_000;
             if (firstExit != null) code = firstExit;
             outStream.flush();
