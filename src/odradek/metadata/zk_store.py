@@ -191,7 +191,9 @@ class ZooKeeperStore(MetadataStore):
                 sdata, stat = zk.get(f"/brokers/topics/{name}/partitions/{p}/state", watch=watch)
                 st = _json(sdata)
                 parts[p] = PartitionState(p, list(replicas), int(st["leader"]), int(st["leader_epoch"]),
-                                          list(st["isr"]), stat.version, int(st.get("controller_epoch", 0)))
+                                          list(st["isr"]), stat.version, int(st.get("controller_epoch", 0)),
+                                          list((doc.get("adding_replicas") or {}).get(p_str, [])),
+                                          list((doc.get("removing_replicas") or {}).get(p_str, [])))
             except NoNodeError:
                 zk.exists(f"/brokers/topics/{name}/partitions/{p}/state", watch=watch)
                 parts[p] = PartitionState(p, list(replicas), -1, 0, [], -1)
@@ -313,8 +315,9 @@ class ZooKeeperStore(MetadataStore):
         st.version = stat.version
         meta = self._topics.get(topic)
         if meta is not None and st.partition in meta.partitions:
-            # replicas live in the topic znode: keep what that says
-            st.replicas = list(meta.partitions[st.partition].replicas)
+            # replicas (and those being added or removed) live in the topic znode: keep what that says
+            known = meta.partitions[st.partition]
+            st.replicas, st.adding, st.removing = list(known.replicas), list(known.adding), list(known.removing)
             meta.partitions[st.partition] = st
         self.version += 1
         return True
@@ -381,13 +384,23 @@ class ZooKeeperStore(MetadataStore):
                 continue
         self._fire_now()
 
-    def set_replicas(self, topic: str, partition: int, replicas: list[int]) -> bool:
-        """Change a partition's assigned replicas in /brokers/topics/<topic> (compare-and-set)."""
+    def set_replicas(self, topic: str, partition: int, replicas: list[int], adding: list[int] | None = None,
+                     removing: list[int] | None = None) -> bool:
+        """Change a partition's assigned replicas in /brokers/topics/<topic> (compare-and-set), with
+        the replicas a reassignment is adding and removing (Kafka's adding_replicas and
+        removing_replicas; none when it is not being reassigned)."""
         path = f"/brokers/topics/{topic}"
         try:
             data, stat = self.zk.get(path)
             doc = _json(data)
             doc["partitions"][str(partition)] = list(replicas)
+            for field_name, values in (("adding_replicas", adding), ("removing_replicas", removing)):
+                entries = doc.get(field_name) or {}
+                if values:
+                    entries[str(partition)] = list(values)
+                else:
+                    entries.pop(str(partition), None)
+                doc[field_name] = entries
             self.zk.set(path, _dump(doc), version=stat.version)
         except (BadVersionError, NoNodeError):
             self._fire_now()
