@@ -79,6 +79,7 @@ class ZooKeeperStore(MetadataStore):
         self._next_pid = 0
         self._pid_end = 0
         self.session_lost = False
+        self._registration: tuple[str, int, str | None] | None = None
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -87,9 +88,12 @@ class ZooKeeperStore(MetadataStore):
             self.session_lost = True
             log.error("ZooKeeper session lost")
         elif state == KazooState.CONNECTED and self.session_lost:
+            # A new session: the ephemeral registration (and /controller, if it was ours) went with
+            # the old one, as did the watches. Register again, as a Kafka broker does, and re-read
+            # (which sets the watches again); not from this kazoo thread, on the broker's own.
             log.warning("ZooKeeper session re-established")
             self.session_lost = False
-            self._changed_from_zk()
+            self._schedule(self._new_session)
 
     def _changed_from_zk(self, *_args) -> None:
         with self._lock:
@@ -219,7 +223,16 @@ class ZooKeeperStore(MetadataStore):
 
     # --- writing ---------------------------------------------------------------------------------
 
+    def _new_session(self) -> None:
+        try:
+            if self._registration is not None:
+                self.register_broker(*self._registration)
+                log.info("broker %d registered again in the new ZooKeeper session", self.broker_id)
+        finally:
+            self._changed_from_zk()
+
     def register_broker(self, host: str, port: int, rack: str | None = None) -> None:
+        self._registration = (host, port, rack)
         info = {"version": 5, "host": host, "port": port, "endpoints": [f"PLAINTEXT://{host}:{port}"],
                 "listener_security_protocol_map": {"PLAINTEXT": "PLAINTEXT"}, "jmx_port": -1,
                 "timestamp": str(int(time.time() * 1000)), "rack": rack, "features": {}}
