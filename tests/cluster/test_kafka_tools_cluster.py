@@ -213,9 +213,12 @@ def test_reassign_partitions(sh, cluster, tmp_path):
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"version": 1, "partitions": [{"topic": "ct-mv", "partition": 0, "replicas": [1, 2]},
                                                              {"topic": "ct-mv", "partition": 1, "replicas": [2, 1]}]}))
+    # with a throttle: Odradek stores the throttle settings the tool writes (and warns that it does
+    # not throttle replication); --verify clears them once the moves are done
     r = sh.run("kafka-reassign-partitions", "--bootstrap-server", bs, "--reassignment-json-file", str(plan),
-               "--execute").ok()
+               "--execute", "--throttle", "50000000").ok()
     assert "Successfully started partition reassignments for ct-mv-0,ct-mv-1" in r.out
+    assert "The inter-broker throttle limit was set to 50000000 B/s" in r.out
     assert _json_after(r.out, "Current partition replica assignment")["partitions"] == current["partitions"]
 
     def verified() -> bool:
@@ -224,6 +227,9 @@ def test_reassign_partitions(sh, cluster, tmp_path):
         return all(f"Reassignment of partition ct-mv-{p} is completed." in out for p in (0, 1))
 
     wait_for(verified, 60, what="reassignment completed")
+    r = sh.run("kafka-configs", "--bootstrap-server", bs, "--describe", "--entity-type", "topics", "--entity-name",
+               "ct-mv").ok()
+    assert "throttled.replicas" not in r.out  # cleared by --verify
     parts = describe(sh, cluster, "--topic", "ct-mv")
     assert [parts[p]["replicas"] for p in (0, 1)] == [[1, 2], [2, 1]]
     assert all(p["isr"] == [1, 2] for p in parts.values())
