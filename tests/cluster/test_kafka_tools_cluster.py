@@ -268,6 +268,8 @@ def test_reassignment_cancelled(sh, cluster, tmp_path):
         r = sh.run("kafka-reassign-partitions", "--bootstrap-server", others, "--reassignment-json-file", str(plan),
                    "--verify")
         assert "Reassignment of partition ct-cx-0 is still in progress." in r.out
+        r = sh.run("kafka-topics", "--bootstrap-server", others, "--describe", "--topic", "ct-cx").ok()
+        assert "Replicas: 0,2,1\tIsr: 0,1\tAdding Replicas: 2\tRemoving Replicas: 1\t" in r.out, r.out
         r = sh.run("kafka-reassign-partitions", "--bootstrap-server", others, "--list").ok()
         assert "Current partition reassignments:" in r.out
         assert "ct-cx-0: replicas: 0,2,1. adding: 2. removing: 1." in r.out
