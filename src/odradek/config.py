@@ -35,39 +35,48 @@ class ConfigDef:
     enforced: bool = True  # False: accepted for compatibility, has no effect (warned about when set)
 
     def parse(self, raw: Any, key: str | None = None) -> Any:
+        """The typed value of ``raw``; refused values raise ConfigError worded as Kafka's ConfigDef
+        words them (kafka-configs shows that message to the operator)."""
         key = key or self.name
         if raw is None:
             return None
         try:
             if self.type in ("int", "long"):
                 value: Any = int(str(raw).strip())
+                if self.type == "int" and not -INT_MAX - 1 <= value <= INT_MAX:
+                    raise ValueError
             elif self.type == "double":
                 value = float(str(raw).strip())
             elif self.type == "bool":
                 s = str(raw).strip().lower()
                 if s not in ("true", "false"):
-                    raise ValueError
+                    raise ConfigError(f"Invalid value {raw} for configuration {key}: Expected value to be either true or false")
                 value = s == "true"
             elif self.type == "list":
                 value = [v.strip() for v in str(raw).split(",") if v.strip()] if not isinstance(raw, list) else raw
             else:
                 value = str(raw).strip()
+        except ConfigError:
+            raise
         except ValueError:
-            raise ConfigError(f"Invalid value {raw!r} for configuration {key}: expected a {self.type}") from None
+            kind = {"int": "INT", "long": "LONG", "double": "DOUBLE"}.get(self.type, self.type.upper())
+            raise ConfigError(f"Invalid value {raw} for configuration {key}: Not a number of type {kind}") from None
         if self.minimum is not None and value < self.minimum:
-            raise ConfigError(f"Invalid value {raw} for configuration {key}: must be at least {self.minimum:g}")
+            raise ConfigError(f"Invalid value {value} for configuration {key}: Value must be at least {_bound(self.minimum)}")
         if self.maximum is not None and value > self.maximum:
-            raise ConfigError(f"Invalid value {raw} for configuration {key}: must be at most {self.maximum:g}")
+            raise ConfigError(f"Invalid value {value} for configuration {key}: Value must be no more than {_bound(self.maximum)}")
         if self.choices is not None:
             items = value if isinstance(value, list) else [value]
             for item in items:
                 if item not in self.choices:
                     raise ConfigError(
-                        f"Invalid value {raw} for configuration {key}: String must be one of: {', '.join(self.choices)}"
+                        f"Invalid value {item} for configuration {key}: String must be one of: {', '.join(self.choices)}"
                     )
-        if self.type == "int" and not -INT_MAX - 1 <= value <= INT_MAX:
-            raise ConfigError(f"Invalid value {raw} for configuration {key}: out of range for an int")
         return value
+
+
+def _bound(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
 
 
 def render(value: Any) -> str | None:
@@ -116,7 +125,7 @@ BROKER_DEFS: list[ConfigDef] = [
     _D("log.retention.hours", "int", 168, "Retention time in hours.", minimum=-1),
     _D("log.retention.bytes", "long", -1, "Retention size per partition.", topic_name="retention.bytes", minimum=-1),
     _D("log.retention.check.interval.ms", "long", 300000, "How often retention runs.", minimum=1),
-    _D("log.cleanup.policy", "list", ["delete"], "delete and/or compact.", topic_name="cleanup.policy", choices=("delete", "compact")),
+    _D("log.cleanup.policy", "list", ["delete"], "delete and/or compact.", topic_name="cleanup.policy", choices=("compact", "delete")),
     _D("log.cleaner.delete.retention.ms", "long", 86400000, "How long tombstones stay.", topic_name="delete.retention.ms", minimum=0),
     _D("log.cleaner.min.cleanable.ratio", "double", 0.5, "Dirty ratio that triggers cleaning.", topic_name="min.cleanable.dirty.ratio", minimum=0, maximum=1),
     _D("log.cleaner.min.compaction.lag.ms", "long", 0, "Minimum age before compaction.", topic_name="min.compaction.lag.ms", minimum=0),
@@ -195,6 +204,11 @@ TOPIC_SYNONYMS: dict[str, list[str]] = {k: [v] for k, v in TOPIC_SOURCE.items()}
 TOPIC_SYNONYMS["retention.ms"] = ["log.retention.ms", "log.retention.minutes", "log.retention.hours"]
 TOPIC_SYNONYMS["segment.ms"] = ["log.roll.ms", "log.roll.hours"]
 TOPIC_SYNONYMS["flush.ms"] = ["log.flush.interval.ms"]
+# Topic-only keys that Kafka gives a broker key of its own (Odradek implements none of them).
+TOPIC_SYNONYMS["file.delete.delay.ms"] = ["log.segment.delete.delay.ms"]
+TOPIC_SYNONYMS["local.retention.ms"] = ["log.local.retention.ms"]
+TOPIC_SYNONYMS["local.retention.bytes"] = ["log.local.retention.bytes"]
+TOPIC_SYNONYMS["message.downconversion.enable"] = ["log.message.downconversion.enable"]
 TOPIC["segment.ms"] = ConfigDef("segment.ms", "long", 604800000, "Segment roll time.", minimum=1)
 TOPIC["retention.ms"] = ConfigDef("retention.ms", "long", 604800000, "Retention time; -1 keeps forever.", minimum=-1)
 TOPIC["flush.ms"] = ConfigDef("flush.ms", "long", LONG_MAX, "fsync after this many ms.", minimum=0)
@@ -207,14 +221,16 @@ MAX_TOPIC_NAME = 249
 
 def validate_topic_name(name: str | None) -> str | None:
     """None when ``name`` is a legal Kafka topic name, else the reason."""
+    # worded as Kafka's InvalidTopicException messages
     if not name:
-        return "Topic name is empty"
+        return "Topic name is illegal, it can't be empty"
     if name in (".", ".."):
-        return f"Topic name cannot be '{name}'"
+        return 'Topic name cannot be "." or ".."'
     if len(name) > MAX_TOPIC_NAME:
-        return f"Topic name is longer than {MAX_TOPIC_NAME} characters"
+        return f"Topic name is invalid, it can't be longer than {MAX_TOPIC_NAME} characters, topic name: {name}"
     if not TOPIC_NAME_RE.match(name):
-        return f"Topic name '{name}' is illegal: it may contain only ASCII letters, digits, '.', '_' and '-'"
+        return (f"Topic name is invalid: '{name}' contains one or more characters other than "
+                "ASCII alphanumerics, '.', '_' and '-'")
     return None
 
 

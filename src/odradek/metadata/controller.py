@@ -116,6 +116,8 @@ class Controller:
         batch = []
         for name, meta in list(self.store.topics().items()):
             for st in list(meta.partitions.values()):
+                if st.adding or st.removing:
+                    continue  # being reassigned: its first replica is a target that may not be in sync
                 preferred = st.replicas[0] if st.replicas else -1
                 if st.leader != preferred and preferred in live and preferred in st.isr:
                     batch.append((name, replace(st, leader=preferred, leader_epoch=st.leader_epoch + 1,
@@ -128,26 +130,39 @@ class Controller:
         return moved
 
     def _advance_reassignments(self) -> int:
-        """Kafka's reassignment steps: add the new replicas, wait until they are in sync, then drop
-        the old ones (moving leadership first if the leader is among them)."""
+        """Kafka's reassignment steps (KIP-455): the replicas become the target followed by the
+        original ones not in it (adding and removing recorded with them), the new ones catch up,
+        and once the whole target is in sync the old ones go (leadership moving first if the
+        leader is among them). A cancelled reassignment (its request gone while replicas are
+        still being added) goes back to the original replicas."""
         pending = self.store.reassignments()
-        if not pending:
+        moving = {(name, st.partition) for name, meta in self.store.topics().items()
+                  for st in meta.partitions.values() if st.adding or st.removing}
+        if not pending and not moving:
             return 0
         live = set(self.store.live_brokers())
         done: dict[tuple[str, int], None] = {}
         changes = 0
-        for (topic, p), target in list(pending.items()):
+        for topic, p in sorted(set(pending) | moving):
+            target = pending.get((topic, p))
             meta = self.store.topics().get(topic)
             st = meta.partitions.get(p) if meta else None
             if st is None:
+                if target is not None:
+                    done[(topic, p)] = None
+                continue
+            original = [r for r in st.replicas if r not in st.adding]
+            if target is None:
+                changes += self._revert(topic, st, original, live)
+                continue
+            if st.replicas == target and not st.adding and not st.removing:
                 done[(topic, p)] = None
                 continue
-            if st.replicas == target:
-                done[(topic, p)] = None
-                continue
-            adding = [r for r in target if r not in st.replicas]
-            if adding:
-                if self.store.set_replicas(topic, p, st.replicas + adding):
+            full = target + [r for r in original if r not in target]
+            adding = [r for r in target if r not in original]
+            removing = [r for r in original if r not in target]
+            if (st.replicas, st.adding, st.removing) != (full, adding, removing):
+                if self.store.set_replicas(topic, p, full, adding, removing):
                     # a new epoch makes every replica reconcile (the new ones start following)
                     self.store.update_partition_state(topic, replace(st, leader_epoch=st.leader_epoch + 1,
                                                                      controller_epoch=self.epoch or 0))
@@ -158,13 +173,24 @@ class Controller:
             leader = st.leader if st.leader in target else next((r for r in target if r in st.isr and r in live), -1)
             new = replace(st, replicas=list(target), leader=leader, leader_epoch=st.leader_epoch + 1,
                           isr=[r for r in st.isr if r in target], controller_epoch=self.epoch or 0)
-            if self.store.update_partition_state(topic, new) and self.store.set_replicas(topic, p, target):
+            if self.store.update_partition_state(topic, new) and self.store.set_replicas(topic, p, target, [], []):
                 log.info("%s-%d: reassigned to %s", topic, p, target)
                 done[(topic, p)] = None
                 changes += 1
         if done:
             self.store.change_reassignments(done)
         return changes
+
+    def _revert(self, topic: str, st: PartitionState, original: list[int], live: set[int]) -> int:
+        """Cancel: back to the original replicas; the ones being added leave the ISR (and their copies go)."""
+        isr = [r for r in st.isr if r in original]
+        leader = st.leader if st.leader in original else next((r for r in original if r in isr and r in live), -1)
+        new = replace(st, replicas=list(original), leader=leader, leader_epoch=st.leader_epoch + 1,
+                      isr=isr or [r for r in original if r in live][:1], controller_epoch=self.epoch or 0)
+        if self.store.update_partition_state(topic, new) and self.store.set_replicas(topic, st.partition, original, [], []):
+            log.info("%s-%d: reassignment cancelled, back to %s", topic, st.partition, original)
+            return 1
+        return 0
 
 
 def elect_preferred(store, topic: str, st: PartitionState, controller_epoch: int) -> int | None:
@@ -185,27 +211,26 @@ def elect_preferred(store, topic: str, st: PartitionState, controller_epoch: int
 
 
 def elect_unclean(store, topic: str, st: PartitionState, controller_epoch: int) -> int | None:
-    """ElectLeaders UNCLEAN (as Kafka): only a partition without a live leader gets one: the first
-    live in-sync replica, else the first live replica (its log becomes the truth; ISR = [it]).
-    None when it was done, else ELECTION_NOT_NEEDED or ELIGIBLE_LEADERS_NOT_AVAILABLE."""
+    """kafka-leader-election --election-type unclean: for a partition without a live leader, the
+    first live in-sync replica, else (losing what only the old ISR had) the first live replica,
+    which becomes the whole ISR. None when done, else ELECTION_NOT_NEEDED (it has a leader) or
+    ELIGIBLE_LEADERS_NOT_AVAILABLE (no replica lives), as Kafka answers."""
     from ..protocol.errors import ErrorCode
 
-    live = set(store.live_brokers())
-    if st.leader >= 0 and st.leader in live:
+    live = store.live_brokers()
+    if st.leader in live:
         return ErrorCode.election_not_needed
-    in_sync = [r for r in st.replicas if r in st.isr and r in live]
-    if in_sync:
-        leader, isr = in_sync[0], [r for r in st.isr if r in live]
-    else:
-        alive = [r for r in st.replicas if r in live]
-        if not alive:
-            return ErrorCode.eligible_leaders_not_available
-        leader, isr = alive[0], [alive[0]]
+    clean = [r for r in st.replicas if r in live and r in st.isr]
+    alive = [r for r in st.replicas if r in live]
+    if not alive:
+        return ErrorCode.eligible_leaders_not_available
+    leader = (clean or alive)[0]
+    isr = [r for r in st.isr if r in live] if clean else [leader]
     new = replace(st, leader=leader, leader_epoch=st.leader_epoch + 1, isr=isr, controller_epoch=controller_epoch)
     if not store.update_partition_state(topic, new):
         return ErrorCode.eligible_leaders_not_available
-    if in_sync:
-        log.info("%s-%d: leader %d elected from the ISR %s", topic, st.partition, leader, isr)
+    if clean:
+        log.info("%s-%d: leader %d elected from the ISR", topic, st.partition, leader)
     else:
-        log.warning("%s-%d: unclean leader election of %d (no in-sync replica alive)", topic, st.partition, leader)
+        log.warning("%s-%d: unclean leader election of %d (asked for)", topic, st.partition, leader)
     return None

@@ -28,6 +28,11 @@ class PartitionState:
     isr: list[int] = field(default_factory=list)
     version: int = 0  # znode version in ZooKeeper (compare-and-set); unused by the embedded store
     controller_epoch: int = 0
+    # A reassignment under way (KIP-455): replicas is the target followed by the original replicas
+    # that are not in it; these are the ones being added and removed. Cancelling restores the
+    # original (replicas without adding).
+    adding: list[int] = field(default_factory=list)
+    removing: list[int] = field(default_factory=list)
 
 
 @dataclass

@@ -133,6 +133,7 @@ class ZooKeeperStore(MetadataStore):
         self._next_pid = 0
         self._pid_end = 0
         self.session_lost = False
+        self._registration: tuple | None = None  # what register_broker was given, for a new session
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -141,11 +142,14 @@ class ZooKeeperStore(MetadataStore):
             self.session_lost = True
             log.error("ZooKeeper session lost")
         elif state == KazooState.CONNECTED and self.session_lost:
+            # A new session: the ephemeral registration (and /controller, if it was ours) went with
+            # the old one, as did the watches. Register again, as a Kafka broker does, and re-read
+            # (which sets the watches again); not from this kazoo thread, on the broker's own.
             log.warning("ZooKeeper session re-established")
             self.session_lost = False
             with self._lock:
                 self._full = True  # watches of the old session are gone: read everything again
-            self._schedule_fire()
+            self._schedule(self._new_session)
 
     def _watch(self, event) -> None:
         """A watch fired (on a kazoo thread): note what to read again, refresh on the loop."""
@@ -252,9 +256,13 @@ class ZooKeeperStore(MetadataStore):
             tid = doc.get("topic_id")
             topic_id = topic_id_from_kafka(tid) if tid else str(uuid.UUID(int=0))
             assignment = {int(p): list(r) for p, r in (doc.get("partitions") or {}).items()}
+            # a reassignment under way: the replicas it adds and removes (Kafka's topic znode fields)
+            moving = {int(p): (list((doc.get("adding_replicas") or {}).get(p, [])),
+                               list((doc.get("removing_replicas") or {}).get(p, [])))
+                      for p in (doc.get("partitions") or {})}
             old = topics.get(t)
             if old is None or old.topic_id != topic_id:
-                parts = {p: PartitionState(p, reps, -1, 0, [], -1) for p, reps in assignment.items()}
+                parts = {p: PartitionState(p, reps, -1, 0, [], -1, 0, *moving[p]) for p, reps in assignment.items()}
                 topics[t] = TopicMeta(t, topic_id, parts, {})
                 states |= {(t, p) for p in assignment}
                 configs.add(t)
@@ -262,11 +270,12 @@ class ZooKeeperStore(MetadataStore):
                 parts = {}
                 for p, reps in assignment.items():
                     st = old.partitions.get(p)
+                    adding, removing = moving[p]
                     if st is None:
-                        st = PartitionState(p, reps, -1, 0, [], -1)
+                        st = PartitionState(p, reps, -1, 0, [], -1, 0, adding, removing)
                         states.add((t, p))
-                    elif st.replicas != reps:
-                        st = replace(st, replicas=reps)
+                    elif (st.replicas, st.adding, st.removing) != (reps, adding, removing):
+                        st = replace(st, replicas=reps, adding=adding, removing=removing)
                         changes.partitions.add((t, p))
                     parts[p] = st
                 topics[t] = TopicMeta(t, old.topic_id, parts, old.configs)
@@ -276,15 +285,16 @@ class ZooKeeperStore(MetadataStore):
         pending_configs = {t: zk.get_async(f"/config/topics/{t}", watch=watch) for t in configs if t in topics}
         new_parts: dict[str, dict[int, PartitionState]] = {}
         for (t, p), res in pending_states.items():
-            replicas = topics[t].partitions[p].replicas
+            known = topics[t].partitions[p]
+            replicas, moving_p = known.replicas, (list(known.adding), list(known.removing))
             try:
                 sdata, stat = res.get()
                 st = _json(sdata)
                 new = PartitionState(p, list(replicas), int(st["leader"]), int(st["leader_epoch"]), list(st["isr"]),
-                                     stat.version, int(st.get("controller_epoch", 0)))
+                                     stat.version, int(st.get("controller_epoch", 0)), *moving_p)
             except NoNodeError:
                 zk.exists(f"/brokers/topics/{t}/partitions/{p}/state", watch=watch)
-                new = PartitionState(p, list(replicas), -1, 0, [], -1)
+                new = PartitionState(p, list(replicas), -1, 0, [], -1, 0, *moving_p)
             new_parts.setdefault(t, {})[p] = new
             changes.partitions.add((t, p))
         for t, parts in new_parts.items():
@@ -431,10 +441,19 @@ class ZooKeeperStore(MetadataStore):
 
     # --- writing ---------------------------------------------------------------------------------
 
+    def _new_session(self) -> None:
+        try:
+            if self._registration is not None:
+                self.register_broker(*self._registration)
+                log.info("broker %d registered again in the new ZooKeeper session", self.broker_id)
+        finally:
+            self._schedule_fire()
+
     def register_broker(self, host: str, port: int, rack: str | None = None,
                         endpoints: list[tuple[str, str, str, int]] | None = None) -> None:
         """Register this broker (ephemeral), with each listener's (name, protocol, host, port); the
         top-level host and port are the first PLAINTEXT endpoint's, or -1, as Kafka writes them."""
+        self._registration = (host, port, rack, endpoints)
         endpoints = endpoints or [("PLAINTEXT", "PLAINTEXT", host, port)]
         plain = next(((h, p) for _n, proto, h, p in endpoints if proto == "PLAINTEXT"), (None, -1))
         info = {"version": 5, "host": plain[0], "port": plain[1],
@@ -551,8 +570,9 @@ class ZooKeeperStore(MetadataStore):
             st.version = stat.version
             meta = self._topics.get(topic)
             if meta is not None and st.partition in meta.partitions:
-                # replicas live in the topic znode: keep what that says
-                st.replicas = list(meta.partitions[st.partition].replicas)
+                # replicas (and those being added or removed) live in the topic znode: keep what that says
+                known = meta.partitions[st.partition]
+                st.replicas, st.adding, st.removing = list(known.replicas), list(known.adding), list(known.removing)
                 meta.partitions[st.partition] = st
             self._changes.partitions.add((topic, st.partition))
             out.append(True)
@@ -712,13 +732,23 @@ class ZooKeeperStore(MetadataStore):
                 continue
         self._refresh_now(("reassign",))
 
-    def set_replicas(self, topic: str, partition: int, replicas: list[int]) -> bool:
-        """Change a partition's assigned replicas in /brokers/topics/<topic> (compare-and-set)."""
+    def set_replicas(self, topic: str, partition: int, replicas: list[int], adding: list[int] | None = None,
+                     removing: list[int] | None = None) -> bool:
+        """Change a partition's assigned replicas in /brokers/topics/<topic> (compare-and-set), with
+        the replicas a reassignment is adding and removing (Kafka's adding_replicas and
+        removing_replicas; none when it is not being reassigned)."""
         path = f"/brokers/topics/{topic}"
         try:
             data, stat = self.zk.get(path)
             doc = _json(data)
             doc["partitions"][str(partition)] = list(replicas)
+            for field_name, values in (("adding_replicas", adding), ("removing_replicas", removing)):
+                entries = doc.get(field_name) or {}
+                if values:
+                    entries[str(partition)] = list(values)
+                else:
+                    entries.pop(str(partition), None)
+                doc[field_name] = entries
             self.zk.set(path, _dump(doc), version=stat.version)
         except (BadVersionError, NoNodeError):
             self._refresh_now(("topic", topic))

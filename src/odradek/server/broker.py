@@ -537,16 +537,20 @@ class Broker:
         current = len(meta.partitions)
         if total > MAX_PARTITIONS_PER_TOPIC:
             raise KafkaError(ErrorCode.invalid_partitions, f"{total} partitions is above the limit of {MAX_PARTITIONS_PER_TOPIC} per topic.")
-        if total <= current:
+        if total == current:
+            raise KafkaError(ErrorCode.invalid_partitions, f"Topic already has {current} partition(s).")
+        if total < current:
             raise KafkaError(
                 ErrorCode.invalid_partitions,
-                f"Topic currently has {current} partitions, {total} would not be an increase.",
+                f"The topic {name} currently has {current} partition(s); {total} would not be an increase.",
             )
         brokers = [b[0] for b in self.live_brokers()]
         rf = len(next(iter(meta.partitions.values())).replicas)
         if assignments:
             if len(assignments) != total - current:
-                raise KafkaError(ErrorCode.invalid_replica_assignment, "assignment count does not match the increase")
+                raise KafkaError(ErrorCode.invalid_replica_assignment,
+                                 f"Attempted to add {total - current} additional partition(s), but only "
+                                 f"{len(assignments)} assignment(s) were specified.")
             new_reps = [list(a) for a in assignments]
             for reps in new_reps:
                 if not reps or len(set(reps)) != len(reps) or any(r not in brokers for r in reps):

@@ -32,16 +32,18 @@ class FakeStore:
     def update_partition_state(self, topic, st):
         # as in ZooKeeper, replicas live in the topic's node, not the state node
         self.writes.append(st)
-        st.replicas = list(self.meta.partitions[st.partition].replicas)
+        known = self.meta.partitions[st.partition]
+        st.replicas, st.adding, st.removing = list(known.replicas), list(known.adding), list(known.removing)
         self.meta.partitions[st.partition] = st
         return True
 
     def reassignments(self):
         return self.reassign
 
-    def set_replicas(self, topic, p, replicas):
+    def set_replicas(self, topic, p, replicas, adding=None, removing=None):
         st = self.meta.partitions[p]
-        self.meta.partitions[p] = PartitionState(p, list(replicas), st.leader, st.leader_epoch, st.isr)
+        self.meta.partitions[p] = PartitionState(p, list(replicas), st.leader, st.leader_epoch, st.isr,
+                                                 adding=list(adding or []), removing=list(removing or []))
         return True
 
     def change_reassignments(self, changes):
@@ -117,12 +119,66 @@ def test_reassignment_adds_waits_for_isr_then_removes():
     store = FakeStore([1, 2, 3, 4], [PartitionState(0, [1, 2], 1, 0, [1, 2])], {("t", 0): [3, 4]})
     c = controller(store)
     c.on_change()
-    assert store.meta.partitions[0].replicas == [1, 2, 3, 4]
-    c.on_change()  # 3 and 4 not in sync yet: nothing more
-    assert store.meta.partitions[0].replicas == [1, 2, 3, 4]
+    # as Kafka: the target first, then the original replicas not in it; what is added and removed recorded
     st = store.meta.partitions[0]
-    store.meta.partitions[0] = PartitionState(0, st.replicas, st.leader, st.leader_epoch, [1, 2, 3, 4])
+    assert (st.replicas, st.adding, st.removing, st.leader) == ([3, 4, 1, 2], [3, 4], [1, 2], 1)
+    c.on_change()  # 3 and 4 not in sync yet: nothing more
+    assert store.meta.partitions[0].replicas == [3, 4, 1, 2]
+    assert c.preferred_election() == 0  # no preferred-leader move while it is being reassigned
+    st = store.meta.partitions[0]
+    store.meta.partitions[0] = PartitionState(0, st.replicas, st.leader, st.leader_epoch, [1, 2, 3, 4],
+                                              adding=st.adding, removing=st.removing)
     c.on_change()
     st = store.meta.partitions[0]
-    assert st.replicas == [3, 4] and st.leader == 3 and st.isr == [3, 4]
+    assert st.replicas == [3, 4] and st.leader == 3 and st.isr == [3, 4] and st.adding == st.removing == []
     assert store.reassign == {}
+
+
+def test_cancelled_reassignment_goes_back_to_the_original_replicas():
+    store = FakeStore([1, 2, 3], [PartitionState(0, [1, 2], 1, 0, [1, 2])], {("t", 0): [2, 3]})
+    c = controller(store)
+    c.on_change()
+    st = store.meta.partitions[0]
+    assert (st.replicas, st.adding, st.removing) == ([2, 3, 1], [3], [1])
+    # 3 caught up, but the request is withdrawn before 1 goes
+    store.meta.partitions[0] = PartitionState(0, st.replicas, st.leader, st.leader_epoch, [1, 2, 3],
+                                              adding=st.adding, removing=st.removing)
+    store.reassign.clear()
+    c.on_change()
+    st = store.meta.partitions[0]
+    # the original replicas in the order of the merged set, as Kafka reverts (replicas minus adding)
+    assert (st.replicas, st.adding, st.removing, st.leader, st.isr) == ([2, 1], [], [], 1, [1, 2])
+    c.on_change()  # nothing left to do
+    assert store.meta.partitions[0].replicas == [2, 1]
+
+
+def test_a_new_target_replaces_the_one_under_way():
+    store = FakeStore([1, 2, 3, 4], [PartitionState(0, [1, 2], 1, 0, [1, 2])], {("t", 0): [1, 3]})
+    c = controller(store)
+    c.on_change()
+    assert store.meta.partitions[0].replicas == [1, 3, 2]
+    store.reassign[("t", 0)] = [1, 4]
+    c.on_change()
+    st = store.meta.partitions[0]
+    # the original is still [1, 2]: 3 is no longer wanted, 4 is
+    assert (st.replicas, st.adding, st.removing) == ([1, 4, 2], [4], [2])
+
+
+def test_unclean_election_on_request():
+    # a live leader: nothing to do
+    store = FakeStore([1, 2], [PartitionState(0, [1, 2], 1, 3, [1])])
+    assert elect_unclean(store, "t", store.meta.partitions[0], 1) == ErrorCode.election_not_needed
+    # the leader is gone and the only in-sync replica with it: the live out-of-sync replica leads alone
+    store = FakeStore([2, 3], [PartitionState(0, [1, 3, 2], -1, 3, [1])])
+    assert elect_unclean(store, "t", store.meta.partitions[0], 1) is None
+    st = store.meta.partitions[0]
+    assert (st.leader, st.leader_epoch, st.isr) == (3, 4, [3])
+    # a live in-sync replica is preferred over an out-of-sync one, and the ISR keeps its live members
+    store = FakeStore([2, 3], [PartitionState(0, [1, 3, 2], 1, 3, [1, 2])])
+    assert elect_unclean(store, "t", store.meta.partitions[0], 1) is None
+    st = store.meta.partitions[0]
+    assert (st.leader, st.isr) == (2, [2])
+    # nobody alive
+    store = FakeStore([4], [PartitionState(0, [1, 2], -1, 3, [1])])
+    assert elect_unclean(store, "t", store.meta.partitions[0], 1) == ErrorCode.eligible_leaders_not_available
+    assert store.writes == []

@@ -111,34 +111,55 @@ async def create_partitions(conn, header, request):
 # --- configs ------------------------------------------------------------------------------------
 
 
-def _broker_key_source(broker, key: str) -> int:
-    """Where a broker key's value comes from: per-broker dynamic, cluster dynamic, static, default."""
-    if key in broker.config.dynamic:
-        scopes = broker.store.broker_configs()
-        return DYNAMIC_BROKER if key in scopes.get(str(broker.broker_id), {}) else DYNAMIC_DEFAULT_BROKER
-    if key in broker.config.values:
-        return STATIC_BROKER
-    return DEFAULT
+# Broker keys that stand for one setting in different units: Kafka lists all of them as synonyms
+# of each (DynamicBrokerConfig.brokerConfigSynonyms), most specific first.
+BROKER_SYNONYM_GROUPS = (
+    ("log.retention.ms", "log.retention.minutes", "log.retention.hours"),
+    ("log.roll.ms", "log.roll.hours"),
+    ("log.roll.jitter.ms", "log.roll.jitter.hours"),
+    ("log.flush.interval.ms", "log.flush.scheduler.interval.ms"),
+)
+# Defaults of Kafka broker keys that Odradek does not implement but names as synonyms.
+KAFKA_ONLY_DEFAULTS = {
+    "log.segment.delete.delay.ms": "60000",
+    "log.local.retention.ms": "-2",
+    "log.local.retention.bytes": "-2",
+    "log.message.downconversion.enable": "true",
+    "log.flush.scheduler.interval.ms": "9223372036854775807",
+    "log.roll.jitter.hours": "0",
+}
+
+
+def _synonyms(broker, key: str) -> list[dict]:
+    """Kafka's synonyms of broker key ``key`` (ConfigHelper.configSynonyms): source by source (this
+    broker's dynamic value, the cluster-wide dynamic default, the static value from the file or
+    --override, the default), each over the key and the keys that stand for it in other units;
+    then everything before the first entry of ``key`` itself is dropped (so retention.ms shows no
+    log.retention.hours default, as on Kafka)."""
+    names = next((g for g in BROKER_SYNONYM_GROUPS if key in g), (key,))
+    scopes = broker.store.broker_configs()
+    defaults = {n: render(BROKER[n].default) if n in BROKER else KAFKA_ONLY_DEFAULTS.get(n) for n in names}
+    sources = (
+        (DYNAMIC_BROKER, scopes.get(str(broker.broker_id), {})),
+        (DYNAMIC_DEFAULT_BROKER, scopes.get("", {})),
+        (STATIC_BROKER, {n: render(v) for n, v in broker.config.values.items()}),
+        (DEFAULT, {n: v for n, v in defaults.items() if v is not None}),
+    )
+    out = [{"name": n, "value": values[n], "source": src} for src, values in sources for n in names if n in values]
+    while out and out[0]["name"] != key:
+        out.pop(0)
+    return out
 
 
 def _topic_entry(broker, topic: str, key: str, value, want_synonyms: bool = False) -> tuple[dict, None]:
     meta = broker.store.topics().get(topic)
-    overridden = meta is not None and key in meta.configs
     d = TOPIC[key]
     synonyms = []
-    source = DEFAULT
-    if overridden:
-        source = DYNAMIC_TOPIC
+    if meta is not None and key in meta.configs:
         synonyms.append({"name": key, "value": meta.configs[key], "source": DYNAMIC_TOPIC})
-    for broker_key in TOPIC_SYNONYMS.get(key, []):
-        src = _broker_key_source(broker, broker_key)
-        if src != DEFAULT:
-            synonyms.append({"name": broker_key, "value": render(broker.config.get(broker_key)), "source": src})
-            if source == DEFAULT:
-                source = src
-    default_key = (TOPIC_SYNONYMS.get(key) or [key])[-1]
-    default_def = BROKER.get(default_key, d)
-    synonyms.append({"name": default_key, "value": render(default_def.default), "source": DEFAULT})
+    if key in TOPIC_SYNONYMS:
+        synonyms += _synonyms(broker, TOPIC_SYNONYMS[key][0])
+    source = synonyms[0]["source"] if synonyms else DEFAULT
     return (
         {
             "name": key,
@@ -155,13 +176,20 @@ def _topic_entry(broker, topic: str, key: str, value, want_synonyms: bool = Fals
     )
 
 
-def _broker_entry(broker, key: str, want_synonyms: bool) -> dict:
+def _broker_entry(broker, key: str, want_synonyms: bool, cluster_default: bool = False) -> dict:
     d = BROKER[key]
     cfg = broker.config
-    source = _broker_key_source(broker, key)
+    synonyms = _synonyms(broker, key)
     value = cfg.get(key)
+    if cluster_default:
+        synonyms = [s for s in synonyms if s["source"] == DYNAMIC_DEFAULT_BROKER]
+        value = synonyms[0]["value"] if synonyms else None
+    source = synonyms[0]["source"] if synonyms else DEFAULT
     if key == "broker.id":
         value = broker.broker_id
+    if d.type == "password":
+        for s in synonyms:
+            s["value"] = None
     return {
         "name": key,
         "value": render(value),
@@ -169,7 +197,7 @@ def _broker_entry(broker, key: str, want_synonyms: bool) -> dict:
         "is_default": source == DEFAULT,
         "config_source": source,
         "is_sensitive": d.type == "password",
-        "synonyms": [{"name": key, "value": render(value), "source": source}] if want_synonyms else [],
+        "synonyms": synonyms if want_synonyms else [],
         "config_type": CONFIG_TYPES.get(d.type, 2),
         "documentation": d.doc,
     }
@@ -193,8 +221,15 @@ async def describe_configs(conn, header, request):
                 entry["configs"] = [_topic_entry(broker, r.resource_name, k, cfg[k], synonyms)[0] for k in names if k in TOPIC]
             elif r.resource_type == BROKER_RESOURCE:
                 _check_broker_name(broker, r.resource_name)
-                names = keys or sorted(BROKER)
-                entry["configs"] = [_broker_entry(broker, k, synonyms) for k in names if k in BROKER]
+                if r.resource_name == "":
+                    # the cluster-wide default resource holds only what was set dynamically for it
+                    cluster = broker.store.broker_configs().get("", {})
+                    names = [k for k in (keys or sorted(cluster)) if k in cluster]
+                    entry["configs"] = [_broker_entry(broker, k, synonyms, cluster_default=True)
+                                        for k in names if k in BROKER]
+                else:
+                    names = keys or sorted(BROKER)
+                    entry["configs"] = [_broker_entry(broker, k, synonyms) for k in names if k in BROKER]
             elif r.resource_type == BROKER_LOGGER_RESOURCE:
                 _check_broker_name(broker, r.resource_name)
             else:
@@ -245,7 +280,7 @@ def _validated_broker_changes(changes: dict[str, str | None]) -> None:
 def _apply(broker, resource_type: int, name: str, new: dict[str, str], validate_only: bool) -> None:
     if resource_type == TOPIC_RESOURCE:
         if name not in broker.store.topics():
-            raise KafkaError(ErrorCode.unknown_topic_or_partition, f"Topic '{name}' does not exist.")
+            raise KafkaError(ErrorCode.unknown_topic_or_partition, f"The topic '{name}' does not exist.")
         try:
             parse_topic_configs(new)
         except ConfigError as e:

@@ -311,12 +311,13 @@ async def describe_groups(conn, header, request):
         err = _group_error(conn, group_id, acl.DESCRIBE)
         g = broker.coordinator.group(group_id) if err is None else None
         if g is None:
-            entry = {"error_code": err or 0, "group_id": group_id, "group_state": GroupState.DEAD.value,
-                     "protocol_type": "", "protocol_data": "", "members": [], "authorized_operations": ops}
+            message = None
             if err is None and header.api_version >= 6:
-                # KIP-1043: from v6 an unknown group is an error, not an empty Dead group
-                entry.update(error_code=ErrorCode.group_id_not_found, error_message=f"Group {group_id} not found.")
-            out.append(entry)
+                # v6 (KIP-1043): an unknown group is an error, no longer an empty Dead group
+                err, message = ErrorCode.group_id_not_found, f"Group {group_id} not found."
+            out.append({"error_code": err or 0, "error_message": message, "group_id": group_id,
+                        "group_state": GroupState.DEAD.value, "protocol_type": "", "protocol_data": "", "members": [],
+                        "authorized_operations": ops})
             continue
         stable = g.is_(GroupState.STABLE)
         members = [

@@ -13,6 +13,9 @@ LIST_OFFSETS = 2
 DELETE_RECORDS = 21
 
 LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, LATEST_TIERED, EARLIEST_PENDING_UPLOAD = -1, -2, -3, -4, -5, -6
+# The first ListOffsets version that may ask for each special timestamp (Kafka answers an older
+# version, or a special value it does not know, with UNSUPPORTED_VERSION for that partition).
+SPECIAL_SINCE = {LATEST: 0, EARLIEST: 0, MAX_TIMESTAMP: 7, EARLIEST_LOCAL: 8, LATEST_TIERED: 9, EARLIEST_PENDING_UPLOAD: 11}
 
 
 def offset_for_time(part, ts: int, limit: int | None = None) -> tuple[int, int, int] | None:
@@ -51,32 +54,45 @@ async def list_offsets(conn, header, request):
     topics = []
     # read_committed (isolation level 1, v2+) sees up to the last stable offset, as its fetches do
     committed = version >= 2 and getattr(request, "isolation_level", 0) == 1
+    asked: dict[tuple[str, int], int] = {}
+    for t in request.topics:
+        for p in t.partitions:
+            asked[(t.name, p.partition_index)] = asked.get((t.name, p.partition_index), 0) + 1
     for t in request.topics:
         parts = []
         denied = not conn.authorize(acl.DESCRIBE, acl.TOPIC, t.name)
         for p in t.partitions:
             entry = {"partition_index": p.partition_index, "timestamp": -1, "offset": -1, "leader_epoch": -1}
+            n = asked.get((t.name, p.partition_index))
+            if n is None:
+                continue  # a partition named twice is answered once
+            if n > 1:
+                del asked[(t.name, p.partition_index)]
+                parts.append({**entry, "error_code": ErrorCode.invalid_request})
+                continue
+            if p.timestamp < 0 and version < SPECIAL_SINCE.get(p.timestamp, 1 << 15):
+                parts.append({**entry, "error_code": ErrorCode.unsupported_version})
+                continue
             try:
                 if denied:
                     raise KafkaError(ErrorCode.topic_authorization_failed)
                 part = broker.partition(t.name, p.partition_index)
                 part.check_leader()
-                entry["leader_epoch"] = part.leader_epoch
                 ts = p.timestamp
+                if ts in (LATEST_TIERED, EARLIEST_PENDING_UPLOAD):
+                    # no tiered storage: nothing is uploaded, no offset (as Kafka without remote storage)
+                    parts.append(entry)
+                    continue
+                entry["leader_epoch"] = part.leader_epoch
                 visible = part.log.last_stable_offset if committed else part.high_watermark
                 if ts == LATEST:
                     entry["offset"] = visible
-                elif ts in (LATEST_TIERED, EARLIEST_PENDING_UPLOAD):
-                    # nothing is tiered: Kafka without remote storage answers -1 and no epoch
-                    entry["leader_epoch"] = -1
                 elif ts in (EARLIEST, EARLIEST_LOCAL):
                     entry["offset"] = part.log_start_offset
                 elif ts == MAX_TIMESTAMP:
                     mts, moff = part.log.max_timestamp()
                     if moff >= 0 and moff < visible:
                         entry["timestamp"], entry["offset"] = mts, moff
-                elif ts < 0:
-                    raise KafkaError(ErrorCode.invalid_request, f"unknown special timestamp {ts}")
                 else:
                     found = offset_for_time(part, ts, visible)
                     if found is None:

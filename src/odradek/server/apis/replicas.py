@@ -22,7 +22,8 @@ async def elect_leaders(conn, header, request):
         return {"throttle_time": 0, "error_code": ErrorCode.cluster_authorization_failed, "replica_election_results": []}
     etype = getattr(request, "election_type", PREFERRED)
     topics = broker.store.topics()
-    if request.topic_partitions is None:
+    every = request.topic_partitions is None
+    if every:
         wanted = [(t, p) for t, meta in topics.items() for p in meta.partitions]
     else:
         wanted = [(tp.topic, p) for tp in request.topic_partitions for p in tp.partitions]
@@ -30,16 +31,22 @@ async def elect_leaders(conn, header, request):
     for topic, p in wanted:
         meta = topics.get(topic)
         st = meta.partitions.get(p) if meta else None
-        if st is None:
-            code, msg = ErrorCode.unknown_topic_or_partition, "no such partition"
+        msg = None
+        if meta is None:
+            code, msg = ErrorCode.unknown_topic_or_partition, f"No such topic as {topic}"
+        elif st is None:
+            code, msg = ErrorCode.unknown_topic_or_partition, f"No such partition as {topic}-{p}"
         elif etype not in (PREFERRED, UNCLEAN):
-            code, msg = ErrorCode.invalid_request, f"unknown election type {etype}"
+            code, msg = ErrorCode.invalid_request, f"Unknown election type {etype}"
         elif broker.cluster is None:
-            code, msg = ErrorCode.election_not_needed, "a single broker leads everything"
+            code = ErrorCode.election_not_needed  # a single broker leads everything
         else:
-            err = (elect_preferred if etype == PREFERRED else elect_unclean)(broker.store, topic, st, 0)
-            code, msg = (ErrorCode.none, None) if err is None else (err, ErrorCode(err).name.upper())
-        results.setdefault(topic, []).append({"partition_id": p, "error_code": code, "error_message": msg})
+            elect = elect_preferred if etype == PREFERRED else elect_unclean
+            code = elect(broker.store, topic, st, 0) or ErrorCode.none
+        entry = results.setdefault(topic, [])
+        # Kafka leaves out, when asked for every partition, those that have the leader they should
+        if not (every and code == ErrorCode.election_not_needed):
+            entry.append({"partition_id": p, "error_code": code, "error_message": msg})
     if broker.cluster is not None:
         broker.cluster.reconcile()
     return {"throttle_time": 0, "error_code": 0, "replica_election_results": [
@@ -96,10 +103,13 @@ async def list_partition_reassignments(conn, header, request):
         meta = topics.get(topic)
         st = meta.partitions.get(p) if meta else None
         current = st.replicas if st else []
+        if st is not None and (st.adding or st.removing):
+            adding, removing = st.adding, st.removing  # under way: what the controller recorded
+        else:  # not started yet
+            adding = [r for r in target if r not in current]
+            removing = [r for r in current if r not in target]
         out.setdefault(topic, []).append({
-            "partition_index": p, "replicas": current,
-            "adding_replicas": [r for r in target if r not in current],
-            "removing_replicas": [r for r in current if r not in target],
+            "partition_index": p, "replicas": current, "adding_replicas": adding, "removing_replicas": removing,
         })
     return {"throttle_time": 0, "error_code": 0, "error_message": None,
             "topics": [{"name": t, "partitions": ps} for t, ps in out.items()]}
