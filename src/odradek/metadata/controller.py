@@ -112,19 +112,10 @@ class Controller:
         the moves written at once)."""
         if not self.active:
             return 0
-        live = set(self.store.live_brokers())
-        batch = []
-        for name, meta in list(self.store.topics().items()):
-            for st in list(meta.partitions.values()):
-                if st.adding or st.removing:
-                    continue  # being reassigned: its first replica is a target that may not be in sync
-                preferred = st.replicas[0] if st.replicas else -1
-                if st.leader != preferred and preferred in live and preferred in st.isr:
-                    batch.append((name, replace(st, leader=preferred, leader_epoch=st.leader_epoch + 1,
-                                                controller_epoch=self.epoch or 0)))
-        if not batch:
-            return 0
-        moved = sum(self.store.update_partition_states(batch))
+        items = [(name, st) for name, meta in list(self.store.topics().items()) for st in list(meta.partitions.values())
+                 # being reassigned: its first replica is a target that may not be in sync
+                 if not (st.adding or st.removing)]
+        moved = sum(1 for code in elect_preferred_many(self.store, items, self.epoch or 0) if code is None)
         if moved:
             log.info("preferred leaders elected for %d partition(s)", moved)
         return moved
@@ -196,18 +187,36 @@ class Controller:
 def elect_preferred(store, topic: str, st: PartitionState, controller_epoch: int) -> int | None:
     """Make the first replica leader when it is alive and in sync. None when it was done, else the
     Kafka error code saying why not (ELECTION_NOT_NEEDED, PREFERRED_LEADER_NOT_AVAILABLE)."""
+    return elect_preferred_many(store, [(topic, st)], controller_epoch)[0]
+
+
+def elect_preferred_many(store, items: list[tuple[str, PartitionState]], controller_epoch: int) -> list[int | None]:
+    """:func:`elect_preferred` for many partitions, the moves written at once (one round trip to
+    ZooKeeper for a thousand, not a thousand)."""
     from ..protocol.errors import ErrorCode
 
-    preferred = st.replicas[0] if st.replicas else -1
-    if st.leader == preferred:
-        return ErrorCode.election_not_needed
-    if preferred not in store.live_brokers() or preferred not in st.isr:
-        return ErrorCode.preferred_leader_not_available
-    new = replace(st, leader=preferred, leader_epoch=st.leader_epoch + 1, controller_epoch=controller_epoch)
-    if not store.update_partition_state(topic, new):
-        return ErrorCode.preferred_leader_not_available
-    log.info("%s-%d: preferred leader %d elected", topic, st.partition, preferred)
-    return None
+    live = set(store.live_brokers())
+    out: list[int | None] = []
+    batch, where = [], []
+    for topic, st in items:
+        preferred = st.replicas[0] if st.replicas else -1
+        if st.leader == preferred:
+            out.append(ErrorCode.election_not_needed)
+        elif preferred not in live or preferred not in st.isr:
+            out.append(ErrorCode.preferred_leader_not_available)
+        else:
+            where.append(len(out))
+            out.append(None)
+            batch.append((topic, replace(st, leader=preferred, leader_epoch=st.leader_epoch + 1,
+                                         controller_epoch=controller_epoch)))
+    if batch:
+        done = store.update_partition_states(batch)
+        for i, ok, (topic, st) in zip(where, done, batch):
+            if ok:
+                log.info("%s-%d: preferred leader %d elected", topic, st.partition, st.leader)
+            else:
+                out[i] = ErrorCode.preferred_leader_not_available
+    return out
 
 
 def elect_unclean(store, topic: str, st: PartitionState, controller_epoch: int) -> int | None:

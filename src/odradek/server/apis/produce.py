@@ -99,8 +99,12 @@ async def _check_transactional(broker, transactional_id, batches, topic: str, in
     from .txn import verify_produce
 
     code = await verify_produce(broker, transactional_id, pid, epoch, topic, index)
-    if code != ErrorCode.none:
+    if code in (ErrorCode.producer_fenced, ErrorCode.invalid_producer_epoch):
+        raise KafkaError(code, f"producer {pid} epoch {epoch} of {transactional_id!r} is fenced by a newer epoch")
+    if code == ErrorCode.invalid_txn_state:
         raise KafkaError(code, f"{topic}-{index} is not in the ongoing transaction of {transactional_id!r}")
+    if code != ErrorCode.none:
+        raise KafkaError(code)
 
 
 async def _respond_when_committed(version, results, waits, timeout: float) -> Response:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 
-from ...metadata.controller import elect_preferred, elect_unclean
+from ...metadata.controller import elect_preferred_many, elect_unclean
 from ...protocol.errors import ErrorCode
 from ...security import acl
 from ..router import register
@@ -28,21 +28,29 @@ async def elect_leaders(conn, header, request):
     else:
         wanted = [(tp.topic, p) for tp in request.topic_partitions for p in tp.partitions]
     results: dict[str, list] = {}
+    answers: list[list] = []  # [topic, partition, code, message]
+    preferred: list[tuple[int, str, object]] = []  # (answer index, topic, state) elected together
     for topic, p in wanted:
         meta = topics.get(topic)
         st = meta.partitions.get(p) if meta else None
-        msg = None
+        answers.append([topic, p, ErrorCode.none, None])
         if meta is None:
-            code, msg = ErrorCode.unknown_topic_or_partition, f"No such topic as {topic}"
+            answers[-1][2:] = ErrorCode.unknown_topic_or_partition, f"No such topic as {topic}"
         elif st is None:
-            code, msg = ErrorCode.unknown_topic_or_partition, f"No such partition as {topic}-{p}"
+            answers[-1][2:] = ErrorCode.unknown_topic_or_partition, f"No such partition as {topic}-{p}"
         elif etype not in (PREFERRED, UNCLEAN):
-            code, msg = ErrorCode.invalid_request, f"Unknown election type {etype}"
+            answers[-1][2:] = ErrorCode.invalid_request, f"Unknown election type {etype}"
         elif broker.cluster is None:
-            code = ErrorCode.election_not_needed  # a single broker leads everything
+            answers[-1][2] = ErrorCode.election_not_needed  # a single broker leads everything
+        elif etype == PREFERRED:
+            preferred.append((len(answers) - 1, topic, st))
         else:
-            elect = elect_preferred if etype == PREFERRED else elect_unclean
-            code = elect(broker.store, topic, st, 0) or ErrorCode.none
+            answers[-1][2] = elect_unclean(broker.store, topic, st, 0) or ErrorCode.none
+    if preferred:
+        codes = elect_preferred_many(broker.store, [(t, st) for _i, t, st in preferred], 0)
+        for (i, _t, _st), code in zip(preferred, codes):
+            answers[i][2] = code or ErrorCode.none
+    for topic, p, code, msg in answers:
         entry = results.setdefault(topic, [])
         # Kafka leaves out, when asked for every partition, those that have the leader they should
         if not (every and code == ErrorCode.election_not_needed):
