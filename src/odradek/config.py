@@ -130,8 +130,8 @@ BROKER_DEFS: list[ConfigDef] = [
     _D("min.insync.replicas", "int", 1, "Minimum ISR size for acks=all.", topic_name="min.insync.replicas", minimum=1),
     _D("unclean.leader.election.enable", "bool", False, "Elect an out-of-sync replica when no ISR member lives.", topic_name="unclean.leader.election.enable"),
     _D("log.preallocate", "bool", False, "Preallocate segment files (accepted, not used).", topic_name="preallocate", enforced=False),
-    _D("log.message.timestamp.before.max.ms", "long", LONG_MAX, "Accepted timestamp skew into the past (accepted, not checked).", topic_name="message.timestamp.before.max.ms", minimum=0, enforced=False),
-    _D("log.message.timestamp.after.max.ms", "long", LONG_MAX, "Accepted timestamp skew into the future (accepted, not checked).", topic_name="message.timestamp.after.max.ms", minimum=0, enforced=False),
+    _D("log.message.timestamp.before.max.ms", "long", LONG_MAX, "A CreateTime record older than this (by the broker's clock) is refused with INVALID_TIMESTAMP.", topic_name="message.timestamp.before.max.ms", minimum=0),
+    _D("log.message.timestamp.after.max.ms", "long", 3600000, "A CreateTime record newer than this (by the broker's clock) is refused with INVALID_TIMESTAMP.", topic_name="message.timestamp.after.max.ms", minimum=0),
     _D("offsets.topic.num.partitions", "int", 50, "Partitions of __consumer_offsets.", minimum=1, read_only=True),
     _D("offsets.topic.replication.factor", "int", 3, "Replication factor of __consumer_offsets (capped at the live brokers).", minimum=1, read_only=True),
     _D("offsets.retention.minutes", "int", 10080, "Committed offsets of empty groups expire after this.", minimum=1),
@@ -353,6 +353,8 @@ def to_log_config(cfg: dict[str, Any]):
         min_cleanable_dirty_ratio=cfg["min.cleanable.dirty.ratio"],
         min_compaction_lag_ms=cfg["min.compaction.lag.ms"],
         max_compaction_lag_ms=cfg["max.compaction.lag.ms"],
+        message_timestamp_before_max_ms=cfg["message.timestamp.before.max.ms"],
+        message_timestamp_after_max_ms=cfg["message.timestamp.after.max.ms"],
     )
 
 

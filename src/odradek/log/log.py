@@ -145,14 +145,25 @@ def _offset_error(offset: int, start: int, end: int) -> KafkaError:
     )
 
 
-def _check_keys(buf: bytearray, batches: list[BatchHeader]) -> None:
-    """Compacted topics: refuse a record without key (the produce path's one look at records).
+def record_errors_message(errors: list[tuple[int, str | None]]) -> str:
+    """Kafka's top-level message for a batch refused because of some of its records (KIP-467)."""
+    shown = ", ".join(f"RecordError(batchIndex={i}, message='{m}')" for i, m in errors[:3])
+    return (f"One or more records have been rejected due to {len(errors)} record errors in total, and only "
+            f"showing the first three errors at most: [{shown}]")
+
+
+def _check_keys(buf: bytearray, batches: list[BatchHeader], name: str) -> None:
+    """Compacted topics: refuse records without key (the produce path's one look at records).
 
     Walks the records just far enough to read each key length (a null key is the single byte
-    0x01, zigzag -1) rather than decoding them: about 0.5 us a record instead of 4.5 us.
+    0x01, zigzag -1) rather than decoding them: about 0.5 us a record instead of 4.5 us. Every
+    keyless record is named in the error's ``record_errors`` by its index in the batch, as Kafka
+    does (KIP-467), so a producer can tell which records were bad.
     """
     from ..protocol.record_codec import _decompress, decode_varint  # records are looked at only here
 
+    keyless: list[tuple[int, str | None]] = []
+    why = f"Compacted topic cannot accept message without key in topic partition {name}"
     for h in batches:
         if h.is_control or h.record_count == 0:
             continue
@@ -160,7 +171,7 @@ def _check_keys(buf: bytearray, batches: list[BatchHeader]) -> None:
         data = _decompress(h.compression, memoryview(buf)[start : h.position + h.size])
         pos = 0
         try:
-            for _ in range(h.record_count):
+            for index in range(h.record_count):
                 b = data[pos]
                 if b < 0x80:
                     length = (b >> 1) ^ -(b & 1)
@@ -178,9 +189,7 @@ def _check_keys(buf: bytearray, batches: list[BatchHeader]) -> None:
                     p += 1
                 p += 1
                 if data[p] == 1:
-                    raise KafkaError(
-                        ErrorCode.invalid_record, "Compacted topic cannot accept message without key"
-                    )
+                    keyless.append((index, why))
                 pos = end
         except IndexError:
             raise KafkaError(
@@ -188,6 +197,34 @@ def _check_keys(buf: bytearray, batches: list[BatchHeader]) -> None:
             ) from None
         if pos != len(data):
             raise KafkaError(ErrorCode.corrupt_message, f"trailing bytes in the batch at byte {h.position}")
+    if keyless:
+        raise KafkaError(ErrorCode.invalid_record, record_errors_message(keyless), keyless)
+
+
+def _java_long(v: int) -> int:
+    return (v + (1 << 63)) % (1 << 64) - (1 << 63)
+
+
+def _check_timestamps(buf: bytearray, batches: list[BatchHeader], now_ms: int, before: int, after: int) -> None:
+    """CreateTime records must lie within [now - before, now + after] (Kafka's
+    ``message.timestamp.before.max.ms`` / ``after.max.ms``). The batch header's max timestamp
+    settles the usual case; records are decoded only when a batch may hold an offender."""
+    from ..protocol.record_codec import decode_batch  # records are looked at only here
+
+    low, high = _java_long(now_ms - before), _java_long(now_ms + after)
+    bad: list[tuple[int, str | None]] = []
+    for h in batches:
+        if h.is_control or h.record_count == 0:
+            continue
+        if before == INT64_MAX and (after == INT64_MAX or h.max_timestamp <= high):
+            continue
+        _, recs = decode_batch(buf, h.position, verify_crc=False)
+        for index, r in enumerate(recs):
+            if (before != INT64_MAX and r.timestamp < low) or (after != INT64_MAX and r.timestamp > high):
+                bad.append((index, f"Timestamp {r.timestamp} of message with offset {r.offset} is out of range. "
+                                   f"The timestamp should be within [{low}, {high}]"))
+    if bad:
+        raise KafkaError(ErrorCode.invalid_timestamp, "One or more records have been rejected due to invalid timestamp", bad)
 
 
 class Log:
@@ -538,7 +575,11 @@ class Log:
             raise ValueError("batches must be contiguous in the buffer")
         append_time = now_ms if config.message_timestamp_type == "LogAppendTime" else None
         if config.compact:
-            _check_keys(buf, batches)
+            _check_keys(buf, batches, self._dir.name)
+        if append_time is None and (config.message_timestamp_after_max_ms < INT64_MAX
+                                    or config.message_timestamp_before_max_ms < INT64_MAX):
+            _check_timestamps(buf, batches, now_ms, config.message_timestamp_before_max_ms,
+                              config.message_timestamp_after_max_ms)
         with self._lock:
             return self._append_locked(buf, batches, leader_epoch, now_ms, append_time, idempotent, total)
 

@@ -52,11 +52,56 @@ def test_corrupt_batch_gets_corrupt_message_and_nothing_is_written(shared_broker
     bad[200] ^= 0xFF
     resp = c.produce("corrupt-test", bytes(bad))
     assert resp.responses[0].partition_responses[0].error_code == ErrorCode.corrupt_message
-    resp = c.produce("corrupt-test", good[:-10])
-    assert resp.responses[0].partition_responses[0].error_code == ErrorCode.corrupt_message
+    resp = c.produce("corrupt-test", good[:-10])  # no whole batch: Kafka says INVALID_RECORD
+    assert resp.responses[0].partition_responses[0].error_code == ErrorCode.invalid_record
     resp = c.produce("corrupt-test", good)
     p = resp.responses[0].partition_responses[0]
     assert p.error_code == ErrorCode.none and p.base_offset == 0
+    c.close()
+
+
+def test_produce_batch_rules_as_kafka(shared_broker):
+    """What Kafka 4 refuses in a Produce request (tests/differential compares it with Kafka itself)."""
+    import time
+
+    from odradek.protocol.record_codec import build_batch
+
+    c = WireClient(shared_broker.port)
+    assert _create(c, "rules").error_code == ErrorCode.none
+    assert _create(c, "rules-compact", configs={"cleanup.policy": "compact"}).error_code == ErrorCode.none
+
+    def p(records, topic="rules", version=9):
+        return c.produce(topic, records, version=version).responses[0].partition_responses[0]
+
+    one = build_batch([(b"k", b"v")])
+    assert p(one).base_offset == 0
+    old = bytearray(one)
+    old[16] = 1  # magic 1
+    for bad in (b"", one + one, bytes(old), one[:-3]):
+        r = p(bad)
+        assert (r.error_code, r.log_start_offset) == (ErrorCode.invalid_record, -1), bad[:20]
+    # a batch without records is refused by the log's checks: those answers carry the log start offset
+    r = p(build_batch([]))
+    assert (r.error_code, r.log_start_offset) == (ErrorCode.invalid_record, 0)
+    assert p(build_batch([(b"k", b"v")], producer_id=9, producer_epoch=0, base_sequence=0, is_transactional=True)
+             ).error_code == ErrorCode.transactional_id_authorization_failed
+    # an idempotent producer the partition does not know may start at any sequence (Kafka's rule)
+    assert p(build_batch([(b"k", b"v")], producer_id=4242, producer_epoch=0, base_sequence=5)).error_code == ErrorCode.none
+    r = p(build_batch([(b"k", b"v")], producer_id=4242, producer_epoch=0, base_sequence=9))
+    assert (r.error_code, r.log_start_offset) == (ErrorCode.out_of_order_sequence_number, 0)
+    # records without key on a compacted topic: each named by its index (KIP-467)
+    r = p(build_batch([(b"a", b"1"), (None, b"2"), (b"c", b"3"), (None, b"4")]), "rules-compact")
+    assert r.error_code == ErrorCode.invalid_record and r.log_start_offset == 0
+    assert [e.batch_index for e in r.record_errors] == [1, 3]
+    assert r.record_errors[0].batch_index_error_message == (
+        "Compacted topic cannot accept message without key in topic partition rules-compact-0")
+    assert r.error_message.startswith("One or more records have been rejected due to 2 record errors in total")
+    # message.timestamp.after.max.ms is one hour by default, as in Kafka 4
+    now = int(time.time() * 1000)
+    r = p(build_batch([(b"k", b"v"), (b"k", b"v")], timestamps=[now, now + 7200_000]))
+    assert r.error_code == ErrorCode.invalid_timestamp and [e.batch_index for e in r.record_errors] == [1]
+    assert r.error_message == "One or more records have been rejected due to invalid timestamp"
+    assert p(build_batch([(b"k", b"v")], timestamps=[now + 600_000])).error_code == ErrorCode.none
     c.close()
 
 
