@@ -163,7 +163,9 @@ def _read(broker, version, wanted, max_bytes, replica_id: int = -1, record: bool
                     res = part.log.read(p.fetch_offset, limit, upper_bound=hw, min_one=(total == 0))
                     regions, size = res.regions, res.size
             except KafkaError as e:
-                out.append(codec.FetchPartitionData(idx, e.code, hw, hw, part.log_start_offset))
+                # A consumer's error answer carries no offsets (-1), as Kafka's; a follower's above
+                # keeps them (an Odradek follower restarts from the leader's log start).
+                out.append(codec.FetchPartitionData(idx, e.code))
                 errors = True
                 continue
             total += size

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 from ...protocol.errors import ErrorCode, KafkaError
 from ...protocol.record_codec import decode_batch
@@ -11,7 +12,7 @@ from ..router import register
 LIST_OFFSETS = 2
 DELETE_RECORDS = 21
 
-LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, LATEST_TIERED = -1, -2, -3, -4, -5
+LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, LATEST_TIERED, EARLIEST_PENDING_UPLOAD = -1, -2, -3, -4, -5, -6
 
 
 def offset_for_time(part, ts: int) -> tuple[int, int] | None:
@@ -42,6 +43,12 @@ def offset_for_time(part, ts: int) -> tuple[int, int] | None:
     return None
 
 
+# The oldest ListOffsets version that may ask for each special timestamp (Kafka's rule: an older
+# request asking for it is answered UNSUPPORTED_VERSION, as is a timestamp no version knows).
+SPECIAL_SINCE = {LATEST: 0, EARLIEST: 0, MAX_TIMESTAMP: 7, EARLIEST_LOCAL: 8, LATEST_TIERED: 9,
+                 EARLIEST_PENDING_UPLOAD: 11}
+
+
 @register(LIST_OFFSETS, 1, 11)
 async def list_offsets(conn, header, request):
     broker = conn.broker
@@ -49,29 +56,41 @@ async def list_offsets(conn, header, request):
     topics = []
     for t in request.topics:
         parts = []
+        asked = Counter(p.partition_index for p in t.partitions)
         for p in t.partitions:
+            if asked[p.partition_index] > 1:
+                if any(e["partition_index"] == p.partition_index for e in parts):
+                    continue  # one answer per partition asked for twice, as Kafka's
+                parts.append({"partition_index": p.partition_index, "timestamp": -1, "offset": -1, "leader_epoch": -1,
+                              "error_code": ErrorCode.invalid_request})
+                continue
             entry = {"partition_index": p.partition_index, "timestamp": -1, "offset": -1, "leader_epoch": -1}
             try:
                 part = broker.partition(t.name, p.partition_index)
                 part.check_leader()
-                entry["leader_epoch"] = part.leader_epoch
+                current = getattr(p, "current_leader_epoch", -1)
+                if current >= 0 and current != part.leader_epoch:
+                    raise KafkaError(ErrorCode.fenced_leader_epoch if current < part.leader_epoch
+                                     else ErrorCode.unknown_leader_epoch)
                 ts = p.timestamp
-                if ts == LATEST or ts == LATEST_TIERED:
+                if ts < 0 and version < SPECIAL_SINCE.get(ts, 1 << 15):
+                    raise KafkaError(ErrorCode.unsupported_version, f"timestamp {ts} needs a newer ListOffsets version")
+                if ts == LATEST:
                     entry["offset"] = part.high_watermark
                 elif ts in (EARLIEST, EARLIEST_LOCAL):
                     entry["offset"] = part.log_start_offset
+                elif ts in (LATEST_TIERED, EARLIEST_PENDING_UPLOAD):
+                    pass  # no tiered storage: nothing was uploaded (-1, as Kafka without it)
                 elif ts == MAX_TIMESTAMP:
                     mts, moff = part.log.max_timestamp()
                     if moff >= 0 and moff < part.high_watermark:
                         entry["timestamp"], entry["offset"] = mts, moff
-                elif ts < 0:
-                    raise KafkaError(ErrorCode.invalid_request, f"unknown special timestamp {ts}")
                 else:
                     found = offset_for_time(part, ts)
                     if found is not None:
                         entry["offset"], entry["timestamp"] = found
-                if version == 0:
-                    entry["old_style_offsets"] = [entry["offset"]]
+                if entry["offset"] >= 0:
+                    entry["leader_epoch"] = part.leader_epoch
             except KafkaError as e:
                 entry["error_code"] = e.code
             parts.append(entry)
