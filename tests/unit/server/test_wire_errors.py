@@ -218,3 +218,37 @@ def test_list_offsets_and_fetch_errors_as_kafka(shared_broker):
     p = r.responses[0].partitions[0]
     assert (p.error_code, p.high_watermark, p.last_stable_offset, p.log_start_offset) == (ErrorCode.offset_out_of_range, -1, -1, -1)
     c.close()
+
+
+def test_group_requests_answered_as_kafka(shared_broker):
+    """Kafka 4's answers for group requests outside a group's life (compared with Apache Kafka by
+    tests/differential): the empty group id takes commits and fetches but nothing else; a commit
+    with a generation for a group that does not exist; a group named twice in DeleteGroups."""
+    c = WireClient(shared_broker.port)
+    assert _create(c, "grp-rules").error_code == ErrorCode.none
+
+    def commit(group, generation=-1, member="", version=9):
+        r = c.request(8, version, {"group_id": group, "generation_id_or_member_epoch": generation, "member_id": member,
+                                   "group_instance_id": None, "retention_time": -1, "topics": [{"name": "grp-rules",
+                                   "partitions": [{"partition_index": 0, "committed_offset": 5, "committed_metadata": ""}]}]})
+        return r.topics[0].partitions[0].error_code
+
+    coordinator = c.request(10, 4, {"key_type": 0, "coordinator_keys": [""]}).coordinators[0]
+    assert coordinator.error_code == ErrorCode.none and coordinator.port == shared_broker.port
+    assert commit("") == ErrorCode.none
+    fetched = c.request(9, 5, {"group_id": "", "topics": None, "require_stable": False})
+    assert [(t.name, t.partitions[0].committed_offset) for t in fetched.topics] == [("grp-rules", 5)]
+    hb = c.request(12, 4, {"group_id": "", "generation_id": 1, "member_id": "m", "group_instance_id": None})
+    assert hb.error_code == ErrorCode.invalid_group_id
+    leave = c.request(13, 5, {"group_id": "", "members": [{"member_id": "m", "group_instance_id": None}]})
+    assert (leave.error_code, leave.members) == (ErrorCode.invalid_group_id, ())
+    join = c.request(11, 7, {"group_id": "grp-x", "session_timeout": 10000, "rebalance_timeout": 10000, "member_id": "",
+                             "group_instance_id": None, "protocol_type": "", "protocols": [{"name": "range", "metadata": b""}]})
+    assert join.error_code == ErrorCode.inconsistent_group_protocol
+    assert commit("grp-none", 5, "m", version=9) == ErrorCode.group_id_not_found
+    assert commit("grp-none", 5, "", version=8) == ErrorCode.illegal_generation
+    deleted = c.request(42, 2, {"groups_names": ["", "", "grp-none"]}).results
+    assert [(r.group_id, r.error_code) for r in deleted] == [("", ErrorCode.none), ("grp-none", ErrorCode.group_id_not_found)]
+    gone = c.request(47, 0, {"group_id": "grp-none", "topics": [{"name": "grp-rules", "partitions": [{"partition_index": 0}]}]})
+    assert (gone.error_code, gone.topics) == (ErrorCode.group_id_not_found, ())
+    c.close()

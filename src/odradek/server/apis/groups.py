@@ -55,8 +55,6 @@ async def find_coordinator(conn, header, request):
             # refuses a transactional id.
             entry.update(error_code=ErrorCode.transactional_id_authorization_failed,
                          error_message="transactions are not supported by this broker")
-        elif not key:
-            entry.update(error_code=ErrorCode.invalid_request, error_message="empty group id")
         else:
             node = await broker.coordinator_for(key)
             if node is None:
@@ -157,6 +155,8 @@ async def leave_group(conn, header, request):
             await broker.persist_coordinator_records()
             broker.coordinator_changed()
         return {"throttle_time": 0, "error_code": err}
+    if err is None and not request.group_id:
+        err = ErrorCode.invalid_group_id
     if err is not None:
         return {"throttle_time": 0, "error_code": err, "members": []}
     members = []
@@ -174,7 +174,7 @@ async def offset_commit(conn, header, request):
     group_id = request.group_id
     generation = request.generation_id_or_member_epoch
     err = _not_coordinator(broker, group_id) or broker.coordinator.validate_commit(
-        group_id, generation, request.member_id, getattr(request, "group_instance_id", None)
+        group_id, generation, request.member_id, getattr(request, "group_instance_id", None), header.api_version
     )
     topics_out = []
     entries = []
@@ -289,7 +289,7 @@ async def describe_groups(conn, header, request):
 async def delete_groups(conn, header, request):
     broker = conn.broker
     results = []
-    for group_id in request.groups_names:
+    for group_id in dict.fromkeys(request.groups_names):  # one answer per group, as Kafka's
         err = _not_coordinator(broker, group_id) or broker.coordinator.delete_group(group_id)
         results.append({"group_id": group_id, "error_code": err})
     await broker.persist_coordinator_records()
@@ -306,6 +306,8 @@ async def offset_delete(conn, header, request):
     tps = [(t.name, p.partition_index) for t in request.topics for p in t.partitions]
     top, per = broker.coordinator.delete_offsets(request.group_id, tps)
     write_error = await broker.persist_coordinator_records()
+    if top in (ErrorCode.group_id_not_found, ErrorCode.invalid_group_id):
+        return {"error_code": top, "throttle_time": 0, "topics": []}
     topics = []
     for t in request.topics:
         topics.append({"name": t.name, "partitions": [
