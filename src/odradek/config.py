@@ -53,11 +53,13 @@ class ConfigDef:
             else:
                 value = str(raw).strip()
         except ValueError:
-            raise ConfigError(f"Invalid value {raw!r} for configuration {key}: expected a {self.type}") from None
+            # Kafka's words (ConfigDef), so tools show the same message
+            why = "Expected value to be either true or false" if self.type == "bool" else f"Not a number of type {self.type.upper()}"
+            raise ConfigError(f"Invalid value {raw} for configuration {key}: {why}") from None
         if self.minimum is not None and value < self.minimum:
-            raise ConfigError(f"Invalid value {raw} for configuration {key}: must be at least {self.minimum:g}")
+            raise ConfigError(f"Invalid value {raw} for configuration {key}: Value must be at least {self.minimum:g}")
         if self.maximum is not None and value > self.maximum:
-            raise ConfigError(f"Invalid value {raw} for configuration {key}: must be at most {self.maximum:g}")
+            raise ConfigError(f"Invalid value {raw} for configuration {key}: Value must be no more than {self.maximum:g}")
         if self.choices is not None:
             items = value if isinstance(value, list) else [value]
             for item in items:
@@ -99,24 +101,24 @@ BROKER_DEFS: list[ConfigDef] = [
     _D("log.dir", "string", "./odradek-data", "Data directory, used when log.dirs is not set.", read_only=True),
     _D("zookeeper.connect", "string", None, "ZooKeeper connect string; unset = embedded metadata (single node).", read_only=True),
     _D("zookeeper.session.timeout.ms", "int", 18000, "ZooKeeper session timeout.", minimum=1, read_only=True),
-    _D("num.partitions", "int", 1, "Default partition count of new topics.", minimum=1),
-    _D("default.replication.factor", "int", 1, "Default replication factor of new topics.", minimum=1),
-    _D("auto.create.topics.enable", "bool", True, "Create topics on Metadata and Produce requests for unknown topics."),
-    _D("delete.topic.enable", "bool", True, "Allow DeleteTopics."),
+    _D("num.partitions", "int", 1, "Default partition count of new topics.", minimum=1, read_only=True),
+    _D("default.replication.factor", "int", 1, "Default replication factor of new topics.", minimum=1, read_only=True),
+    _D("auto.create.topics.enable", "bool", True, "Create topics on Metadata and Produce requests for unknown topics.", read_only=True),
+    _D("delete.topic.enable", "bool", True, "Allow DeleteTopics.", read_only=True),
     _D("message.max.bytes", "int", 1048588, "Largest record batch.", topic_name="max.message.bytes", minimum=0),
     _D("log.segment.bytes", "int", 1073741824, "Segment size.", topic_name="segment.bytes", minimum=14),
     _D("log.roll.ms", "long", None, "Segment roll time (overrides log.roll.hours).", topic_name="segment.ms", minimum=1),
-    _D("log.roll.hours", "int", 168, "Segment roll time in hours.", minimum=1),
+    _D("log.roll.hours", "int", 168, "Segment roll time in hours.", minimum=1, read_only=True),
     _D("log.index.interval.bytes", "int", 4096, "Bytes between offset index entries.", topic_name="index.interval.bytes", minimum=0),
     _D("log.index.size.max.bytes", "int", 10485760, "Maximum offset index size.", topic_name="segment.index.bytes", minimum=4),
     _D("log.flush.interval.messages", "long", LONG_MAX, "fsync after this many messages.", topic_name="flush.messages", minimum=1),
     _D("log.flush.interval.ms", "long", None, "fsync after this many ms.", topic_name="flush.ms", minimum=0),
     _D("log.retention.ms", "long", None, "Retention time (overrides hours/minutes).", topic_name="retention.ms", minimum=-1),
-    _D("log.retention.minutes", "int", None, "Retention time in minutes.", minimum=-1),
-    _D("log.retention.hours", "int", 168, "Retention time in hours.", minimum=-1),
+    _D("log.retention.minutes", "int", None, "Retention time in minutes.", minimum=-1, read_only=True),
+    _D("log.retention.hours", "int", 168, "Retention time in hours.", minimum=-1, read_only=True),
     _D("log.retention.bytes", "long", -1, "Retention size per partition.", topic_name="retention.bytes", minimum=-1),
-    _D("log.retention.check.interval.ms", "long", 300000, "How often retention runs.", minimum=1),
-    _D("log.cleanup.policy", "list", ["delete"], "delete and/or compact.", topic_name="cleanup.policy", choices=("delete", "compact")),
+    _D("log.retention.check.interval.ms", "long", 300000, "How often retention runs.", minimum=1, read_only=True),
+    _D("log.cleanup.policy", "list", ["delete"], "delete and/or compact.", topic_name="cleanup.policy", choices=("compact", "delete")),
     _D("log.cleaner.delete.retention.ms", "long", 86400000, "How long tombstones stay.", topic_name="delete.retention.ms", minimum=0),
     _D("log.cleaner.min.cleanable.ratio", "double", 0.5, "Dirty ratio that triggers cleaning.", topic_name="min.cleanable.dirty.ratio", minimum=0, maximum=1),
     _D("log.cleaner.min.compaction.lag.ms", "long", 0, "Minimum age before compaction.", topic_name="min.compaction.lag.ms", minimum=0),
@@ -134,22 +136,22 @@ BROKER_DEFS: list[ConfigDef] = [
     _D("log.message.timestamp.after.max.ms", "long", 3600000, "A CreateTime record newer than this (by the broker's clock) is refused with INVALID_TIMESTAMP.", topic_name="message.timestamp.after.max.ms", minimum=0),
     _D("offsets.topic.num.partitions", "int", 50, "Partitions of __consumer_offsets.", minimum=1, read_only=True),
     _D("offsets.topic.replication.factor", "int", 3, "Replication factor of __consumer_offsets (capped at the live brokers).", minimum=1, read_only=True),
-    _D("offsets.retention.minutes", "int", 10080, "Committed offsets of empty groups expire after this.", minimum=1),
-    _D("group.initial.rebalance.delay.ms", "int", 3000, "Wait for more members on a new group's first rebalance.", minimum=0),
-    _D("group.min.session.timeout.ms", "int", 6000, "Smallest session timeout a member may ask for.", minimum=0),
-    _D("group.max.session.timeout.ms", "int", 1800000, "Largest session timeout a member may ask for.", minimum=0),
-    _D("replica.lag.time.max.ms", "long", 30000, "A follower not caught up for this long leaves the ISR.", minimum=0),
-    _D("auto.leader.rebalance.enable", "bool", True, "Move leadership back to preferred replicas."),
+    _D("offsets.retention.minutes", "int", 10080, "Committed offsets of empty groups expire after this.", minimum=1, read_only=True),
+    _D("group.initial.rebalance.delay.ms", "int", 3000, "Wait for more members on a new group's first rebalance.", minimum=0, read_only=True),
+    _D("group.min.session.timeout.ms", "int", 6000, "Smallest session timeout a member may ask for.", minimum=0, read_only=True),
+    _D("group.max.session.timeout.ms", "int", 1800000, "Largest session timeout a member may ask for.", minimum=0, read_only=True),
+    _D("replica.lag.time.max.ms", "long", 30000, "A follower not caught up for this long leaves the ISR.", minimum=0, read_only=True),
+    _D("auto.leader.rebalance.enable", "bool", True, "Move leadership back to preferred replicas.", read_only=True),
     _D("leader.imbalance.check.interval.seconds", "long", 300, "How often the controller checks for preferred leaders.", minimum=1, read_only=True),
     _D("leader.imbalance.per.broker.percentage", "int", 10, "Accepted for compatibility; any imbalance is corrected.", minimum=0, enforced=False),
     _D("controlled.shutdown.timeout.ms", "long", 10000, "How long a stopping broker tries to hand leadership over.", minimum=0),
-    _D("controlled.shutdown.enable", "bool", True, "Move leadership away before stopping."),
+    _D("controlled.shutdown.enable", "bool", True, "Move leadership away before stopping.", read_only=True),
     _D("num.network.threads", "int", 3, "Accepted for compatibility; Odradek runs one event loop.", minimum=1, enforced=False),
     _D("num.io.threads", "int", 8, "Accepted for compatibility; Odradek runs one event loop.", minimum=1, enforced=False),
-    _D("socket.request.max.bytes", "int", 104857600, "Largest request frame.", minimum=1),
+    _D("socket.request.max.bytes", "int", 104857600, "Largest request frame.", minimum=1, read_only=True),
     _D("max.incremental.fetch.session.cache.slots", "int", 1000,
        "Incremental fetch sessions (KIP-227) kept at once; the least recently used goes first. 0 turns sessions off.",
-       minimum=0),
+       minimum=0, read_only=True),
     _D("cluster.id", "string", None, "Cluster id; generated and stored on first start when unset.", read_only=True),
 ]
 
@@ -161,8 +163,8 @@ TOPIC_ONLY_DEFS: list[ConfigDef] = [
     _D("local.retention.ms", "long", -2, "Accepted for compatibility (tiered storage).", minimum=-2, enforced=False),
     _D("local.retention.bytes", "long", -2, "Accepted for compatibility (tiered storage).", minimum=-2, enforced=False),
     _D("remote.storage.enable", "bool", False, "Tiered storage is not supported: only false is accepted."),
-    _D("follower.replication.throttled.replicas", "string", "", "Accepted for compatibility (no replication throttling).", enforced=False),
-    _D("leader.replication.throttled.replicas", "string", "", "Accepted for compatibility (no replication throttling).", enforced=False),
+    _D("follower.replication.throttled.replicas", "list", [], "Accepted for compatibility (no replication throttling).", enforced=False),
+    _D("leader.replication.throttled.replicas", "list", [], "Accepted for compatibility (no replication throttling).", enforced=False),
 ]
 
 BROKER: dict[str, ConfigDef] = {d.name: d for d in BROKER_DEFS}
@@ -190,15 +192,16 @@ MAX_TOPIC_NAME = 249
 
 
 def validate_topic_name(name: str | None) -> str | None:
-    """None when ``name`` is a legal Kafka topic name, else the reason."""
+    """None when ``name`` is a legal Kafka topic name, else the reason (in Kafka's words)."""
     if not name:
-        return "Topic name is empty"
+        return "Topic name is invalid: the empty string is not allowed"
     if name in (".", ".."):
-        return f"Topic name cannot be '{name}'"
+        return f"Topic name is invalid: '{name}' is not allowed"
     if len(name) > MAX_TOPIC_NAME:
-        return f"Topic name is longer than {MAX_TOPIC_NAME} characters"
+        return f"Topic name is invalid: the length of '{name}' is longer than the max allowed length {MAX_TOPIC_NAME}"
     if not TOPIC_NAME_RE.match(name):
-        return f"Topic name '{name}' is illegal: it may contain only ASCII letters, digits, '.', '_' and '-'"
+        return (f"Topic name is invalid: '{name}' contains one or more characters other than ASCII alphanumerics, "
+                "'.', '_' and '-'")
     return None
 
 

@@ -131,7 +131,7 @@ def test_invalid_topic_names(shared_broker):
     assert _create(c, "dup-topic").error_code == ErrorCode.none
     assert _create(c, "dup-topic").error_code == ErrorCode.topic_already_exists
     assert _create(c, "zero-parts", partitions=0).error_code == ErrorCode.invalid_partitions
-    assert _create(c, "huge-parts", partitions=6_000_000).error_code == ErrorCode.invalid_partitions
+    assert _create(c, "huge-parts", partitions=6_000_000).error_code == ErrorCode.policy_violation  # as Kafka
     assert _create(c, "bad-conf", configs={"retention.ms": "soon"}).error_code == ErrorCode.invalid_config
     assert _create(c, "bad-conf2", configs={"no.such.config": "1"}).error_code == ErrorCode.invalid_config
     c.close()

@@ -4,6 +4,7 @@ IncrementalAlterConfigs, with Kafka's config names, defaults, sources and valida
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 from ...config import BROKER, TOPIC, TOPIC_SYNONYMS, ConfigError, parse_topic_configs, render
 from ...config_policy import refusal, shown
@@ -22,20 +23,24 @@ log = logging.getLogger("odradek.admin")
 
 
 def _err(e: KafkaError) -> dict:
-    return {"error_code": e.code, "error_message": e.message or e.name}
+    return {"error_code": e.code, "error_message": e.message or None}  # no message: the client says what the code means
 
 
 @register(CREATE_TOPICS, 2, 7)
 async def create_topics(conn, header, request):
     broker = conn.broker
     out = []
-    seen: set[str] = set()
+    names = Counter(t.name for t in request.topics)
+    answered: set[str] = set()
     for t in request.topics:
         entry = {"name": t.name, "num_partitions": -1, "replication_factor": -1}
+        if t.name in answered:
+            continue  # a name given twice gets one answer, and neither is created (as Kafka)
+        answered.add(t.name)
         try:
-            if t.name in seen:
-                raise KafkaError(ErrorCode.invalid_request, f"Topic {t.name} appears more than once in the request")
-            seen.add(t.name)
+            if names[t.name] > 1:
+                raise KafkaError(ErrorCode.invalid_request,
+                                 f"Create topics request contains multiple entries for the topic {t.name}")
             assignments = {a.partition_index: list(a.broker_ids) for a in t.assignments} or None
             if assignments and (t.num_partitions != -1 or t.replication_factor != -1):
                 raise KafkaError(ErrorCode.invalid_request, "give either assignments or partitions and replication factor")
@@ -51,7 +56,8 @@ async def create_topics(conn, header, request):
                 topic_id=meta.uuid,
                 num_partitions=len(meta.partitions),
                 replication_factor=len(meta.partitions[0].replicas),
-                configs=[_topic_entry(broker, meta.name, k, v)[0] for k, v in sorted(broker.config.topic_config(parse_topic_configs(meta.configs)).items())],
+                configs=[_topic_entry(broker, meta.name, k, v, meta=meta)[0]
+                         for k, v in sorted(broker.config.topic_config(parse_topic_configs(meta.configs)).items())],
             )
         except KafkaError as e:
             entry.update(_err(e))
@@ -103,6 +109,11 @@ async def create_partitions(conn, header, request):
 # --- configs ------------------------------------------------------------------------------------
 
 
+# Broker keys that stand for one another (Kafka's broker config synonyms), most specific first.
+_BROKER_SYNONYMS = {k: group for group in (["log.retention.ms", "log.retention.minutes", "log.retention.hours"],
+                                           ["log.roll.ms", "log.roll.hours"]) for k in group}
+
+
 def _broker_key_source(broker, key: str) -> int:
     """Where a broker key's value comes from: per-broker dynamic, cluster dynamic, static, default."""
     if key in broker.config.dynamic:
@@ -113,24 +124,32 @@ def _broker_key_source(broker, key: str) -> int:
     return DEFAULT
 
 
-def _topic_entry(broker, topic: str, key: str, value, want_synonyms: bool = False) -> tuple[dict, None]:
-    meta = broker.store.topics().get(topic)
-    overridden = meta is not None and key in meta.configs
+def _synonyms(broker, names: list[str], asked: str) -> list[dict]:
+    """Kafka's synonym list for broker key ``asked`` among ``names``: every value that is set,
+    per-broker dynamic first, then cluster-wide dynamic, static, default; those before the first
+    entry for ``asked`` itself are left out (so a derived default, like log.retention.hours for
+    log.retention.ms, shows only under a value set for the key asked)."""
+    scopes = broker.store.broker_configs()
+    own, cluster = scopes.get(str(broker.broker_id), {}), scopes.get("", {})
+    out = [{"name": n, "value": own[n], "source": DYNAMIC_BROKER} for n in names if n in own]
+    out += [{"name": n, "value": cluster[n], "source": DYNAMIC_DEFAULT_BROKER} for n in names if n in cluster]
+    out += [{"name": n, "value": render(broker.config.values[n]), "source": STATIC_BROKER}
+            for n in names if n in broker.config.values]
+    out += [{"name": n, "value": render(BROKER[n].default), "source": DEFAULT}
+            for n in names if n in BROKER and BROKER[n].default is not None]
+    while out and out[0]["name"] != asked:
+        out.pop(0)
+    return out
+
+
+def _topic_entry(broker, topic: str, key: str, value, want_synonyms: bool = False, meta=None) -> tuple[dict, None]:
+    meta = meta or broker.store.topics().get(topic)
     d = TOPIC[key]
-    synonyms = []
-    source = DEFAULT
-    if overridden:
-        source = DYNAMIC_TOPIC
-        synonyms.append({"name": key, "value": meta.configs[key], "source": DYNAMIC_TOPIC})
-    for broker_key in TOPIC_SYNONYMS.get(key, []):
-        src = _broker_key_source(broker, broker_key)
-        if src != DEFAULT:
-            synonyms.append({"name": broker_key, "value": render(broker.config.get(broker_key)), "source": src})
-            if source == DEFAULT:
-                source = src
-    default_key = (TOPIC_SYNONYMS.get(key) or [key])[-1]
-    default_def = BROKER.get(default_key, d)
-    synonyms.append({"name": default_key, "value": render(default_def.default), "source": DEFAULT})
+    names = TOPIC_SYNONYMS.get(key, [])
+    synonyms = _synonyms(broker, names, names[0]) if names else []
+    if meta is not None and key in meta.configs:
+        synonyms.insert(0, {"name": key, "value": meta.configs[key], "source": DYNAMIC_TOPIC})
+    source = synonyms[0]["source"] if synonyms else DEFAULT
     return (
         {
             "name": key,
@@ -150,10 +169,11 @@ def _topic_entry(broker, topic: str, key: str, value, want_synonyms: bool = Fals
 def _broker_entry(broker, key: str, want_synonyms: bool) -> dict:
     d = BROKER[key]
     cfg = broker.config
-    source = _broker_key_source(broker, key)
     value = cfg.get(key)
     if key == "broker.id":
         value = broker.broker_id
+    synonyms = _synonyms(broker, _BROKER_SYNONYMS.get(key, [key]), key)
+    source = synonyms[0]["source"] if synonyms else DEFAULT
     return {
         "name": key,
         "value": render(value),
@@ -161,7 +181,7 @@ def _broker_entry(broker, key: str, want_synonyms: bool) -> dict:
         "is_default": source == DEFAULT,
         "config_source": source,
         "is_sensitive": d.type == "password",
-        "synonyms": [{"name": key, "value": render(value), "source": source}] if want_synonyms else [],
+        "synonyms": synonyms if want_synonyms else [],
         "config_type": CONFIG_TYPES.get(d.type, 2),
         "documentation": d.doc,
     }
@@ -178,10 +198,18 @@ async def describe_configs(conn, header, request):
         try:
             if r.resource_type == TOPIC_RESOURCE:
                 if r.resource_name not in broker.store.topics():
-                    raise KafkaError(ErrorCode.unknown_topic_or_partition, f"Topic '{r.resource_name}' does not exist.")
+                    raise KafkaError(ErrorCode.unknown_topic_or_partition, "")  # Kafka's message is empty
                 cfg = broker.topic_config(r.resource_name)
                 names = keys or sorted(TOPIC)
                 entry["configs"] = [_topic_entry(broker, r.resource_name, k, cfg[k], synonyms)[0] for k in names if k in TOPIC]
+            elif r.resource_type == BROKER_RESOURCE and r.resource_name == "":
+                # the cluster-wide defaults: only what was set dynamically, as Kafka lists them
+                cluster = broker.store.broker_configs().get("", {})
+                entry["configs"] = [
+                    {"name": k, "value": v, "read_only": False, "is_default": False, "config_source": DYNAMIC_DEFAULT_BROKER,
+                     "is_sensitive": False, "config_type": CONFIG_TYPES.get(BROKER[k].type, 2) if k in BROKER else 2,
+                     "synonyms": [{"name": k, "value": v, "source": DYNAMIC_DEFAULT_BROKER}] if synonyms else []}
+                    for k, v in sorted(cluster.items()) if keys is None or k in keys]
             elif r.resource_type == BROKER_RESOURCE:
                 _check_broker_name(broker, r.resource_name)
                 names = keys or sorted(BROKER)
@@ -191,7 +219,7 @@ async def describe_configs(conn, header, request):
             else:
                 raise KafkaError(ErrorCode.invalid_request, f"unsupported resource type {r.resource_type}")
         except KafkaError as e:
-            entry.update(_err(e))
+            entry.update(error_code=e.code, error_message=e.message if e.code == ErrorCode.unknown_topic_or_partition else e.message or None)
         results.append(entry)
     return {"throttle_time": 0, "results": results}
 
@@ -226,7 +254,7 @@ def _validated_broker_changes(changes: dict[str, str | None]) -> None:
 def _apply(broker, resource_type: int, name: str, new: dict[str, str], validate_only: bool) -> None:
     if resource_type == TOPIC_RESOURCE:
         if name not in broker.store.topics():
-            raise KafkaError(ErrorCode.unknown_topic_or_partition, f"Topic '{name}' does not exist.")
+            raise KafkaError(ErrorCode.unknown_topic_or_partition, f"The topic '{name}' does not exist.")
         try:
             parse_topic_configs(new)
         except ConfigError as e:
@@ -263,7 +291,7 @@ async def alter_configs(conn, header, request):
             new = {}
             for c in r.configs:
                 if c.value is None:
-                    raise KafkaError(ErrorCode.invalid_config, f"Null value not supported for {c.name}")
+                    raise KafkaError(ErrorCode.invalid_request, f"Null value not supported for : {c.name}")
                 new[c.name] = c.value
             _apply(broker, r.resource_type, r.resource_name, new, request.validate_only)
         except KafkaError as e:
@@ -280,18 +308,22 @@ async def incremental_alter_configs(conn, header, request):
         entry = {"error_code": 0, "error_message": None, "resource_type": r.resource_type, "resource_name": r.resource_name}
         try:
             new = _current(broker, r.resource_type, r.resource_name)
+            twice = sorted(k for k, n in Counter(c.name for c in r.configs).items() if n > 1)
+            if twice:
+                raise KafkaError(ErrorCode.invalid_request, f"Error due to duplicate config keys: {', '.join(twice)}")
             for c in r.configs:
                 op = c.config_operation
                 if op == SET:
                     if c.value is None:
-                        raise KafkaError(ErrorCode.invalid_config, f"Null value not supported for {c.name}")
+                        raise KafkaError(ErrorCode.invalid_request, f"Null value not supported for : {c.name}")
                     new[c.name] = c.value
                 elif op == DELETE:
                     new.pop(c.name, None)
                 elif op in (APPEND, SUBTRACT):
                     d = TOPIC.get(c.name) if r.resource_type == TOPIC_RESOURCE else BROKER.get(c.name)
                     if d is None or d.type != "list":
-                        raise KafkaError(ErrorCode.invalid_config, f"Config {c.name} is not a list; APPEND/SUBTRACT need one")
+                        raise KafkaError(ErrorCode.invalid_config, f"Can't {'APPEND' if op == APPEND else 'SUBTRACT'} to "
+                                                                   f"key {c.name} because its type is not LIST.")
                     cur = new.get(c.name)
                     if cur is None:
                         cur = render(broker.topic_config(r.resource_name)[c.name]) if r.resource_type == TOPIC_RESOURCE else render(broker.config.get(c.name))

@@ -259,7 +259,7 @@ async def list_groups(conn, header, request):
     return {"throttle_time": 0, "error_code": 0, "groups": out}
 
 
-@register(DESCRIBE_GROUPS, 0, 5)
+@register(DESCRIBE_GROUPS, 0, 6)
 async def describe_groups(conn, header, request):
     broker = conn.broker
     out = []
@@ -268,8 +268,12 @@ async def describe_groups(conn, header, request):
         err = _not_coordinator(broker, group_id)
         g = broker.coordinator.group(group_id) if err is None else None
         if g is None:
-            out.append({"error_code": err or 0, "group_id": group_id, "group_state": GroupState.DEAD.value,
-                        "protocol_type": "", "protocol_data": "", "members": [], "authorized_operations": ops})
+            message = None
+            if err is None and header.api_version >= 6:  # KIP-1043: say so, instead of a Dead group
+                err, message = ErrorCode.group_id_not_found, f"Group {group_id} not found."
+            out.append({"error_code": err or 0, "error_message": message, "group_id": group_id,
+                        "group_state": GroupState.DEAD.value, "protocol_type": "", "protocol_data": "", "members": [],
+                        "authorized_operations": ops})
             continue
         stable = g.is_(GroupState.STABLE)
         members = [
