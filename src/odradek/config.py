@@ -163,6 +163,18 @@ TOPIC_ONLY_DEFS: list[ConfigDef] = [
     _D("local.retention.ms", "long", -2, "Accepted for compatibility (tiered storage).", minimum=-2, enforced=False),
     _D("local.retention.bytes", "long", -2, "Accepted for compatibility (tiered storage).", minimum=-2, enforced=False),
     _D("remote.storage.enable", "bool", False, "Tiered storage is not supported: only false is accepted."),
+    # Topic configs of Kafka 4.x, accepted so that clients setting them can create topics (Kafka's
+    # defaults and types); none acts here: batches are stored as sent (never recompressed) and
+    # there is no tiered storage or dead-letter queue.
+    _D("compression.gzip.level", "int", -1, "Accepted for compatibility (batches are stored as sent).", minimum=-1, maximum=9, enforced=False),
+    _D("compression.lz4.level", "int", 9, "Accepted for compatibility (batches are stored as sent).", minimum=1, maximum=17, enforced=False),
+    _D("compression.zstd.level", "int", 3, "Accepted for compatibility (batches are stored as sent).", minimum=-131072, maximum=22, enforced=False),
+    _D("max.decompressed.message.bytes", "int", 2147483639, "Accepted for compatibility (not checked).", minimum=0, enforced=False),
+    _D("errors.deadletterqueue.group.enable", "bool", False, "Accepted for compatibility (no dead-letter queues).", enforced=False),
+    _D("remote.copy.lag.bytes", "long", -1, "Accepted for compatibility (tiered storage).", minimum=-1, enforced=False),
+    _D("remote.copy.lag.ms", "long", 0, "Accepted for compatibility (tiered storage).", minimum=0, enforced=False),
+    _D("remote.log.copy.disable", "bool", False, "Accepted for compatibility (tiered storage).", enforced=False),
+    _D("remote.log.delete.on.disable", "bool", False, "Accepted for compatibility (tiered storage).", enforced=False),
     _D("follower.replication.throttled.replicas", "list", [], "Accepted for compatibility (no replication throttling).", enforced=False),
     _D("leader.replication.throttled.replicas", "list", [], "Accepted for compatibility (no replication throttling).", enforced=False),
 ]

@@ -118,3 +118,17 @@ def test_describe_groups_v6_says_group_id_not_found(shared_broker):
     v5 = c.request(15, 5, {"groups": ["no-such-group"], "include_authorized_operations": False}).groups[0]
     assert (v5.error_code, v5.group_state) == (ErrorCode.none, "Dead")
     c.close()
+
+
+def test_kafka_4_topic_configs_are_accepted(shared_broker):
+    """Clients may set Kafka 4's newer topic configs; they are accepted (warned about: no effect here)."""
+    c = WireClient(shared_broker.port)
+    configs = [{"name": "compression.gzip.level", "value": "5"}, {"name": "remote.log.copy.disable", "value": "true"}]
+    assert _create(c, [{"name": "k4-configs", "configs": configs}])[0].error_code == 0
+    _, e = _describe(c, TOPIC, "k4-configs", ["compression.gzip.level", "compression.zstd.level", "max.decompressed.message.bytes"])
+    assert {k: (v.value, v.config_source) for k, v in e.items()} == {
+        "compression.gzip.level": ("5", DYNAMIC_TOPIC), "compression.zstd.level": ("3", DEFAULT),
+        "max.decompressed.message.bytes": ("2147483639", DEFAULT)}
+    bad = _create(c, [{"name": "k4-bad", "configs": [{"name": "compression.gzip.level", "value": "12"}]}])[0]
+    assert bad.error_code == ErrorCode.invalid_config
+    c.close()
