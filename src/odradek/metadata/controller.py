@@ -101,11 +101,11 @@ class Controller:
         """Kafka's reassignment steps: add the new replicas, wait until they are in sync, then drop
         the old ones (moving leadership first if the leader is among them)."""
         pending = self.store.reassignments()
+        changes = self._revert_cancelled(pending)
         if not pending:
-            return 0
+            return changes
         live = set(self.store.live_brokers())
         done: dict[tuple[str, int], None] = {}
-        changes = 0
         for (topic, p), target in list(pending.items()):
             meta = self.store.topics().get(topic)
             st = meta.partitions.get(p) if meta else None
@@ -117,7 +117,10 @@ class Controller:
                 continue
             adding = [r for r in target if r not in st.replicas]
             if adding:
-                if self.store.set_replicas(topic, p, st.replicas + adding):
+                # the whole set while the new replicas catch up; what is added and what will go is
+                # kept beside it, for ListPartitionReassignments and for a cancel
+                removing = [r for r in st.replicas if r not in target]
+                if self.store.set_replicas(topic, p, st.replicas + adding, adding=adding, removing=removing):
                     # a new epoch makes every replica reconcile (the new ones start following)
                     self.store.update_partition_state(topic, replace(st, leader_epoch=st.leader_epoch + 1,
                                                                      controller_epoch=self.epoch or 0))
@@ -134,6 +137,25 @@ class Controller:
                 changes += 1
         if done:
             self.store.change_reassignments(done)
+        return changes
+
+    def _revert_cancelled(self, pending) -> int:
+        """A reassignment cancelled while its new replicas were catching up goes back to the original
+        replicas (Kafka's rule): the added ones leave, the leader stays if it was an original one."""
+        changes = 0
+        live = set(self.store.live_brokers())
+        for topic, meta in list(self.store.topics().items()):
+            for st in list(meta.partitions.values()):
+                if not st.adding_replicas or (topic, st.partition) in pending:
+                    continue
+                original = [r for r in st.replicas if r not in st.adding_replicas]
+                isr = [r for r in st.isr if r in original]
+                leader = st.leader if st.leader in original else next((r for r in original if r in isr and r in live), -1)
+                new = replace(st, leader=leader, leader_epoch=st.leader_epoch + 1, isr=isr or st.isr,
+                              controller_epoch=self.epoch or 0)
+                if self.store.update_partition_state(topic, new) and self.store.set_replicas(topic, st.partition, original):
+                    log.info("%s-%d: reassignment cancelled, back to %s", topic, st.partition, original)
+                    changes += 1
         return changes
 
 

@@ -28,6 +28,10 @@ class PartitionState:
     isr: list[int] = field(default_factory=list)
     version: int = 0  # znode version in ZooKeeper (compare-and-set); unused by the embedded store
     controller_epoch: int = 0
+    # While a reassignment moves the partition: the replicas being added and those to be removed
+    # (``replicas`` is then the whole set), as Kafka keeps them in the topic's znode (KIP-455).
+    adding_replicas: list[int] = field(default_factory=list)
+    removing_replicas: list[int] = field(default_factory=list)
 
 
 @dataclass

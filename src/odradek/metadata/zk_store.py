@@ -185,6 +185,7 @@ class ZooKeeperStore(MetadataStore):
         tid = doc.get("topic_id")
         topic_id = topic_id_from_kafka(tid) if tid else str(uuid.UUID(int=0))
         parts: dict[int, PartitionState] = {}
+        adding, removing = doc.get("adding_replicas") or {}, doc.get("removing_replicas") or {}
         for p_str, replicas in (doc.get("partitions") or {}).items():
             p = int(p_str)
             try:
@@ -195,6 +196,8 @@ class ZooKeeperStore(MetadataStore):
             except NoNodeError:
                 zk.exists(f"/brokers/topics/{name}/partitions/{p}/state", watch=watch)
                 parts[p] = PartitionState(p, list(replicas), -1, 0, [], -1)
+            parts[p].adding_replicas = list(adding.get(p_str, []))
+            parts[p].removing_replicas = list(removing.get(p_str, []))
         try:
             cdata, _ = zk.get(f"/config/topics/{name}", watch=watch)
             configs = dict((_json(cdata) or {}).get("config", {}))
@@ -314,7 +317,9 @@ class ZooKeeperStore(MetadataStore):
         meta = self._topics.get(topic)
         if meta is not None and st.partition in meta.partitions:
             # replicas live in the topic znode: keep what that says
-            st.replicas = list(meta.partitions[st.partition].replicas)
+            known = meta.partitions[st.partition]
+            st.replicas = list(known.replicas)
+            st.adding_replicas, st.removing_replicas = list(known.adding_replicas), list(known.removing_replicas)
             meta.partitions[st.partition] = st
         self.version += 1
         return True
@@ -381,13 +386,22 @@ class ZooKeeperStore(MetadataStore):
                 continue
         self._fire_now()
 
-    def set_replicas(self, topic: str, partition: int, replicas: list[int]) -> bool:
-        """Change a partition's assigned replicas in /brokers/topics/<topic> (compare-and-set)."""
+    def set_replicas(self, topic: str, partition: int, replicas: list[int], adding: list[int] | None = None,
+                     removing: list[int] | None = None) -> bool:
+        """Change a partition's assigned replicas in /brokers/topics/<topic> (compare-and-set), with the
+        replicas a reassignment is adding and removing (Kafka's adding_replicas / removing_replicas:
+        none once it is done)."""
         path = f"/brokers/topics/{topic}"
         try:
             data, stat = self.zk.get(path)
             doc = _json(data)
             doc["partitions"][str(partition)] = list(replicas)
+            for key, value in (("adding_replicas", adding), ("removing_replicas", removing)):
+                moving = doc.setdefault(key, {})
+                if value:
+                    moving[str(partition)] = list(value)
+                else:
+                    moving.pop(str(partition), None)
             self.zk.set(path, _dump(doc), version=stat.version)
         except (BadVersionError, NoNodeError):
             self._fire_now()

@@ -29,16 +29,19 @@ class FakeStore:
     def update_partition_state(self, topic, st):
         # as in ZooKeeper, replicas live in the topic's node, not the state node
         self.writes.append(st)
-        st.replicas = list(self.meta.partitions[st.partition].replicas)
+        known = self.meta.partitions[st.partition]
+        st.replicas = list(known.replicas)
+        st.adding_replicas, st.removing_replicas = list(known.adding_replicas), list(known.removing_replicas)
         self.meta.partitions[st.partition] = st
         return True
 
     def reassignments(self):
         return self.reassign
 
-    def set_replicas(self, topic, p, replicas):
+    def set_replicas(self, topic, p, replicas, adding=None, removing=None):
         st = self.meta.partitions[p]
-        self.meta.partitions[p] = PartitionState(p, list(replicas), st.leader, st.leader_epoch, st.isr)
+        self.meta.partitions[p] = PartitionState(p, list(replicas), st.leader, st.leader_epoch, st.isr,
+                                                 adding_replicas=list(adding or []), removing_replicas=list(removing or []))
         return True
 
     def change_reassignments(self, changes):
@@ -94,12 +97,26 @@ def test_reassignment_adds_waits_for_isr_then_removes():
     store = FakeStore([1, 2, 3, 4], [PartitionState(0, [1, 2], 1, 0, [1, 2])], {("t", 0): [3, 4]})
     c = controller(store)
     c.on_change()
-    assert store.meta.partitions[0].replicas == [1, 2, 3, 4]
+    st = store.meta.partitions[0]
+    # the whole set while 3 and 4 catch up, with what is being added and removed beside it
+    assert (st.replicas, st.adding_replicas, st.removing_replicas) == ([1, 2, 3, 4], [3, 4], [1, 2])
     c.on_change()  # 3 and 4 not in sync yet: nothing more
-    assert store.meta.partitions[0].replicas == [1, 2, 3, 4]
+    assert store.meta.partitions[0].replicas == [1, 2, 3, 4] and store.meta.partitions[0].adding_replicas == [3, 4]
     st = store.meta.partitions[0]
     store.meta.partitions[0] = PartitionState(0, st.replicas, st.leader, st.leader_epoch, [1, 2, 3, 4])
     c.on_change()
     st = store.meta.partitions[0]
     assert st.replicas == [3, 4] and st.leader == 3 and st.isr == [3, 4]
+    assert st.adding_replicas == [] and st.removing_replicas == []
     assert store.reassign == {}
+
+
+def test_a_cancelled_reassignment_goes_back_to_the_original_replicas():
+    store = FakeStore([1, 2, 3], [PartitionState(0, [1, 2], 1, 0, [1, 2])], {("t", 0): [2, 3]})
+    c = controller(store)
+    c.on_change()
+    assert store.meta.partitions[0].replicas == [1, 2, 3]
+    store.reassign.clear()  # cancelled (AlterPartitionReassignments with no replicas)
+    c.on_change()
+    st = store.meta.partitions[0]
+    assert (st.replicas, st.adding_replicas, st.removing_replicas, st.leader, st.isr) == ([1, 2], [], [], 1, [1, 2])

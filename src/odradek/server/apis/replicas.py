@@ -88,10 +88,14 @@ async def list_partition_reassignments(conn, header, request):
         meta = topics.get(topic)
         st = meta.partitions.get(p) if meta else None
         current = st.replicas if st else []
+        if st is not None and (st.adding_replicas or st.removing_replicas):
+            # under way: the whole set, and what is being added and removed until it is done
+            adding, removing = st.adding_replicas, st.removing_replicas
+        else:  # not started yet
+            adding = [r for r in target if r not in current]
+            removing = [r for r in current if r not in target]
         out.setdefault(topic, []).append({
-            "partition_index": p, "replicas": current,
-            "adding_replicas": [r for r in target if r not in current],
-            "removing_replicas": [r for r in current if r not in target],
+            "partition_index": p, "replicas": current, "adding_replicas": adding, "removing_replicas": removing,
         })
     return {"throttle_time": 0, "error_code": 0, "error_message": None,
             "topics": [{"name": t, "partitions": ps} for t, ps in out.items()]}
