@@ -132,3 +132,12 @@ def test_kafka_4_topic_configs_are_accepted(shared_broker):
     bad = _create(c, [{"name": "k4-bad", "configs": [{"name": "compression.gzip.level", "value": "12"}]}])[0]
     assert bad.error_code == ErrorCode.invalid_config
     c.close()
+
+
+def test_documentation_only_when_asked(shared_broker):
+    c = WireClient(shared_broker.port)
+    for asked in (False, True):
+        r = c.request(32, 4, {"resources": [{"resource_type": BROKER, "resource_name": "0", "configuration_keys": ["num.partitions"]}],
+                              "include_synonyms": False, "include_documentation": asked}).results[0]
+        assert (r.configs[0].documentation is not None) == asked
+    c.close()

@@ -191,6 +191,7 @@ def _broker_entry(broker, key: str, want_synonyms: bool) -> dict:
 async def describe_configs(conn, header, request):
     broker = conn.broker
     synonyms = getattr(request, "include_synonyms", False)
+    documentation = getattr(request, "include_documentation", False)  # v3+; none unless asked, as Kafka
     results = []
     for r in request.resources:
         entry = {"error_code": 0, "error_message": None, "resource_type": r.resource_type, "resource_name": r.resource_name, "configs": []}
@@ -220,6 +221,9 @@ async def describe_configs(conn, header, request):
                 raise KafkaError(ErrorCode.invalid_request, f"unsupported resource type {r.resource_type}")
         except KafkaError as e:
             entry.update(error_code=e.code, error_message=e.message if e.code == ErrorCode.unknown_topic_or_partition else e.message or None)
+        if not documentation:
+            for c in entry["configs"]:
+                c["documentation"] = None
         results.append(entry)
     return {"throttle_time": 0, "results": results}
 
