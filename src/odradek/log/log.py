@@ -914,9 +914,11 @@ class Log:
         Only when the cleanup policy contains ``delete``. A segment goes when its largest
         timestamp (its file's modification time if it has none) is more than ``retention.ms``
         before ``now_ms`` (-1: never), or while the log without it is still at least
-        ``retention.bytes`` big (-1: no limit). Whole segments only, oldest first, never the
-        active segment, and never one holding offsets at or above the high watermark. The log
-        start offset moves to the first remaining segment. Files of deleted segments are
+        ``retention.bytes`` big (-1: no limit). Whole segments only, oldest first, never one
+        holding offsets at or above the high watermark. As in Kafka, the active segment goes too
+        once everything in it has expired and is below the high watermark: a new empty one is
+        rolled at the log end first, so old records do not outlive retention until the next roll.
+        The log start offset moves to the first remaining segment. Files of deleted segments are
         unlinked at once; readers holding their regions keep reading (the open file stays).
         """
         self._check_open()
@@ -928,10 +930,17 @@ class Log:
         with self._lock:
             segments = self._segments
             hw = self._hw
-            last = len(segments) - 1  # the active segment is never deleted
+            last = len(segments) - 1
+
+            def deletable(i: int) -> bool:
+                # all its offsets below the high watermark (the active one: not empty, LEO <= HW)
+                if i < last:
+                    return segments[i + 1].base_offset <= hw
+                return segments[i].size > 0 and self._leo <= hw
+
             by_time = 0
             if config.retention_ms >= 0:
-                while by_time < last and segments[by_time + 1].base_offset <= hw:
+                while by_time <= last and deletable(by_time):
                     seg = segments[by_time]
                     ts = seg.max_timestamp if seg.max_timestamp >= 0 else seg.last_modified_ms()
                     if now_ms - ts <= config.retention_ms:
@@ -940,7 +949,7 @@ class Log:
             by_size = 0
             if config.retention_bytes >= 0:
                 excess = sum(s.size for s in segments) - config.retention_bytes
-                while by_size < last and segments[by_size + 1].base_offset <= hw:
+                while by_size <= last and deletable(by_size):
                     size = segments[by_size].size
                     if excess - size < 0:
                         break
@@ -949,6 +958,9 @@ class Log:
             n = max(by_time, by_size)
             if n == 0:
                 return 0
+            if n > last:
+                self._roll(now_ms)  # the active segment goes: an empty one takes over at the LEO
+                segments = self._segments
             gone = segments[:n]
             self._set_segments(segments[n:])
             self._generation += 1
