@@ -38,14 +38,17 @@ PROGRAM = Path(kafka_jvm.JVM_DIR) / "programs" / "DiffClients.java"
 JAVA_PARTS = ["admin", "keyless", "maxpoll", "pattern"]
 # Both brokers: node 1, one partition by default, __consumer_offsets on the one broker; what
 # KafkaBroker sets statically, Odradek gets statically too (same config sources).
-ODRADEK_OVERRIDES = {"num.partitions": "1", "offsets.topic.replication.factor": "1"}
+# Retention is checked every second on both (Kafka also without its 30 s initial delay), so that
+# the script can see what it deletes.
+ODRADEK_OVERRIDES = {"num.partitions": "1", "offsets.topic.replication.factor": "1", "log.retention.check.interval.ms": "1000"}
+KAFKA_OVERRIDES = {"log.retention.check.interval.ms": "1000", "log.initial.task.delay.ms": "0"}
 RANGE_CASES = ("versions.api_versions_v3_ranges/ranges", "versions.api_versions_from_the_future/ranges")
 SETTLE_SLACK_S = 3.0  # Odradek may take this much longer than Kafka to settle (CI is a busy 2-core box)
 
 @pytest.fixture(scope="module")
 def brokers(tmp_path_factory):
     base = tmp_path_factory.mktemp("differential")
-    kafka = kafka_jvm.KafkaBroker(base / "kafka", heap="768m")
+    kafka = kafka_jvm.KafkaBroker(base / "kafka", overrides=KAFKA_OVERRIDES, heap="768m")
     odradek = BrokerProcess(base / "odradek", broker_id=1, overrides=ODRADEK_OVERRIDES)
     try:
         with ThreadPoolExecutor(2) as pool:

@@ -26,7 +26,9 @@ API_VERSIONS, CREATE_TOPICS, DELETE_TOPICS, DELETE_RECORDS = 18, 19, 20, 21
 DESCRIBE_CONFIGS, ALTER_CONFIGS, CREATE_PARTITIONS, DELETE_GROUPS = 32, 33, 37, 42
 INCREMENTAL_ALTER, OFFSET_DELETE, DESCRIBE_CLUSTER = 44, 47, 60
 TOPIC, BROKER, BROKER_LOGGER = 2, 4, 8
-BASE_TS = 1_700_000_000_000  # record timestamps of the script (fixed, so both brokers see the same)
+# Record timestamps of the script: an hour ago, the same for both brokers (fixed at import). Not
+# older: both brokers check retention every second in this test and would delete them.
+BASE_TS = (int(time.time()) - 3600) * 1000
 GROUPS = ["w-group", "w-nogroup", "w-join-errors", "w-join-v3", "w-lifecycle", "w-simple", "w-nogroup-9", "w-nogroup-8",
           "w-nogroup-9b", "w-nogroup-2", "w-nogroup-fetch", "w-nogroup-x", "w-nogroup-y", ""]  # every group the script uses
 
@@ -132,10 +134,11 @@ def list_offsets(target: Target, topic: str, timestamp: int, *, partition: int =
     return resp if resp == CLOSED else resp["topics"]
 
 
-def describe_configs(target: Target, rtype: int, name: str, keys=None, synonyms=False, version: int = 4):
+def describe_configs(target: Target, rtype: int, name: str, keys=None, synonyms=False, version: int = 4,
+                     documentation: bool = False):
     resp = target.call(DESCRIBE_CONFIGS, version, {"resources": [{"resource_type": rtype, "resource_name": name,
                                                                   "configuration_keys": keys}],
-                                                   "include_synonyms": synonyms, "include_documentation": False})
+                                                   "include_synonyms": synonyms, "include_documentation": documentation})
     if resp == CLOSED:
         return resp
     r = resp["results"][0]
@@ -166,7 +169,7 @@ def setup(target: Target) -> None:
         ("w-main", 1, {}), ("w-two", 2, {}), ("w-compact", 1, {"cleanup.policy": "compact"}),
         ("w-small", 1, {"max.message.bytes": "300"}), ("w-offsets", 1, {}), ("w-fetch", 1, {}),
         ("w-groups", 2, {}), ("w-configs", 1, {"retention.ms": "1000000", "max.message.bytes": "20000"}),
-        ("w-delete-me", 1, {}),
+        ("w-delete-me", 1, {}), ("w-expire", 1, {"retention.ms": "60000"}),
     ]:
         result = create(target, name, parts, configs=configs)
         assert result[0]["error_code"] == "NONE", result
@@ -388,6 +391,11 @@ def _(t):
 @case("describe_configs.topic_no_overrides_with_synonyms")
 def _(t):
     return describe_configs(t, TOPIC, "w-main", TOPIC_KEYS, synonyms=True)
+
+
+@case("describe_configs.with_documentation")
+def _(t):
+    return describe_configs(t, TOPIC, "w-configs", ["retention.ms", "cleanup.policy"], documentation=True)
 
 
 @case("describe_configs.topic_v1_without_synonyms")
@@ -682,6 +690,19 @@ def _(t):
     r = t.call(DELETE_RECORDS, 2, {"topics": [{"name": "w-fetch", "partitions": [{"partition_index": 0, "offset": 2}]}],
                                    "timeout": 10000})
     return {"delete": r["topics"], "fetch": fetch(t, "w-fetch", 0)}
+
+
+@case("retention.expired_records_go")
+def _(t):
+    # ten minutes old with retention.ms one minute: the whole log goes, the active segment too
+    r = produce(t, "w-expire", build_batch([(b"k", b"v"), (b"k", b"w")], timestamps=[BASE_TS + 3000_000] * 2))
+    try:
+        wait_for(lambda: list_offsets(t, "w-expire", -2)[0]["partitions"][0]["offset"] == 2, 30, interval=0.1,
+                 what="retention")
+    except AssertionError:
+        pass
+    return {"produce": r["error_code"], "earliest": list_offsets(t, "w-expire", -2), "latest": list_offsets(t, "w-expire", -1),
+            "fetch_from_0": fetch(t, "w-expire", 0)["partition"]["error_code"]}
 
 
 # --- list offsets and delete records --------------------------------------------------------------

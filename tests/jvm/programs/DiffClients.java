@@ -310,7 +310,7 @@ public class DiffClients {
             String rt = prefix + "-rec";
             admin.createTopics(List.of(new NewTopic(rt, 1, (short) 1))).all().get();
             awaitTopic(admin, rt, 1);
-            long base = 1_700_000_000_000L;
+            long base = (System.currentTimeMillis() / 1000 - 3600) * 1000;  // an hour ago: inside retention
             try (KafkaProducer<String, String> p = new KafkaProducer<>(common(), new StringSerializer(), new StringSerializer())) {
                 long[] ts = {base + 1000, base + 5000, base + 3000, base + 2000};
                 for (int i = 0; i < ts.length; i++) p.send(new ProducerRecord<>(rt, 0, ts[i], "k" + i, "v" + i)).get();
@@ -328,7 +328,8 @@ public class DiffClients {
             for (Map.Entry<String, OffsetSpec> e : specs.entrySet()) {
                 check("admin.list_offsets." + e.getKey(), () -> {
                     ListOffsetsResult.ListOffsetsResultInfo info = admin.listOffsets(Map.of(tp, e.getValue())).partitionResult(tp).get();
-                    return map("offset", info.offset(), "timestamp", info.timestamp(), "leader_epoch", info.leaderEpoch().orElse(-1));
+                    return map("offset", info.offset(), "timestamp", info.timestamp() < 0 ? info.timestamp() : info.timestamp() - base,
+                            "leader_epoch", info.leaderEpoch().orElse(-1));
                 });
             }
             check("admin.delete_records.past_high_watermark", () -> admin.deleteRecords(Map.of(tp, RecordsToDelete.beforeOffset(10))).lowWatermarks().get(tp).get().lowWatermark());
