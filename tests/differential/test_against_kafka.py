@@ -96,6 +96,54 @@ def java_results(brokers, wire_results):
     return results
 
 
+# Kafka's command-line tools, as users run them (one JVM each), on what the wire script left behind.
+TOOLS = {
+    "tools.kafka_configs_describe_topic": ["org.apache.kafka.tools.ConfigCommand", "--describe", "--entity-type", "topics",
+                                           "--entity-name", "w-configs", "--all"],
+    "tools.kafka_topics_describe": ["org.apache.kafka.tools.TopicCommand", "--describe", "--topic", "w-fetch"],
+    "tools.kafka_consumer_groups_describe": ["org.apache.kafka.tools.consumer.group.ConsumerGroupCommand", "--describe",
+                                             "--group", "w-lifecycle"],
+    "tools.kafka_get_offsets": ["org.apache.kafka.tools.GetOffsetShell", "--topic", "w-fetch", "--time", "-1"],
+}
+
+
+def _tool_output(name: str, out: str) -> object:
+    """A tool's output made comparable: lines (by config name for kafka-configs), topic ids hidden."""
+    lines = [ln.rstrip() for ln in out.splitlines() if ln.strip()]
+    if name == "tools.kafka_configs_describe_topic":
+        by_key = {}
+        for ln in lines[1:]:
+            key, _, rest = ln.strip().partition("=")
+            by_key[key] = rest
+        return {"title": lines[0] if lines else None, "configs": by_key}
+    if name == "tools.kafka_topics_describe":  # "Key: value" fields by tabs, the topic line then one per partition
+        out = {}
+        for i, ln in enumerate(lines):
+            fields = dict(f.strip().partition(":")[::2] for f in ln.split("\t") if f.strip())
+            fields = {k.strip(): ("<id>" if k.strip() == "TopicId" else v.strip()) for k, v in fields.items()}
+            out["topic" if i == 0 else f"partition {fields.get('Partition')}"] = fields
+        return out
+    return [ln.split() for ln in lines]
+
+
+def _run_tools(target: Target) -> dict[str, object]:
+    out = {}
+    for name, (main, *args) in TOOLS.items():
+        proc = kafka_jvm.tool(main, "--bootstrap-server", f"127.0.0.1:{target.port}", *args, timeout=120)
+        out[name] = {"exit": proc.returncode, "output": _tool_output(name, proc.stdout)}
+    return out
+
+
+@pytest.fixture(scope="module")
+def tool_results(brokers, java_results):
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        runs = {name: pool.submit(_run_tools, target) for name, target in brokers.items()}
+        results = {name: f.result() for name, f in runs.items()}
+    print(f"Kafka's tools: {len(TOOLS)} runs on each broker in {time.monotonic() - t0:.1f} s")
+    return results
+
+
 def _reconcile_ranges(kafka: dict, odradek: dict) -> None:
     """API version ranges: for the APIs Odradek serves, the floor must be Kafka's and the top may be
     lower (docs/compatibility.md lists Odradek's ranges), never higher. APIs only Kafka serves are
@@ -115,23 +163,24 @@ def _reconcile_ranges(kafka: dict, odradek: dict) -> None:
         k[key], o[key] = matched, ours
 
 
-def _parts(wire_results, java_results) -> dict[str, tuple[dict, dict]]:
-    """The three parts, each as (Apache Kafka's results, Odradek's results), ready to compare."""
+def _parts(wire_results, java_results, tool_results) -> dict[str, tuple[dict, dict]]:
+    """The parts, each as (Apache Kafka's results, Odradek's results), ready to compare."""
     kafka, odradek = json.loads(json.dumps(wire_results["kafka"])), json.loads(json.dumps(wire_results["odradek"]))
     _reconcile_ranges(kafka, odradek)
     parts = {"wire": (kafka, odradek)}
     for part, keep in (("java admin", lambda k: not k.startswith(("clients.", "timing."))),
                        ("java clients", lambda k: k.startswith("clients."))):
         parts[part] = tuple({k: v for k, v in java_results[side].items() if keep(k)} for side in ("kafka", "odradek"))
+    parts["tools"] = (tool_results["kafka"], tool_results["odradek"])
     return parts
 
 
 @pytest.fixture(scope="module")
-def differences(wire_results, java_results):
+def differences(wire_results, java_results, tool_results):
     """part -> (cases compared, every difference, the undocumented ones)."""
     known = kafka_diff.known_differences()
     out = {}
-    for part, (kafka, odradek) in _parts(wire_results, java_results).items():
+    for part, (kafka, odradek) in _parts(wire_results, java_results, tool_results).items():
         diffs = kafka_diff.differences(kafka, odradek)
         documented, undocumented, _ = kafka_diff.explain(diffs, known)
         cases = set(kafka) | set(odradek)
@@ -173,6 +222,12 @@ def test_java_clients_behave_as_with_kafka(java_results, differences):
                                              "InvalidRecordException", "KafkaException"], records
     assert kafka["clients.max_poll_interval"]["b_took_all"] and kafka["clients.pattern_subscription"]["new_topic_record_received"]
     _, _, undocumented = differences["java clients"]
+    assert not undocumented, _report(undocumented)
+
+
+def test_kafka_tools_print_what_they_print_with_kafka(tool_results, differences):
+    assert all(r["exit"] == 0 for r in tool_results["kafka"].values()), tool_results["kafka"]
+    _, _, undocumented = differences["tools"]
     assert not undocumented, _report(undocumented)
 
 

@@ -42,6 +42,10 @@ def test_config_synonyms_and_sources(shared_broker):
                                                  ("message.max.bytes", "1048588", DEFAULT)]
     assert _synonyms(e["segment.ms"]) == [] and e["segment.ms"].config_source == DEFAULT
     assert _synonyms(e["cleanup.policy"]) == [("log.cleanup.policy", "delete", DEFAULT)]
+    _, e = _describe(c, TOPIC, "syn", ["file.delete.delay.ms", "compression.zstd.level"])
+    # broker keys Odradek does not implement still show their default, as Kafka shows them
+    assert _synonyms(e["file.delete.delay.ms"]) == [("log.segment.delete.delay.ms", "60000", DEFAULT)]
+    assert _synonyms(e["compression.zstd.level"]) == [("compression.zstd.level", "3", DEFAULT)]
     _, e = _describe(c, TOPIC, "syn", ["retention.ms"], synonyms=False)
     assert e["retention.ms"].synonyms == () and e["retention.ms"].config_source == DYNAMIC_TOPIC
     # a cluster-wide dynamic default brings the derived default along

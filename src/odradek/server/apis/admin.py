@@ -124,6 +124,21 @@ def _broker_key_source(broker, key: str) -> int:
     return DEFAULT
 
 
+# Topic configs whose broker-level synonym Odradek does not implement: Kafka still lists the
+# broker key's default as a synonym, so these are shown the same way.
+_UNIMPLEMENTED_BROKER_DEFAULTS = {
+    "compression.gzip.level": ("compression.gzip.level", "-1"),
+    "compression.lz4.level": ("compression.lz4.level", "9"),
+    "compression.zstd.level": ("compression.zstd.level", "3"),
+    "file.delete.delay.ms": ("log.segment.delete.delay.ms", "60000"),
+    "local.retention.bytes": ("log.local.retention.bytes", "-2"),
+    "local.retention.ms": ("log.local.retention.ms", "-2"),
+    "max.decompressed.message.bytes": ("max.decompressed.message.bytes", "2147483639"),
+    "remote.copy.lag.bytes": ("log.remote.copy.lag.bytes", "-1"),
+    "remote.copy.lag.ms": ("log.remote.copy.lag.ms", "0"),
+}
+
+
 def _synonyms(broker, names: list[str], asked: str) -> list[dict]:
     """Kafka's synonym list for broker key ``asked`` among ``names``: every value that is set,
     per-broker dynamic first, then cluster-wide dynamic, static, default; those before the first
@@ -147,6 +162,9 @@ def _topic_entry(broker, topic: str, key: str, value, want_synonyms: bool = Fals
     d = TOPIC[key]
     names = TOPIC_SYNONYMS.get(key, [])
     synonyms = _synonyms(broker, names, names[0]) if names else []
+    if key in _UNIMPLEMENTED_BROKER_DEFAULTS:
+        name, default = _UNIMPLEMENTED_BROKER_DEFAULTS[key]
+        synonyms = [{"name": name, "value": default, "source": DEFAULT}]
     if meta is not None and key in meta.configs:
         synonyms.insert(0, {"name": key, "value": meta.configs[key], "source": DYNAMIC_TOPIC})
     source = synonyms[0]["source"] if synonyms else DEFAULT
