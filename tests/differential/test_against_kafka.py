@@ -40,8 +40,10 @@ JAVA_PARTS = ["admin", "keyless", "maxpoll", "pattern"]
 # KafkaBroker sets statically, Odradek gets statically too (same config sources).
 # Retention is checked every second on both (Kafka also without its 30 s initial delay), so that
 # the script can see what it deletes.
-ODRADEK_OVERRIDES = {"num.partitions": "1", "offsets.topic.replication.factor": "1", "log.retention.check.interval.ms": "1000"}
-KAFKA_OVERRIDES = {"log.retention.check.interval.ms": "1000", "log.initial.task.delay.ms": "0"}
+# A static log.retention.hours on both shows how a value set through a synonym is described.
+ODRADEK_OVERRIDES = {"num.partitions": "1", "offsets.topic.replication.factor": "1", "log.retention.check.interval.ms": "1000",
+                     "log.retention.hours": "170"}
+KAFKA_OVERRIDES = {"log.retention.check.interval.ms": "1000", "log.initial.task.delay.ms": "0", "log.retention.hours": "170"}
 RANGE_CASES = ("versions.api_versions_v3_ranges/ranges", "versions.api_versions_from_the_future/ranges")
 SETTLE_SLACK_S = 3.0  # Odradek may take this much longer than Kafka to settle (CI is a busy 2-core box)
 

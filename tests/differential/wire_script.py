@@ -294,6 +294,13 @@ def _(t):
     return {"result": r, "exists_after": exists["topics"][0]["error_code"]}
 
 
+@case("create_topics.validate_only_inherited_sources")
+def _(t):
+    r = create(t, "w-validate-2", 1, validate_only=True)[0]
+    return {c["name"]: (c["value"], c["config_source"]) for c in r["configs"]
+            if c["name"] in ("retention.ms", "segment.ms", "segment.bytes", "cleanup.policy")}
+
+
 @case("create_topics.existing_and_duplicates")
 def _(t):
     existing = create(t, "w-main")[0]["error_code"]

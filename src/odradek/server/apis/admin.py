@@ -56,7 +56,7 @@ async def create_topics(conn, header, request):
                 topic_id=meta.uuid,
                 num_partitions=len(meta.partitions),
                 replication_factor=len(meta.partitions[0].replicas),
-                configs=[_topic_entry(broker, meta.name, k, v, meta=meta)[0]
+                configs=[_topic_entry(broker, meta.name, k, v, meta=meta, created=True)[0]
                          for k, v in sorted(broker.config.topic_config(parse_topic_configs(meta.configs)).items())],
             )
         except KafkaError as e:
@@ -139,7 +139,7 @@ _UNIMPLEMENTED_BROKER_DEFAULTS = {
 }
 
 
-def _synonyms(broker, names: list[str], asked: str) -> list[dict]:
+def _synonyms(broker, names: list[str], asked: str | None) -> list[dict]:
     """Kafka's synonym list for broker key ``asked`` among ``names``: every value that is set,
     per-broker dynamic first, then cluster-wide dynamic, static, default; those before the first
     entry for ``asked`` itself are left out (so a derived default, like log.retention.hours for
@@ -152,16 +152,20 @@ def _synonyms(broker, names: list[str], asked: str) -> list[dict]:
             for n in names if n in broker.config.values]
     out += [{"name": n, "value": render(BROKER[n].default), "source": DEFAULT}
             for n in names if n in BROKER and BROKER[n].default is not None]
-    while out and out[0]["name"] != asked:
+    while asked is not None and out and out[0]["name"] != asked:
         out.pop(0)
     return out
 
 
-def _topic_entry(broker, topic: str, key: str, value, want_synonyms: bool = False, meta=None) -> tuple[dict, None]:
+def _topic_entry(broker, topic: str, key: str, value, want_synonyms: bool = False, meta=None,
+                 created: bool = False) -> tuple[dict, None]:
+    """A topic config as DescribeConfigs shows it; ``created``: as the CreateTopics answer shows it,
+    whose source Kafka takes from the first broker synonym set (retention.ms from a static
+    log.retention.hours is STATIC there, DEFAULT in DescribeConfigs: both checked against Kafka 4.4)."""
     meta = meta or broker.store.topics().get(topic)
     d = TOPIC[key]
     names = TOPIC_SYNONYMS.get(key, [])
-    synonyms = _synonyms(broker, names, names[0]) if names else []
+    synonyms = _synonyms(broker, names, None if created else names[0]) if names else []
     if key in _UNIMPLEMENTED_BROKER_DEFAULTS:
         name, default = _UNIMPLEMENTED_BROKER_DEFAULTS[key]
         synonyms = [{"name": name, "value": default, "source": DEFAULT}]
