@@ -13,7 +13,7 @@ import time
 from typing import Callable
 
 from helpers import wait_for
-from kafka_diff import CLOSED, Target, plain, sort_list
+from kafka_diff import CLOSED, Target, sort_list
 from odradek.protocol import messages
 from odradek.protocol.record_codec import build_batch
 
