@@ -59,8 +59,10 @@ class ConfigDef:
         except ConfigError:
             raise
         except ValueError:
+            # Kafka's words (ConfigDef), so tools show the same message
             kind = {"int": "INT", "long": "LONG", "double": "DOUBLE"}.get(self.type, self.type.upper())
-            raise ConfigError(f"Invalid value {raw} for configuration {key}: Not a number of type {kind}") from None
+            why = "Expected value to be either true or false" if self.type == "bool" else f"Not a number of type {kind}"
+            raise ConfigError(f"Invalid value {raw} for configuration {key}: {why}") from None
         if self.minimum is not None and value < self.minimum:
             raise ConfigError(f"Invalid value {value} for configuration {key}: Value must be at least {_bound(self.minimum)}")
         if self.maximum is not None and value > self.maximum:
@@ -108,23 +110,23 @@ BROKER_DEFS: list[ConfigDef] = [
     _D("log.dir", "string", "./odradek-data", "Data directory, used when log.dirs is not set.", read_only=True),
     _D("zookeeper.connect", "string", None, "ZooKeeper connect string; unset = embedded metadata (single node).", read_only=True),
     _D("zookeeper.session.timeout.ms", "int", 18000, "ZooKeeper session timeout.", minimum=1, read_only=True),
-    _D("num.partitions", "int", 1, "Default partition count of new topics.", minimum=1),
-    _D("default.replication.factor", "int", 1, "Default replication factor of new topics.", minimum=1),
-    _D("auto.create.topics.enable", "bool", True, "Create topics on Metadata and Produce requests for unknown topics."),
-    _D("delete.topic.enable", "bool", True, "Allow DeleteTopics."),
+    _D("num.partitions", "int", 1, "Default partition count of new topics.", minimum=1, read_only=True),
+    _D("default.replication.factor", "int", 1, "Default replication factor of new topics.", minimum=1, read_only=True),
+    _D("auto.create.topics.enable", "bool", True, "Create topics on Metadata and Produce requests for unknown topics.", read_only=True),
+    _D("delete.topic.enable", "bool", True, "Allow DeleteTopics.", read_only=True),
     _D("message.max.bytes", "int", 1048588, "Largest record batch.", topic_name="max.message.bytes", minimum=0),
     _D("log.segment.bytes", "int", 1073741824, "Segment size.", topic_name="segment.bytes", minimum=14),
     _D("log.roll.ms", "long", None, "Segment roll time (overrides log.roll.hours).", topic_name="segment.ms", minimum=1),
-    _D("log.roll.hours", "int", 168, "Segment roll time in hours.", minimum=1),
+    _D("log.roll.hours", "int", 168, "Segment roll time in hours.", minimum=1, read_only=True),
     _D("log.index.interval.bytes", "int", 4096, "Bytes between offset index entries.", topic_name="index.interval.bytes", minimum=0),
     _D("log.index.size.max.bytes", "int", 10485760, "Maximum offset index size.", topic_name="segment.index.bytes", minimum=4),
     _D("log.flush.interval.messages", "long", LONG_MAX, "fsync after this many messages.", topic_name="flush.messages", minimum=1),
     _D("log.flush.interval.ms", "long", None, "fsync after this many ms.", topic_name="flush.ms", minimum=0),
     _D("log.retention.ms", "long", None, "Retention time (overrides hours/minutes).", topic_name="retention.ms", minimum=-1),
-    _D("log.retention.minutes", "int", None, "Retention time in minutes.", minimum=-1),
-    _D("log.retention.hours", "int", 168, "Retention time in hours.", minimum=-1),
+    _D("log.retention.minutes", "int", None, "Retention time in minutes.", minimum=-1, read_only=True),
+    _D("log.retention.hours", "int", 168, "Retention time in hours.", minimum=-1, read_only=True),
     _D("log.retention.bytes", "long", -1, "Retention size per partition.", topic_name="retention.bytes", minimum=-1),
-    _D("log.retention.check.interval.ms", "long", 300000, "How often retention runs.", minimum=1),
+    _D("log.retention.check.interval.ms", "long", 300000, "How often retention runs.", minimum=1, read_only=True),
     _D("log.cleanup.policy", "list", ["delete"], "delete and/or compact.", topic_name="cleanup.policy", choices=("compact", "delete")),
     _D("log.cleaner.delete.retention.ms", "long", 86400000, "How long tombstones stay.", topic_name="delete.retention.ms", minimum=0),
     _D("log.cleaner.min.cleanable.ratio", "double", 0.5, "Dirty ratio that triggers cleaning.", topic_name="min.cleanable.dirty.ratio", minimum=0, maximum=1),
@@ -139,11 +141,11 @@ BROKER_DEFS: list[ConfigDef] = [
     _D("min.insync.replicas", "int", 1, "Minimum ISR size for acks=all.", topic_name="min.insync.replicas", minimum=1),
     _D("unclean.leader.election.enable", "bool", False, "Elect an out-of-sync replica when no ISR member lives.", topic_name="unclean.leader.election.enable"),
     _D("log.preallocate", "bool", False, "Preallocate segment files (accepted, not used).", topic_name="preallocate", enforced=False),
-    _D("log.message.timestamp.before.max.ms", "long", LONG_MAX, "Accepted timestamp skew into the past (accepted, not checked).", topic_name="message.timestamp.before.max.ms", minimum=0, enforced=False),
-    _D("log.message.timestamp.after.max.ms", "long", LONG_MAX, "Accepted timestamp skew into the future (accepted, not checked).", topic_name="message.timestamp.after.max.ms", minimum=0, enforced=False),
+    _D("log.message.timestamp.before.max.ms", "long", LONG_MAX, "A CreateTime record older than this (by the broker's clock) is refused with INVALID_TIMESTAMP.", topic_name="message.timestamp.before.max.ms", minimum=0),
+    _D("log.message.timestamp.after.max.ms", "long", 3600000, "A CreateTime record newer than this (by the broker's clock) is refused with INVALID_TIMESTAMP.", topic_name="message.timestamp.after.max.ms", minimum=0),
     _D("offsets.topic.num.partitions", "int", 50, "Partitions of __consumer_offsets.", minimum=1, read_only=True),
     _D("offsets.topic.replication.factor", "int", 3, "Replication factor of __consumer_offsets (capped at the live brokers).", minimum=1, read_only=True),
-    _D("offsets.retention.minutes", "int", 10080, "Committed offsets of empty groups expire after this.", minimum=1),
+    _D("offsets.retention.minutes", "int", 10080, "Committed offsets of empty groups expire after this.", minimum=1, read_only=True),
     _D("transaction.state.log.num.partitions", "int", 50, "Partitions of __transaction_state (never change it once created).", minimum=1, read_only=True),
     _D("transaction.state.log.replication.factor", "int", 3, "Replication factor of __transaction_state (capped at the live brokers).", minimum=1, read_only=True),
     _D("transaction.state.log.min.isr", "int", 2, "min.insync.replicas of __transaction_state writes (capped at its replication factor).", minimum=1, read_only=True),
@@ -155,18 +157,18 @@ BROKER_DEFS: list[ConfigDef] = [
     _D("transaction.partition.verification.enable", "bool", True, "Check with the coordinator that a partition is in the transaction before a transactional produce (KIP-890).", read_only=True),
     _D("producer.id.expiration.ms", "int", 86400000, "A producer idle this long is forgotten by a partition (never with a transaction open).", minimum=1),
     _D("producer.id.expiration.check.interval.ms", "int", 600000, "How often idle producers are forgotten.", minimum=1, read_only=True),
-    _D("group.initial.rebalance.delay.ms", "int", 3000, "Wait for more members on a new group's first rebalance.", minimum=0),
-    _D("group.min.session.timeout.ms", "int", 6000, "Smallest session timeout a member may ask for.", minimum=0),
-    _D("group.max.session.timeout.ms", "int", 1800000, "Largest session timeout a member may ask for.", minimum=0),
-    _D("replica.lag.time.max.ms", "long", 30000, "A follower not caught up for this long leaves the ISR.", minimum=0),
-    _D("auto.leader.rebalance.enable", "bool", True, "Move leadership back to preferred replicas."),
+    _D("group.initial.rebalance.delay.ms", "int", 3000, "Wait for more members on a new group's first rebalance.", minimum=0, read_only=True),
+    _D("group.min.session.timeout.ms", "int", 6000, "Smallest session timeout a member may ask for.", minimum=0, read_only=True),
+    _D("group.max.session.timeout.ms", "int", 1800000, "Largest session timeout a member may ask for.", minimum=0, read_only=True),
+    _D("replica.lag.time.max.ms", "long", 30000, "A follower not caught up for this long leaves the ISR.", minimum=0, read_only=True),
+    _D("auto.leader.rebalance.enable", "bool", True, "Move leadership back to preferred replicas.", read_only=True),
     _D("leader.imbalance.check.interval.seconds", "long", 300, "How often the controller checks for preferred leaders.", minimum=1, read_only=True),
     _D("leader.imbalance.per.broker.percentage", "int", 10, "Accepted for compatibility; any imbalance is corrected.", minimum=0, enforced=False),
     _D("controlled.shutdown.timeout.ms", "long", 10000, "How long a stopping broker tries to hand leadership over.", minimum=0),
-    _D("controlled.shutdown.enable", "bool", True, "Move leadership away before stopping."),
+    _D("controlled.shutdown.enable", "bool", True, "Move leadership away before stopping.", read_only=True),
     _D("num.network.threads", "int", 3, "Accepted for compatibility; Odradek runs one event loop.", minimum=1, enforced=False),
     _D("num.io.threads", "int", 8, "Accepted for compatibility; Odradek runs one event loop.", minimum=1, enforced=False),
-    _D("socket.request.max.bytes", "int", 104857600, "Largest request frame.", minimum=1),
+    _D("socket.request.max.bytes", "int", 104857600, "Largest request frame.", minimum=1, read_only=True),
     _D("max.connections", "int", INT_MAX, "Connections the broker accepts at once (per listener: listener.name.<l>.max.connections); past it new ones are closed.", minimum=0),
     _D("max.connections.per.ip", "int", INT_MAX, "Connections accepted from one IP address; past it new ones are closed.", minimum=0),
     _D("max.connections.per.ip.overrides", "string", "", "Per-IP limits, host:count,host:count (overrides max.connections.per.ip)."),
@@ -174,7 +176,7 @@ BROKER_DEFS: list[ConfigDef] = [
     _D("connections.max.idle.ms", "long", 600000, "A connection with nothing to do for this long is closed.", minimum=-1),
     _D("max.incremental.fetch.session.cache.slots", "int", 1000,
        "Incremental fetch sessions (KIP-227) kept at once; the least recently used goes first. 0 turns sessions off.",
-       minimum=0),
+       minimum=0, read_only=True),
     _D("cluster.id", "string", None, "Cluster id; generated and stored on first start when unset.", read_only=True),
 ]
 
@@ -186,8 +188,20 @@ TOPIC_ONLY_DEFS: list[ConfigDef] = [
     _D("local.retention.ms", "long", -2, "Accepted for compatibility (tiered storage).", minimum=-2, enforced=False),
     _D("local.retention.bytes", "long", -2, "Accepted for compatibility (tiered storage).", minimum=-2, enforced=False),
     _D("remote.storage.enable", "bool", False, "Tiered storage is not supported: only false is accepted."),
-    _D("follower.replication.throttled.replicas", "string", "", "Accepted for compatibility (no replication throttling).", enforced=False),
-    _D("leader.replication.throttled.replicas", "string", "", "Accepted for compatibility (no replication throttling).", enforced=False),
+    # Topic configs of Kafka 4.x, accepted so that clients setting them can create topics (Kafka's
+    # defaults and types); none acts here: batches are stored as sent (never recompressed) and
+    # there is no tiered storage or dead-letter queue.
+    _D("compression.gzip.level", "int", -1, "Accepted for compatibility (batches are stored as sent).", minimum=-1, maximum=9, enforced=False),
+    _D("compression.lz4.level", "int", 9, "Accepted for compatibility (batches are stored as sent).", minimum=1, maximum=17, enforced=False),
+    _D("compression.zstd.level", "int", 3, "Accepted for compatibility (batches are stored as sent).", minimum=-131072, maximum=22, enforced=False),
+    _D("max.decompressed.message.bytes", "int", 2147483639, "Accepted for compatibility (not checked).", minimum=0, enforced=False),
+    _D("errors.deadletterqueue.group.enable", "bool", False, "Accepted for compatibility (no dead-letter queues).", enforced=False),
+    _D("remote.copy.lag.bytes", "long", -1, "Accepted for compatibility (tiered storage).", minimum=-1, enforced=False),
+    _D("remote.copy.lag.ms", "long", 0, "Accepted for compatibility (tiered storage).", minimum=0, enforced=False),
+    _D("remote.log.copy.disable", "bool", False, "Accepted for compatibility (tiered storage).", enforced=False),
+    _D("remote.log.delete.on.disable", "bool", False, "Accepted for compatibility (tiered storage).", enforced=False),
+    _D("follower.replication.throttled.replicas", "list", [], "Accepted for compatibility (no replication throttling).", enforced=False),
+    _D("leader.replication.throttled.replicas", "list", [], "Accepted for compatibility (no replication throttling).", enforced=False),
 ]
 
 BROKER: dict[str, ConfigDef] = {d.name: d for d in BROKER_DEFS}
@@ -220,17 +234,16 @@ MAX_TOPIC_NAME = 249
 
 
 def validate_topic_name(name: str | None) -> str | None:
-    """None when ``name`` is a legal Kafka topic name, else the reason."""
-    # worded as Kafka's InvalidTopicException messages
+    """None when ``name`` is a legal Kafka topic name, else the reason (in Kafka's words)."""
     if not name:
-        return "Topic name is illegal, it can't be empty"
+        return "Topic name is invalid: the empty string is not allowed"
     if name in (".", ".."):
-        return 'Topic name cannot be "." or ".."'
+        return f"Topic name is invalid: '{name}' is not allowed"
     if len(name) > MAX_TOPIC_NAME:
-        return f"Topic name is invalid, it can't be longer than {MAX_TOPIC_NAME} characters, topic name: {name}"
+        return f"Topic name is invalid: the length of '{name}' is longer than the max allowed length {MAX_TOPIC_NAME}"
     if not TOPIC_NAME_RE.match(name):
-        return (f"Topic name is invalid: '{name}' contains one or more characters other than "
-                "ASCII alphanumerics, '.', '_' and '-'")
+        return (f"Topic name is invalid: '{name}' contains one or more characters other than ASCII alphanumerics, "
+                "'.', '_' and '-'")
     return None
 
 
@@ -385,6 +398,8 @@ def to_log_config(cfg: dict[str, Any]):
         min_cleanable_dirty_ratio=cfg["min.cleanable.dirty.ratio"],
         min_compaction_lag_ms=cfg["min.compaction.lag.ms"],
         max_compaction_lag_ms=cfg["max.compaction.lag.ms"],
+        message_timestamp_before_max_ms=cfg["message.timestamp.before.max.ms"],
+        message_timestamp_after_max_ms=cfg["message.timestamp.after.max.ms"],
     )
 
 

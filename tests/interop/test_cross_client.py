@@ -165,10 +165,10 @@ def fixture_records(name: str) -> list[Rec]:
 
 
 def raw_produce(bootstrap: str, topic: str, partition: int, batch: bytes, acks: int = -1, correlation_id: int = 1) -> tuple[int, int]:
-    """One Produce v3 request holding ``batch``; returns (error_code, base_offset)."""
+    """One Produce v7 request holding ``batch`` (v7: zstd allowed); returns (error_code, base_offset)."""
     host, port = bootstrap.rsplit(":", 1)
     client_id = b"odradek-raw"
-    body = struct.pack(">hhih", 0, 3, correlation_id, len(client_id)) + client_id
+    body = struct.pack(">hhih", 0, 7, correlation_id, len(client_id)) + client_id
     name = topic.encode()
     body += struct.pack(">hhi", -1, acks, 10000)  # transactional_id null, acks, timeout
     body += struct.pack(">ih", 1, len(name)) + name

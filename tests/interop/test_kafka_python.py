@@ -366,22 +366,25 @@ def _describe_inherited(admin, topic: str) -> dict:
 
 
 def test_topic_config_source_static_broker_setting(tmp_path):
-    """A topic value inherited from a static broker setting is STATIC_BROKER_CONFIG. One that comes
-    through a broker key in other units (retention.ms from log.retention.hours) has the value but
-    no synonyms and so DEFAULT_CONFIG: Kafka 3.9 and 4.4 both report it so (checked with their
-    brokers; their synonym list starts at the key itself, log.retention.ms)."""
+    """A topic value inherited from a static broker setting is STATIC_BROKER_CONFIG. Through a
+    synonym of another name (retention.ms from log.retention.hours) Kafka 4.4's DescribeConfigs
+    says DEFAULT_CONFIG with no synonyms (its list starts at log.retention.ms, which is unset),
+    while its CreateTopics answer says STATIC_BROKER_CONFIG: both checked against Apache Kafka 4.4."""
     from helpers import BrokerProcess
 
     b = BrokerProcess(tmp_path / "data", overrides={"log.retention.hours": "1", "log.segment.bytes": "2097152", "num.partitions": "2"}).start()
     admin = kp_admin(b.bootstrap)
     try:
         topic = uniq("kp-static")
-        assert admin.create_topics({topic: {}})["topics"][0]["num_partitions"] == 2
+        created = admin.create_topics({topic: {}})["topics"][0]
+        assert created["num_partitions"] == 2
+        sources = {k: (c["value"], c["config_source"]) for k, c in created["configs"].items()}
+        assert sources["retention.ms"] == ("3600000", "STATIC_BROKER_CONFIG")
+        assert sources["segment.bytes"] == ("2097152", "STATIC_BROKER_CONFIG")
         cfg = _describe_inherited(admin, topic)
         assert (cfg["segment.bytes"]["value"], cfg["segment.bytes"]["config_source"]) == ("2097152", "STATIC_BROKER_CONFIG")
         assert cfg["retention.ms"]["value"] == "3600000"
-        assert cfg["retention.ms"]["config_source"] == "DEFAULT_CONFIG", cfg["retention.ms"]
-        assert cfg["retention.ms"]["synonyms"] == [], cfg["retention.ms"]
+        assert (cfg["retention.ms"]["config_source"], cfg["retention.ms"]["synonyms"]) == ("DEFAULT_CONFIG", []), cfg["retention.ms"]
         # kafka-python's default "modified" filter counts only dynamic sources (not 3, 4, 5)
         assert "retention.ms" not in admin.describe_configs([ConfigResource("TOPIC", topic)])["topic"][topic]
     finally:

@@ -117,6 +117,9 @@ class GroupCoordinator:
         if not self.config.min_session_timeout_ms <= session_timeout_ms <= self.config.max_session_timeout_ms:
             respond(_join_err(ErrorCode.invalid_session_timeout, member_id))
             return
+        if not protocol_type or not protocols:
+            respond(_join_err(ErrorCode.inconsistent_group_protocol, member_id))
+            return
         g = self.group(group_id)
         if g is None:
             if member_id:
@@ -135,6 +138,9 @@ class GroupCoordinator:
     def sync(self, *, group_id: str, member_id: str, instance_id: str | None, generation: int,
              assignments: dict[str, bytes], protocol_type: str | None, protocol_name: str | None,
              respond: Respond) -> None:
+        if not group_id:
+            respond({"error_code": ErrorCode.invalid_group_id, "assignment": b""})
+            return
         g = self.group(group_id)
         if g is None:
             respond({"error_code": ErrorCode.unknown_member_id, "assignment": b""})
@@ -143,12 +149,16 @@ class GroupCoordinator:
                assignments=assignments, protocol_type=protocol_type, protocol_name=protocol_name, respond=respond)
 
     def heartbeat(self, *, group_id: str, member_id: str, instance_id: str | None, generation: int) -> ErrorCode:
+        if not group_id:
+            return ErrorCode.invalid_group_id
         g = self.group(group_id)
         if g is None:
             return ErrorCode.unknown_member_id
         return g.heartbeat(now=self._now(), member_id=member_id, instance_id=instance_id, generation=generation)
 
     def leave(self, *, group_id: str, member_id: str, instance_id: str | None) -> ErrorCode:
+        if not group_id:
+            return ErrorCode.invalid_group_id
         g = self.group(group_id)
         if g is None:
             return ErrorCode.unknown_member_id
@@ -165,15 +175,16 @@ class GroupCoordinator:
 
     # --- offsets --------------------------------------------------------------------------------
 
-    def validate_commit(self, group_id: str, generation: int, member_id: str, instance_id: str | None) -> ErrorCode | None:
-        """Kafka's checks for an OffsetCommit; None when it may go ahead."""
-        if not group_id:
-            return ErrorCode.invalid_group_id
+    def validate_commit(self, group_id: str, generation: int, member_id: str, instance_id: str | None,
+                        version: int = 9) -> ErrorCode | None:
+        """Kafka's checks for an OffsetCommit of request ``version``; None when it may go ahead.
+        The empty group id is a group like any other here (Kafka keeps accepting it for commits)."""
         g = self.group(group_id)
         if g is None:
             if generation < 0:
                 return None  # a simple (group-less) commit creates the group's offsets
-            return ErrorCode.illegal_generation if member_id else ErrorCode.unknown_member_id
+            # Kafka 4: a commit for a group that does not exist, from a member that thinks it is in one
+            return ErrorCode.group_id_not_found if version >= 9 else ErrorCode.illegal_generation
         if g.is_(GroupState.DEAD):
             return ErrorCode.coordinator_not_available
         if generation < 0 and g.is_(GroupState.EMPTY):
@@ -339,6 +350,8 @@ class GroupCoordinator:
         return {tp: offsets.get(tp) for tp in partitions}
 
     def delete_offsets(self, group_id: str, partitions: list[tuple[str, int]]) -> tuple[ErrorCode, dict[tuple[str, int], ErrorCode]]:
+        if not group_id:
+            return ErrorCode.invalid_group_id, {}
         g = self.group(group_id)
         if g is None and group_id not in self.offsets:
             return ErrorCode.group_id_not_found, {}

@@ -34,6 +34,8 @@ KAFKA_NAMES = {
     "min.cleanable.dirty.ratio": "min_cleanable_dirty_ratio",
     "min.compaction.lag.ms": "min_compaction_lag_ms",
     "max.compaction.lag.ms": "max_compaction_lag_ms",
+    "message.timestamp.before.max.ms": "message_timestamp_before_max_ms",
+    "message.timestamp.after.max.ms": "message_timestamp_after_max_ms",
 }
 
 
@@ -62,6 +64,10 @@ class LogConfig:
     min_cleanable_dirty_ratio: float = 0.5
     min_compaction_lag_ms: int = 0
     max_compaction_lag_ms: int = INT64_MAX
+    # CreateTime records further than these from the broker's clock are refused (INVALID_TIMESTAMP).
+    # Kafka's broker default for "after" is one hour; a bare LogConfig checks nothing.
+    message_timestamp_before_max_ms: int = INT64_MAX
+    message_timestamp_after_max_ms: int = INT64_MAX
 
     def __post_init__(self) -> None:
         _check_int("segment.bytes", self.segment_bytes, 14, INT32_MAX)
@@ -76,6 +82,8 @@ class LogConfig:
         _check_int("delete.retention.ms", self.delete_retention_ms, 0, INT64_MAX)
         _check_int("min.compaction.lag.ms", self.min_compaction_lag_ms, 0, INT64_MAX)
         _check_int("max.compaction.lag.ms", self.max_compaction_lag_ms, 1, INT64_MAX)
+        _check_int("message.timestamp.before.max.ms", self.message_timestamp_before_max_ms, 0, INT64_MAX)
+        _check_int("message.timestamp.after.max.ms", self.message_timestamp_after_max_ms, 0, INT64_MAX)
         ratio = self.min_cleanable_dirty_ratio
         if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
             raise ValueError(f"min.cleanable.dirty.ratio={ratio!r}: must be a number in [0, 1]")

@@ -153,14 +153,25 @@ def _offset_error(offset: int, start: int, end: int) -> KafkaError:
     )
 
 
-def _check_keys(buf: bytearray, batches: list[BatchHeader]) -> None:
-    """Compacted topics: refuse a record without key (the produce path's one look at records).
+def record_errors_message(errors: list[tuple[int, str | None]]) -> str:
+    """Kafka's top-level message for a batch refused because of some of its records (KIP-467)."""
+    shown = ", ".join(f"RecordError(batchIndex={i}, message='{m}')" for i, m in errors[:3])
+    return (f"One or more records have been rejected due to {len(errors)} record errors in total, and only "
+            f"showing the first three errors at most: [{shown}]")
+
+
+def _check_keys(buf: bytearray, batches: list[BatchHeader], name: str) -> None:
+    """Compacted topics: refuse records without key (the produce path's one look at records).
 
     Walks the records just far enough to read each key length (a null key is the single byte
-    0x01, zigzag -1) rather than decoding them: about 0.5 us a record instead of 4.5 us.
+    0x01, zigzag -1) rather than decoding them: about 0.5 us a record instead of 4.5 us. Every
+    keyless record is named in the error's ``record_errors`` by its index in the batch, as Kafka
+    does (KIP-467), so a producer can tell which records were bad.
     """
     from ..protocol.record_codec import _decompress, decode_varint  # records are looked at only here
 
+    keyless: list[tuple[int, str | None]] = []
+    why = f"Compacted topic cannot accept message without key in topic partition {name}"
     for h in batches:
         if h.is_control or h.record_count == 0:
             continue
@@ -168,7 +179,7 @@ def _check_keys(buf: bytearray, batches: list[BatchHeader]) -> None:
         data = _decompress(h.compression, memoryview(buf)[start : h.position + h.size])
         pos = 0
         try:
-            for _ in range(h.record_count):
+            for index in range(h.record_count):
                 b = data[pos]
                 if b < 0x80:
                     length = (b >> 1) ^ -(b & 1)
@@ -186,9 +197,7 @@ def _check_keys(buf: bytearray, batches: list[BatchHeader]) -> None:
                     p += 1
                 p += 1
                 if data[p] == 1:
-                    raise KafkaError(
-                        ErrorCode.invalid_record, "Compacted topic cannot accept message without key"
-                    )
+                    keyless.append((index, why))
                 pos = end
         except IndexError:
             raise KafkaError(
@@ -196,6 +205,34 @@ def _check_keys(buf: bytearray, batches: list[BatchHeader]) -> None:
             ) from None
         if pos != len(data):
             raise KafkaError(ErrorCode.corrupt_message, f"trailing bytes in the batch at byte {h.position}")
+    if keyless:
+        raise KafkaError(ErrorCode.invalid_record, record_errors_message(keyless), keyless)
+
+
+def _java_long(v: int) -> int:
+    return (v + (1 << 63)) % (1 << 64) - (1 << 63)
+
+
+def _check_timestamps(buf: bytearray, batches: list[BatchHeader], now_ms: int, before: int, after: int) -> None:
+    """CreateTime records must lie within [now - before, now + after] (Kafka's
+    ``message.timestamp.before.max.ms`` / ``after.max.ms``). The batch header's max timestamp
+    settles the usual case; records are decoded only when a batch may hold an offender."""
+    from ..protocol.record_codec import decode_batch  # records are looked at only here
+
+    low, high = _java_long(now_ms - before), _java_long(now_ms + after)
+    bad: list[tuple[int, str | None]] = []
+    for h in batches:
+        if h.is_control or h.record_count == 0:
+            continue
+        if before == INT64_MAX and (after == INT64_MAX or h.max_timestamp <= high):
+            continue
+        _, recs = decode_batch(buf, h.position, verify_crc=False)
+        for index, r in enumerate(recs):
+            if (before != INT64_MAX and r.timestamp < low) or (after != INT64_MAX and r.timestamp > high):
+                bad.append((index, f"Timestamp {r.timestamp} of message with offset {r.offset} is out of range. "
+                                   f"The timestamp should be within [{low}, {high}]"))
+    if bad:
+        raise KafkaError(ErrorCode.invalid_timestamp, "One or more records have been rejected due to invalid timestamp", bad)
 
 
 class Log:
@@ -634,7 +671,11 @@ class Log:
             raise ValueError("batches must be contiguous in the buffer")
         append_time = now_ms if config.message_timestamp_type == "LogAppendTime" else None
         if config.compact:
-            _check_keys(buf, batches)
+            _check_keys(buf, batches, self._dir.name)
+        if append_time is None and (config.message_timestamp_after_max_ms < INT64_MAX
+                                    or config.message_timestamp_before_max_ms < INT64_MAX):
+            _check_timestamps(buf, batches, now_ms, config.message_timestamp_before_max_ms,
+                              config.message_timestamp_after_max_ms)
         with self._lock:
             return self._append_locked(buf, batches, leader_epoch, now_ms, append_time, idempotent, total, check)
 
@@ -1024,9 +1065,11 @@ class Log:
         Only when the cleanup policy contains ``delete``. A segment goes when its largest
         timestamp (its file's modification time if it has none) is more than ``retention.ms``
         before ``now_ms`` (-1: never), or while the log without it is still at least
-        ``retention.bytes`` big (-1: no limit). Whole segments only, oldest first, never the
-        active segment, and never one holding offsets at or above the high watermark. The log
-        start offset moves to the first remaining segment. Files of deleted segments are
+        ``retention.bytes`` big (-1: no limit). Whole segments only, oldest first, never one
+        holding offsets at or above the high watermark. As in Kafka, the active segment goes too
+        once everything in it has expired and is below the high watermark: a new empty one is
+        rolled at the log end first, so old records do not outlive retention until the next roll.
+        The log start offset moves to the first remaining segment. Files of deleted segments are
         unlinked at once; readers holding their regions keep reading (the open file stays).
         """
         self._check_open()
@@ -1038,10 +1081,17 @@ class Log:
         with self._lock:
             segments = self._segments
             hw = self._hw
-            last = len(segments) - 1  # the active segment is never deleted
+            last = len(segments) - 1
+
+            def deletable(i: int) -> bool:
+                # all its offsets below the high watermark (the active one: not empty, LEO <= HW)
+                if i < last:
+                    return segments[i + 1].base_offset <= hw
+                return segments[i].size > 0 and self._leo <= hw
+
             by_time = 0
             if config.retention_ms >= 0:
-                while by_time < last and segments[by_time + 1].base_offset <= hw:
+                while by_time <= last and deletable(by_time):
                     seg = segments[by_time]
                     ts = seg.max_timestamp if seg.max_timestamp >= 0 else seg.last_modified_ms()
                     if now_ms - ts <= config.retention_ms:
@@ -1050,7 +1100,7 @@ class Log:
             by_size = 0
             if config.retention_bytes >= 0:
                 excess = sum(s.size for s in segments) - config.retention_bytes
-                while by_size < last and segments[by_size + 1].base_offset <= hw:
+                while by_size <= last and deletable(by_size):
                     size = segments[by_size].size
                     if excess - size < 0:
                         break
@@ -1059,6 +1109,9 @@ class Log:
             n = max(by_time, by_size)
             if n == 0:
                 return 0
+            if n > last:
+                self._roll(now_ms)  # the active segment goes: an empty one takes over at the LEO
+                segments = self._segments
             gone = segments[:n]
             self._set_segments(segments[n:])
             self._generation += 1

@@ -165,9 +165,10 @@ class ProducerStateManager:
         Returns the metadata of the original batch when one is a duplicate of one of its
         producer's last five batches (then nothing is to be appended). Raises KafkaError
         INVALID_PRODUCER_EPOCH (epoch older than known), OUT_OF_ORDER_SEQUENCE_NUMBER (gap, or a
-        first sequence other than 0 for an unknown producer or a new epoch) or INVALID_RECORD (an
-        idempotent batch without sequence). Later batches of the same producer in the append are
-        checked against the earlier ones.
+        first sequence other than 0 for a new epoch) or INVALID_RECORD (an idempotent batch
+        without sequence). Later batches of the same producer in the append are checked against
+        the earlier ones. A producer this log does not know may start at any sequence, as in
+        Kafka: its state may have gone with retention or DeleteRecords.
         """
         pending: dict[int, tuple[int, int]] | None = None
         for h in batches:
@@ -191,11 +192,7 @@ class ProducerStateManager:
                 state = (entry.epoch, entry.last_seq)
             epoch = h.producer_epoch
             if state is None:
-                if seq != 0:
-                    raise KafkaError(
-                        ErrorCode.out_of_order_sequence_number,
-                        f"unknown producer {pid}: first sequence is {seq}, expected 0",
-                    )
+                pass  # any first sequence
             elif epoch < state[0]:
                 raise KafkaError(
                     ErrorCode.invalid_producer_epoch,

@@ -12,11 +12,17 @@ __all__ = ["ErrorCode", "KafkaError"]
 
 
 class KafkaError(Exception):
-    """An error with a Kafka error code, e.g. ``KafkaError(ErrorCode.corrupt_message, "bad crc")``."""
+    """An error with a Kafka error code, e.g. ``KafkaError(ErrorCode.corrupt_message, "bad crc")``.
 
-    def __init__(self, code: ErrorCode | int, message: str = "") -> None:
+    ``record_errors`` names the records of a produced batch that caused it (KIP-467): pairs of the
+    record's index in its batch and a message.
+    """
+
+    def __init__(self, code: ErrorCode | int, message: str = "",
+                 record_errors: list[tuple[int, str | None]] | None = None) -> None:
         self.code = ErrorCode(code)
         self.message = message
+        self.record_errors = record_errors or []
         super().__init__(f"{self.code.name.upper()}: {message}" if message else self.code.name.upper())
 
     @property

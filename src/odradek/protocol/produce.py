@@ -142,6 +142,7 @@ class PartitionResult(NamedTuple):
     log_append_time: int = -1
     log_start_offset: int = -1
     error_message: str | None = None
+    record_errors: tuple[tuple[int, str | None], ...] | list = ()  # (batch index, message), KIP-467
 
 
 def encode_response(version: int, topics: list[tuple[str, list[PartitionResult]]], throttle_ms: int = 0) -> bytes:
@@ -161,7 +162,12 @@ def encode_response(version: int, topics: list[tuple[str, list[PartitionResult]]
             else:
                 out += _PART_RESP.pack(p.index, p.error, p.base_offset, 0, 0)[:-16]
             if version >= 8:
-                out += arr(0)  # record_errors
+                out += arr(len(p.record_errors))
+                for index, message in p.record_errors:
+                    out += _I32.pack(index)
+                    out += _nullable_str(message, flexible)
+                    if flexible:
+                        out += b"\x00"
                 out += _nullable_str(p.error_message, flexible)
             if flexible:
                 out += b"\x00"

@@ -33,8 +33,9 @@ from .transactions import TransactionService
 
 log = logging.getLogger("odradek.broker")
 
-# Each partition is a directory with open files; far past this a single node is only hurt.
-MAX_PARTITIONS_PER_TOPIC = 10000
+# Each partition is a directory with open files: like Kafka's controller, refuse to make more than
+# this many in one request (POLICY_VIOLATION).
+MAX_PARTITIONS_PER_REQUEST = 10000
 CHECKPOINT_INTERVAL_S = 60.0  # Kafka's log.flush.offset.checkpoint.interval.ms
 OFFSETS_RETENTION_CHECK_S = 600.0  # offsets.retention.check.interval.ms
 
@@ -434,17 +435,17 @@ class Broker:
         reason = validate_topic_name(name)
         if reason:
             raise KafkaError(ErrorCode.invalid_topic_exception, reason)
-        if name in (OFFSETS_TOPIC, TXN_TOPIC) and not internal:
-            raise KafkaError(ErrorCode.invalid_request, f"{name} is an internal topic created by the broker")
         if name in self.store.topics():
             raise KafkaError(ErrorCode.topic_already_exists, f"Topic '{name}' already exists.")
+        if name in (OFFSETS_TOPIC, TXN_TOPIC) and not internal:
+            raise KafkaError(ErrorCode.invalid_request, f"{name} is an internal topic created by the broker")
         if "." in name or "_" in name:
             folded = name.replace(".", "_")
             for other in self.store.topics():
                 if other.replace(".", "_") == folded:
                     raise KafkaError(
                         ErrorCode.invalid_topic_exception,
-                        f"Topic '{name}' collides with existing topic: {other} ('.' and '_' are the same in metric names)",
+                        f"Topic '{name}' collides with existing topic: {other}",  # '.' and '_' are one in metric names
                     )
         brokers = [b[0] for b in self.live_brokers()]
         if assignments:
@@ -452,26 +453,25 @@ class Broker:
             if sorted(assignments) != list(range(num_partitions)):
                 raise KafkaError(ErrorCode.invalid_replica_assignment, "partitions must be numbered from 0 without gaps")
             for reps in assignments.values():
-                if not reps or len(set(reps)) != len(reps) or any(r not in brokers for r in reps):
-                    raise KafkaError(ErrorCode.invalid_replica_assignment, f"invalid replica list {reps}")
+                _check_replicas(reps, brokers)
         else:
             if num_partitions == -1:
                 num_partitions = self.config.get("num.partitions")
             if replication_factor == -1:
                 replication_factor = self.config.get("default.replication.factor")
             if num_partitions <= 0:
-                raise KafkaError(ErrorCode.invalid_partitions, "Number of partitions must be larger than 0.")
-            if num_partitions > MAX_PARTITIONS_PER_TOPIC:
-                raise KafkaError(
-                    ErrorCode.invalid_partitions,
-                    f"Number of partitions {num_partitions} is above this broker's limit of {MAX_PARTITIONS_PER_TOPIC} per topic.",
-                )
+                raise KafkaError(ErrorCode.invalid_partitions, "Number of partitions was set to an invalid non-positive value.")
+            if num_partitions > MAX_PARTITIONS_PER_REQUEST:
+                raise KafkaError(ErrorCode.policy_violation, "Excessively large number of partitions per request.")
             if replication_factor <= 0:
-                raise KafkaError(ErrorCode.invalid_replication_factor, "Replication factor must be larger than 0.")
+                raise KafkaError(ErrorCode.invalid_replication_factor,
+                                 "Replication factor must be larger than 0, or -1 to use the default value.")
             if replication_factor > len(brokers):
                 raise KafkaError(
                     ErrorCode.invalid_replication_factor,
-                    f"Replication factor: {replication_factor} larger than available brokers: {len(brokers)}.",
+                    f"Unable to replicate the partition {replication_factor} time(s): The target replication factor "
+                    f"of {replication_factor} cannot be reached because only {len(brokers)} broker(s) are registered "
+                    "or some brokers have all their log directories cordoned.",  # Kafka's words
                 )
             assignments = assign_replicas(brokers, num_partitions, replication_factor)
         clean: dict[str, str] = {}
@@ -514,7 +514,7 @@ class Broker:
             raise KafkaError(ErrorCode.topic_deletion_disabled, "delete.topic.enable is false")
         meta = self.store.topics().get(name)
         if meta is None:
-            raise KafkaError(ErrorCode.unknown_topic_or_partition, f"Topic '{name}' does not exist.")
+            raise KafkaError(ErrorCode.unknown_topic_or_partition)  # Kafka gives no message
         self.store.delete_topic(name)
         if self.cluster is not None:
             self.cluster.reconcile()
@@ -533,10 +533,10 @@ class Broker:
     def add_partitions(self, name: str, total: int, assignments: list[list[int]] | None, validate_only: bool) -> None:
         meta = self.store.topics().get(name)
         if meta is None:
-            raise KafkaError(ErrorCode.unknown_topic_or_partition, f"Topic '{name}' does not exist.")
+            raise KafkaError(ErrorCode.unknown_topic_or_partition)  # Kafka gives no message
         current = len(meta.partitions)
-        if total > MAX_PARTITIONS_PER_TOPIC:
-            raise KafkaError(ErrorCode.invalid_partitions, f"{total} partitions is above the limit of {MAX_PARTITIONS_PER_TOPIC} per topic.")
+        if total - current > MAX_PARTITIONS_PER_REQUEST:
+            raise KafkaError(ErrorCode.policy_violation, "Excessively large number of additional partitions per request.")
         if total == current:
             raise KafkaError(ErrorCode.invalid_partitions, f"Topic already has {current} partition(s).")
         if total < current:
@@ -553,9 +553,7 @@ class Broker:
                                  f"{len(assignments)} assignment(s) were specified.")
             new_reps = [list(a) for a in assignments]
             for reps in new_reps:
-                if not reps or len(set(reps)) != len(reps) or any(r not in brokers for r in reps):
-                    raise KafkaError(ErrorCode.invalid_replica_assignment,
-                                     f"invalid replica list {reps}: replicas must be distinct live brokers")
+                _check_replicas(reps, brokers)
                 if len(reps) != rf:
                     raise KafkaError(ErrorCode.invalid_replica_assignment,
                                      f"Inconsistent replication factor between partitions: {len(reps)} != {rf}")
@@ -606,6 +604,19 @@ class Broker:
             return self.create_topic(name, -1, -1, {})
         except KafkaError:
             return self.store.topics().get(name)
+
+
+def _check_replicas(replicas: list[int], brokers: list[int]) -> None:
+    """A manual assignment names distinct live brokers (INVALID_REPLICA_ASSIGNMENT, Kafka's words)."""
+    if not replicas:
+        raise KafkaError(ErrorCode.invalid_replica_assignment, "The manual partition assignment includes an empty replica list.")
+    for r in replicas:
+        if r not in brokers:
+            raise KafkaError(ErrorCode.invalid_replica_assignment,
+                             f"The manual partition assignment includes broker {r}, but no such broker is registered.")
+    if len(set(replicas)) != len(replicas):
+        raise KafkaError(ErrorCode.invalid_replica_assignment,
+                         f"The manual partition assignment includes the partition {replicas} with duplicate replicas.")
 
 
 def assign_replicas(brokers: list[int], partitions: int, rf: int, start: int | None = None, shift: int | None = None) -> dict[int, list[int]]:

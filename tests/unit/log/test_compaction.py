@@ -525,14 +525,16 @@ def test_the_fast_key_check_agrees_with_decoding(records, codec, base_ts, deltas
     data = bytearray(build_batch(records, compression=codec, base_timestamp=base_ts,
                                  timestamps=[base_ts + d for d in deltas[: len(records)]],
                                  offset_deltas=offsets))
-    keyless = any(r.key is None for r in decode_batch(data)[1])
+    keyless = [i for i, r in enumerate(decode_batch(data)[1]) if r.key is None]
     try:
-        _check_keys(data, scan(data))
-        refused = False
+        _check_keys(data, scan(data), "t-0")
+        named = []
     except KafkaError as e:
         assert e.code == ErrorCode.invalid_record
-        refused = True
-    assert refused == keyless
+        named = [i for i, _ in e.record_errors]
+        assert {m for _, m in e.record_errors} == {"Compacted topic cannot accept message without key in topic partition t-0"}
+        assert e.message.startswith(f"One or more records have been rejected due to {len(keyless)} record errors in total")
+    assert named == keyless  # every keyless record, by its index in the batch (KIP-467)
 
 
 def test_the_fast_key_check_refuses_malformed_records():
@@ -541,5 +543,5 @@ def test_the_fast_key_check_refuses_malformed_records():
         data = bytearray(good)
         patch(data)
         with pytest.raises(KafkaError) as e:
-            _check_keys(data, scan(data, verify_crc=False))
+            _check_keys(data, scan(data, verify_crc=False), "t-0")
         assert e.value.code == ErrorCode.corrupt_message

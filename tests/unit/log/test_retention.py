@@ -44,14 +44,30 @@ def test_retention_by_time(tmp_path):
         log.read(start - 1, 100)
     assert e.value.code == ErrorCode.offset_out_of_range
     assert log.read(start, 100).size > 0
-    # the active segment stays even when everything in it is old
-    assert log.apply_retention(t0 + 10**9) == len(segments) - 1 - len(expected)
-    assert len(log.segments) == 1 and log.segments[0] is segments[-1]
-    assert log.log_start_offset == segments[-1].base_offset
+    # as in Kafka, the active segment goes too once all of it has expired: a new empty one is
+    # rolled at the log end first, and nothing old stays readable
+    end = log.log_end_offset
+    assert log.apply_retention(t0 + 10**9) == len(segments) - len(expected)
+    assert len(log.segments) == 1 and log.segments[0].base_offset == end and log.segments[0].size == 0
+    assert log.log_start_offset == end and not segments[-1].log_path.exists()
+    _, data = append(log, batch(1, ts=t0 + 10**9))
+    assert log.log_end_offset == end + 1
     log.close()
     # the log start offset is where the first segment starts after a restart, too
     log = Log.open(tmp_path / "t-0", CFG, clock=clock)
-    assert log.log_start_offset == segments[-1].base_offset
+    assert log.log_start_offset == end
+    log.close()
+
+
+def test_the_active_segment_stays_while_above_the_high_watermark(tmp_path):
+    clock = Clock(start_ms=1_000_000)
+    log = Log.open(tmp_path / "t-0", replace(CFG, segment_bytes=10**6), clock=clock)
+    append(log, batch(2, ts=clock.ms))
+    log.high_watermark = 1  # a follower has not got offset 1 yet
+    assert log.apply_retention(clock.ms + 10**9) == 0
+    log.high_watermark = 2
+    assert log.apply_retention(clock.ms + 10**9) == 1
+    assert (log.log_start_offset, log.log_end_offset) == (2, 2)
     log.close()
 
 
@@ -130,7 +146,9 @@ def test_manager_applies_retention_to_every_log(tmp_path):
     fill(a, 20, 0)
     fill(b, 20, 0)
     segments = len(a.segments)
-    assert mgr.apply_retention(clock.ms) == segments - 1 and len(a.segments) == 1
+    # everything in "a" expired, the active segment too (an empty one is rolled at the log end)
+    assert mgr.apply_retention(clock.ms) == segments and len(a.segments) == 1
+    assert a.log_start_offset == a.log_end_offset and a.segments[0].size == 0
     assert b.log_start_offset == 0 and len(b.segments) > 1
     start = a.log_start_offset
     mgr.checkpoint()

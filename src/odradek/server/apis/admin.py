@@ -4,6 +4,7 @@ IncrementalAlterConfigs, with Kafka's config names, defaults, sources and valida
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 from ...config import BROKER, TOPIC, TOPIC_SYNONYMS, ConfigError, parse_topic_configs, render
 from ...config_policy import dynamic_refusal, shown
@@ -23,23 +24,27 @@ log = logging.getLogger("odradek.admin")
 
 
 def _err(e: KafkaError) -> dict:
-    return {"error_code": e.code, "error_message": e.message or e.name}
+    return {"error_code": e.code, "error_message": e.message or None}  # no message: the client says what the code means
 
 
 @register(CREATE_TOPICS, 2, 7)
 async def create_topics(conn, header, request):
     broker = conn.broker
     out = []
-    seen: set[str] = set()
     may_create = conn.authorize(acl.CREATE, acl.CLUSTER, acl.CLUSTER_NAME)  # else CREATE per topic
+    names = Counter(t.name for t in request.topics)
+    answered: set[str] = set()
     for t in request.topics:
         entry = {"name": t.name, "num_partitions": -1, "replication_factor": -1}
+        if t.name in answered:
+            continue  # a name given twice gets one answer, and neither is created (as Kafka)
+        answered.add(t.name)
         try:
             if not may_create and not conn.authorize(acl.CREATE, acl.TOPIC, t.name):
                 raise KafkaError(ErrorCode.topic_authorization_failed, "Authorization failed.")
-            if t.name in seen:
-                raise KafkaError(ErrorCode.invalid_request, f"Topic {t.name} appears more than once in the request")
-            seen.add(t.name)
+            if names[t.name] > 1:
+                raise KafkaError(ErrorCode.invalid_request,
+                                 f"Create topics request contains multiple entries for the topic {t.name}")
             assignments = {a.partition_index: list(a.broker_ids) for a in t.assignments} or None
             if assignments and (t.num_partitions != -1 or t.replication_factor != -1):
                 raise KafkaError(ErrorCode.invalid_request, "give either assignments or partitions and replication factor")
@@ -55,7 +60,8 @@ async def create_topics(conn, header, request):
                 topic_id=meta.uuid,
                 num_partitions=len(meta.partitions),
                 replication_factor=len(meta.partitions[0].replicas),
-                configs=[_topic_entry(broker, meta.name, k, v)[0] for k, v in sorted(broker.config.topic_config(parse_topic_configs(meta.configs)).items())],
+                configs=[_topic_entry(broker, meta.name, k, v, meta=meta, created=True)[0]
+                         for k, v in sorted(broker.config.topic_config(parse_topic_configs(meta.configs)).items())],
             )
         except KafkaError as e:
             entry.update(_err(e))
@@ -119,7 +125,8 @@ BROKER_SYNONYM_GROUPS = (
     ("log.roll.jitter.ms", "log.roll.jitter.hours"),
     ("log.flush.interval.ms", "log.flush.scheduler.interval.ms"),
 )
-# Defaults of Kafka broker keys that Odradek does not implement but names as synonyms.
+_BROKER_SYNONYMS = {k: list(group) for group in BROKER_SYNONYM_GROUPS for k in group}
+# Defaults of Kafka broker keys that Odradek does not implement but lists as synonyms, as Kafka does.
 KAFKA_ONLY_DEFAULTS = {
     "log.segment.delete.delay.ms": "60000",
     "log.local.retention.ms": "-2",
@@ -130,35 +137,55 @@ KAFKA_ONLY_DEFAULTS = {
 }
 
 
-def _synonyms(broker, key: str) -> list[dict]:
-    """Kafka's synonyms of broker key ``key`` (ConfigHelper.configSynonyms): source by source (this
-    broker's dynamic value, the cluster-wide dynamic default, the static value from the file or
-    --override, the default), each over the key and the keys that stand for it in other units;
-    then everything before the first entry of ``key`` itself is dropped (so retention.ms shows no
-    log.retention.hours default, as on Kafka)."""
-    names = next((g for g in BROKER_SYNONYM_GROUPS if key in g), (key,))
+# Topic configs whose broker-level synonym Odradek does not implement: Kafka still lists the
+# broker key's default as a synonym, so these are shown the same way.
+_UNIMPLEMENTED_BROKER_DEFAULTS = {
+    "compression.gzip.level": ("compression.gzip.level", "-1"),
+    "compression.lz4.level": ("compression.lz4.level", "9"),
+    "compression.zstd.level": ("compression.zstd.level", "3"),
+    "file.delete.delay.ms": ("log.segment.delete.delay.ms", "60000"),
+    "local.retention.bytes": ("log.local.retention.bytes", "-2"),
+    "local.retention.ms": ("log.local.retention.ms", "-2"),
+    "max.decompressed.message.bytes": ("max.decompressed.message.bytes", "2147483639"),
+    "remote.copy.lag.bytes": ("log.remote.copy.lag.bytes", "-1"),
+    "remote.copy.lag.ms": ("log.remote.copy.lag.ms", "0"),
+}
+
+
+def _synonyms(broker, names: list[str], asked: str | None) -> list[dict]:
+    """Kafka's synonym list for broker key ``asked`` among ``names``: every value that is set,
+    per-broker dynamic first, then cluster-wide dynamic, static, default; those before the first
+    entry for ``asked`` itself are left out (so a derived default, like log.retention.hours for
+    log.retention.ms, shows only under a value set for the key asked)."""
     scopes = broker.store.broker_configs()
+    own, cluster = scopes.get(str(broker.broker_id), {}), scopes.get("", {})
+    out = [{"name": n, "value": own[n], "source": DYNAMIC_BROKER} for n in names if n in own]
+    out += [{"name": n, "value": cluster[n], "source": DYNAMIC_DEFAULT_BROKER} for n in names if n in cluster]
+    out += [{"name": n, "value": render(broker.config.values[n]), "source": STATIC_BROKER}
+            for n in names if n in broker.config.values]
     defaults = {n: render(BROKER[n].default) if n in BROKER else KAFKA_ONLY_DEFAULTS.get(n) for n in names}
-    sources = (
-        (DYNAMIC_BROKER, scopes.get(str(broker.broker_id), {})),
-        (DYNAMIC_DEFAULT_BROKER, scopes.get("", {})),
-        (STATIC_BROKER, {n: render(v) for n, v in broker.config.values.items()}),
-        (DEFAULT, {n: v for n, v in defaults.items() if v is not None}),
-    )
-    out = [{"name": n, "value": values[n], "source": src} for src, values in sources for n in names if n in values]
-    while out and out[0]["name"] != key:
+    out += [{"name": n, "value": defaults[n], "source": DEFAULT} for n in names if defaults[n] is not None]
+    while asked is not None and out and out[0]["name"] != asked:
         out.pop(0)
     return out
 
 
-def _topic_entry(broker, topic: str, key: str, value, want_synonyms: bool = False) -> tuple[dict, None]:
-    meta = broker.store.topics().get(topic)
+def _topic_entry(broker, topic: str, key: str, value, want_synonyms: bool = False, meta=None,
+                 created: bool = False) -> tuple[dict, None]:
+    """A topic config as DescribeConfigs shows it; ``created``: as the CreateTopics answer shows it,
+    whose source Kafka takes from the first broker synonym set (retention.ms from a static
+    log.retention.hours is STATIC there, DEFAULT in DescribeConfigs: both checked against Kafka 4.4)."""
+    meta = meta or broker.store.topics().get(topic)
     d = TOPIC[key]
-    synonyms = []
+    names = TOPIC_SYNONYMS.get(key, [])
+    if names:
+        names = _BROKER_SYNONYMS.get(names[0], names)
+    synonyms = _synonyms(broker, names, None if created else names[0]) if names else []
+    if key in _UNIMPLEMENTED_BROKER_DEFAULTS:
+        name, default = _UNIMPLEMENTED_BROKER_DEFAULTS[key]
+        synonyms = [{"name": name, "value": default, "source": DEFAULT}]
     if meta is not None and key in meta.configs:
-        synonyms.append({"name": key, "value": meta.configs[key], "source": DYNAMIC_TOPIC})
-    if key in TOPIC_SYNONYMS:
-        synonyms += _synonyms(broker, TOPIC_SYNONYMS[key][0])
+        synonyms.insert(0, {"name": key, "value": meta.configs[key], "source": DYNAMIC_TOPIC})
     source = synonyms[0]["source"] if synonyms else DEFAULT
     return (
         {
@@ -176,14 +203,11 @@ def _topic_entry(broker, topic: str, key: str, value, want_synonyms: bool = Fals
     )
 
 
-def _broker_entry(broker, key: str, want_synonyms: bool, cluster_default: bool = False) -> dict:
+def _broker_entry(broker, key: str, want_synonyms: bool) -> dict:
     d = BROKER[key]
     cfg = broker.config
-    synonyms = _synonyms(broker, key)
+    synonyms = _synonyms(broker, _BROKER_SYNONYMS.get(key, [key]), key)
     value = cfg.get(key)
-    if cluster_default:
-        synonyms = [s for s in synonyms if s["source"] == DYNAMIC_DEFAULT_BROKER]
-        value = synonyms[0]["value"] if synonyms else None
     source = synonyms[0]["source"] if synonyms else DEFAULT
     if key == "broker.id":
         value = broker.broker_id
@@ -207,6 +231,7 @@ def _broker_entry(broker, key: str, want_synonyms: bool, cluster_default: bool =
 async def describe_configs(conn, header, request):
     broker = conn.broker
     synonyms = getattr(request, "include_synonyms", False)
+    documentation = getattr(request, "include_documentation", False)  # v3+; none unless asked, as Kafka
     results = []
     for r in request.resources:
         entry = {"error_code": 0, "error_message": None, "resource_type": r.resource_type, "resource_name": r.resource_name, "configs": []}
@@ -215,27 +240,31 @@ async def describe_configs(conn, header, request):
             _authorize_configs(conn, r.resource_type, r.resource_name, acl.DESCRIBE_CONFIGS)
             if r.resource_type == TOPIC_RESOURCE:
                 if r.resource_name not in broker.store.topics():
-                    raise KafkaError(ErrorCode.unknown_topic_or_partition, f"Topic '{r.resource_name}' does not exist.")
+                    raise KafkaError(ErrorCode.unknown_topic_or_partition, "")  # Kafka's message is empty
                 cfg = broker.topic_config(r.resource_name)
                 names = keys or sorted(TOPIC)
                 entry["configs"] = [_topic_entry(broker, r.resource_name, k, cfg[k], synonyms)[0] for k in names if k in TOPIC]
+            elif r.resource_type == BROKER_RESOURCE and r.resource_name == "":
+                # the cluster-wide defaults: only what was set dynamically, as Kafka lists them
+                cluster = broker.store.broker_configs().get("", {})
+                entry["configs"] = [
+                    {"name": k, "value": v, "read_only": False, "is_default": False, "config_source": DYNAMIC_DEFAULT_BROKER,
+                     "is_sensitive": False, "config_type": CONFIG_TYPES.get(BROKER[k].type, 2) if k in BROKER else 2,
+                     "synonyms": [{"name": k, "value": v, "source": DYNAMIC_DEFAULT_BROKER}] if synonyms else []}
+                    for k, v in sorted(cluster.items()) if keys is None or k in keys]
             elif r.resource_type == BROKER_RESOURCE:
                 _check_broker_name(broker, r.resource_name)
-                if r.resource_name == "":
-                    # the cluster-wide default resource holds only what was set dynamically for it
-                    cluster = broker.store.broker_configs().get("", {})
-                    names = [k for k in (keys or sorted(cluster)) if k in cluster]
-                    entry["configs"] = [_broker_entry(broker, k, synonyms, cluster_default=True)
-                                        for k in names if k in BROKER]
-                else:
-                    names = keys or sorted(BROKER)
-                    entry["configs"] = [_broker_entry(broker, k, synonyms) for k in names if k in BROKER]
+                names = keys or sorted(BROKER)
+                entry["configs"] = [_broker_entry(broker, k, synonyms) for k in names if k in BROKER]
             elif r.resource_type == BROKER_LOGGER_RESOURCE:
                 _check_broker_name(broker, r.resource_name)
             else:
                 raise KafkaError(ErrorCode.invalid_request, f"unsupported resource type {r.resource_type}")
         except KafkaError as e:
-            entry.update(_err(e))
+            entry.update(error_code=e.code, error_message=e.message if e.code == ErrorCode.unknown_topic_or_partition else e.message or None)
+        if not documentation:
+            for c in entry["configs"]:
+                c["documentation"] = None
         results.append(entry)
     return {"throttle_time": 0, "results": results}
 
@@ -318,7 +347,7 @@ async def alter_configs(conn, header, request):
             new = {}
             for c in r.configs:
                 if c.value is None:
-                    raise KafkaError(ErrorCode.invalid_config, f"Null value not supported for {c.name}")
+                    raise KafkaError(ErrorCode.invalid_request, f"Null value not supported for : {c.name}")
                 new[c.name] = c.value
             _apply(broker, r.resource_type, r.resource_name, new, request.validate_only)
         except KafkaError as e:
@@ -336,18 +365,22 @@ async def incremental_alter_configs(conn, header, request):
         try:
             _authorize_configs(conn, r.resource_type, r.resource_name, acl.ALTER_CONFIGS)
             new = _current(broker, r.resource_type, r.resource_name)
+            twice = sorted(k for k, n in Counter(c.name for c in r.configs).items() if n > 1)
+            if twice:
+                raise KafkaError(ErrorCode.invalid_request, f"Error due to duplicate config keys: {', '.join(twice)}")
             for c in r.configs:
                 op = c.config_operation
                 if op == SET:
                     if c.value is None:
-                        raise KafkaError(ErrorCode.invalid_config, f"Null value not supported for {c.name}")
+                        raise KafkaError(ErrorCode.invalid_request, f"Null value not supported for : {c.name}")
                     new[c.name] = c.value
                 elif op == DELETE:
                     new.pop(c.name, None)
                 elif op in (APPEND, SUBTRACT):
                     d = TOPIC.get(c.name) if r.resource_type == TOPIC_RESOURCE else BROKER.get(c.name)
                     if d is None or d.type != "list":
-                        raise KafkaError(ErrorCode.invalid_config, f"Config {c.name} is not a list; APPEND/SUBTRACT need one")
+                        raise KafkaError(ErrorCode.invalid_config, f"Can't {'APPEND' if op == APPEND else 'SUBTRACT'} to "
+                                                                   f"key {c.name} because its type is not LIST.")
                     cur = new.get(c.name)
                     if cur is None:
                         cur = render(broker.topic_config(r.resource_name)[c.name]) if r.resource_type == TOPIC_RESOURCE else render(broker.config.get(c.name))

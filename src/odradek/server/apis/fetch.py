@@ -188,7 +188,9 @@ def _read(conn, version, wanted, max_bytes, replica_id: int = -1, record: bool =
                     aborted = [(a.producer_id, a.first_offset)
                                for a in part.log.aborted_transactions(p.fetch_offset, visible)] if size else []
             except KafkaError as e:
-                out.append(codec.FetchPartitionData(idx, e.code, hw, lso, part.log_start_offset))
+                # A consumer's error answer carries no offsets (-1), as Kafka's; a follower's above
+                # keeps them (an Odradek follower restarts from the leader's log start).
+                out.append(codec.FetchPartitionData(idx, e.code))
                 errors = True
                 continue
             total += size

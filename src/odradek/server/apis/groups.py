@@ -66,8 +66,6 @@ async def find_coordinator(conn, header, request):
                 entry.update(node_id=node[0], host=node[1], port=node[2])
         elif key_type != GROUP_KEY:
             entry.update(error_code=ErrorCode.invalid_request, error_message=f"unknown coordinator key type {key_type}")
-        elif not key:
-            entry.update(error_code=ErrorCode.invalid_request, error_message="empty group id")
         elif not conn.authorize(acl.DESCRIBE, acl.GROUP, key):
             entry.update(error_code=ErrorCode.group_authorization_failed, error_message="not authorized to describe the group")
         else:
@@ -178,6 +176,8 @@ async def leave_group(conn, header, request):
             await broker.persist_coordinator_records()
             broker.coordinator_changed()
         return {"throttle_time": 0, "error_code": err}
+    if err is None and not request.group_id:
+        err = ErrorCode.invalid_group_id
     if err is not None:
         return {"throttle_time": 0, "error_code": err, "members": []}
     members = []
@@ -195,7 +195,7 @@ async def offset_commit(conn, header, request):
     group_id = request.group_id
     generation = request.generation_id_or_member_epoch
     err = _group_error(conn, group_id) or broker.coordinator.validate_commit(
-        group_id, generation, request.member_id, getattr(request, "group_instance_id", None)
+        group_id, generation, request.member_id, getattr(request, "group_instance_id", None), header.api_version
     )
     topics_out = []
     entries = []
@@ -337,7 +337,7 @@ async def describe_groups(conn, header, request):
 async def delete_groups(conn, header, request):
     broker = conn.broker
     results = []
-    for group_id in request.groups_names:
+    for group_id in dict.fromkeys(request.groups_names):  # one answer per group, as Kafka's
         err = _group_error(conn, group_id, acl.DELETE) or broker.coordinator.delete_group(group_id)
         results.append({"group_id": group_id, "error_code": err})
     await broker.persist_coordinator_records()
@@ -355,6 +355,8 @@ async def offset_delete(conn, header, request):
     tps = [(t.name, p.partition_index) for t in request.topics for p in t.partitions if t.name not in denied]
     top, per = broker.coordinator.delete_offsets(request.group_id, tps)
     write_error = await broker.persist_coordinator_records()
+    if top in (ErrorCode.group_id_not_found, ErrorCode.invalid_group_id):
+        return {"error_code": top, "throttle_time": 0, "topics": []}
     topics = []
     for t in request.topics:
         topics.append({"name": t.name, "partitions": [

@@ -13,9 +13,6 @@ LIST_OFFSETS = 2
 DELETE_RECORDS = 21
 
 LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, LATEST_TIERED, EARLIEST_PENDING_UPLOAD = -1, -2, -3, -4, -5, -6
-# The first ListOffsets version that may ask for each special timestamp (Kafka answers an older
-# version, or a special value it does not know, with UNSUPPORTED_VERSION for that partition).
-SPECIAL_SINCE = {LATEST: 0, EARLIEST: 0, MAX_TIMESTAMP: 7, EARLIEST_LOCAL: 8, LATEST_TIERED: 9, EARLIEST_PENDING_UPLOAD: 11}
 
 
 def offset_for_time(part, ts: int, limit: int | None = None) -> tuple[int, int, int] | None:
@@ -47,6 +44,12 @@ def offset_for_time(part, ts: int, limit: int | None = None) -> tuple[int, int, 
     return None
 
 
+# The oldest ListOffsets version that may ask for each special timestamp (Kafka's rule: an older
+# request asking for it is answered UNSUPPORTED_VERSION, as is a timestamp no version knows).
+SPECIAL_SINCE = {LATEST: 0, EARLIEST: 0, MAX_TIMESTAMP: 7, EARLIEST_LOCAL: 8, LATEST_TIERED: 9,
+                 EARLIEST_PENDING_UPLOAD: 11}
+
+
 @register(LIST_OFFSETS, 1, 11)
 async def list_offsets(conn, header, request):
     broker = conn.broker
@@ -70,35 +73,37 @@ async def list_offsets(conn, header, request):
                 del asked[(t.name, p.partition_index)]
                 parts.append({**entry, "error_code": ErrorCode.invalid_request})
                 continue
-            if p.timestamp < 0 and version < SPECIAL_SINCE.get(p.timestamp, 1 << 15):
-                parts.append({**entry, "error_code": ErrorCode.unsupported_version})
-                continue
             try:
                 if denied:
                     raise KafkaError(ErrorCode.topic_authorization_failed)
                 part = broker.partition(t.name, p.partition_index)
                 part.check_leader()
+                current = getattr(p, "current_leader_epoch", -1)
+                if current >= 0 and current != part.leader_epoch:
+                    raise KafkaError(ErrorCode.fenced_leader_epoch if current < part.leader_epoch
+                                     else ErrorCode.unknown_leader_epoch)
                 ts = p.timestamp
-                if ts in (LATEST_TIERED, EARLIEST_PENDING_UPLOAD):
-                    # no tiered storage: nothing is uploaded, no offset (as Kafka without remote storage)
-                    parts.append(entry)
-                    continue
-                entry["leader_epoch"] = part.leader_epoch
+                if ts < 0 and version < SPECIAL_SINCE.get(ts, 1 << 15):
+                    raise KafkaError(ErrorCode.unsupported_version, f"timestamp {ts} needs a newer ListOffsets version")
                 visible = part.log.last_stable_offset if committed else part.high_watermark
+                batch_epoch = -1
                 if ts == LATEST:
                     entry["offset"] = visible
                 elif ts in (EARLIEST, EARLIEST_LOCAL):
                     entry["offset"] = part.log_start_offset
+                elif ts in (LATEST_TIERED, EARLIEST_PENDING_UPLOAD):
+                    pass  # no tiered storage: nothing was uploaded (-1, as Kafka without it)
                 elif ts == MAX_TIMESTAMP:
                     mts, moff = part.log.max_timestamp()
                     if moff >= 0 and moff < visible:
                         entry["timestamp"], entry["offset"] = mts, moff
                 else:
                     found = offset_for_time(part, ts, visible)
-                    if found is None:
-                        entry["leader_epoch"] = -1  # as Kafka: no record, no epoch
-                    else:
-                        entry["offset"], entry["timestamp"], entry["leader_epoch"] = found
+                    if found is not None:
+                        entry["offset"], entry["timestamp"], batch_epoch = found
+                if entry["offset"] >= 0:
+                    # as Kafka: an offset comes with an epoch (a record found by time, its batch's)
+                    entry["leader_epoch"] = batch_epoch if batch_epoch >= 0 else part.leader_epoch
                 if version == 0:
                     entry["old_style_offsets"] = [entry["offset"]]
             except KafkaError as e:

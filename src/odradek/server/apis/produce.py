@@ -19,6 +19,52 @@ from ..waiting import wait_until
 
 log = logging.getLogger("odradek.produce")
 PRODUCE = 0
+ZSTD = 4
+# Errors Kafka answers with a log start offset of -1: found before the partition's log is asked.
+# Every other append error carries the partition's log start offset.
+_NO_LOG_START = {ErrorCode.unknown_topic_or_partition, ErrorCode.not_leader_or_follower, ErrorCode.message_too_large,
+                 ErrorCode.corrupt_message, ErrorCode.kafka_storage_error, ErrorCode.unknown_topic_id}
+
+
+def _is_transactional(recs) -> bool:
+    """Whether the first batch is transactional or a control batch (attributes bits 4 and 5)."""
+    return recs is not None and len(recs) >= records.HEADER_SIZE and bool(recs[22] & 0x30)
+
+
+def _check_request_records(recs, version: int) -> None:
+    """Kafka's checks of a partition's records before anything is appended: from Produce v3 on
+    exactly one record batch of magic 2 (zstd from v7). INVALID_RECORD otherwise."""
+    if version < 3:
+        return  # old message formats: scan() answers UNSUPPORTED_FOR_MESSAGE_FORMAT
+    n = 0 if recs is None else len(recs)
+    if n < records.HEADER_SIZE or records.LOG_OVERHEAD + records.read_header(recs).batch_length > n:
+        raise KafkaError(ErrorCode.invalid_record,
+                         f"Produce requests with version {version} must have at least one record batch per partition")
+    h = records.read_header(recs)
+    if h.magic != 2:
+        raise KafkaError(ErrorCode.invalid_record, f"Produce requests with version {version} are only allowed to "
+                                                   "contain record batches with magic version 2")
+    if version < 7 and h.compression == ZSTD:
+        raise KafkaError(ErrorCode.unsupported_compression_type,
+                         f"Produce requests with version {version} are not allowed to use ZStandard compression")
+    if h.size != n:
+        raise KafkaError(ErrorCode.invalid_record, f"Produce requests with version {version} are only allowed to "
+                                                   "contain exactly one record batch per partition")
+
+
+def _check_counts(batches, name: str) -> None:
+    """Kafka's batch checks before its records: a sane offset range matching the record count."""
+    for h in batches:
+        if h.last_offset_delta < 0:
+            raise KafkaError(ErrorCode.invalid_record, f"Batch has an invalid offset range: [{h.base_offset}, "
+                                                       f"{h.last_offset}] in topic partition {name}.")
+        if h.record_count <= 0:
+            raise KafkaError(ErrorCode.invalid_record,
+                             f"Invalid reported count for record batch: {h.record_count} in topic partition {name}.")
+        if h.record_count != h.last_offset_delta + 1:
+            raise KafkaError(ErrorCode.invalid_record, f"Inconsistent batch offset range [{h.base_offset}, "
+                                                       f"{h.last_offset}] and count of records {h.record_count} in "
+                                                       f"topic partition {name}.")
 
 
 @register(PRODUCE, 0, 10, decode=codec.decode_request)
@@ -31,6 +77,9 @@ async def handle(conn, header, request: codec.ProduceRequest):
     # TRANSACTIONAL_ID_AUTHORIZATION_FAILED), each partition WRITE on its topic
     txn_denied = request.transactional_id is not None and not conn.authorize(
         acl.WRITE, acl.TRANSACTIONAL_ID, request.transactional_id)
+    # Transactional batches without a transactional id: TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as Kafka.
+    txn_records_without_id = request.transactional_id is None and any(
+        _is_transactional(p.records) for t in request.topics for p in t.partitions)
     for topic in request.topics:
         out = []
         results.append((topic.name, out))
@@ -47,9 +96,18 @@ async def handle(conn, header, request: codec.ProduceRequest):
             if acks not in (-1, 0, 1):
                 out.append(codec.PartitionResult(p.index, ErrorCode.invalid_required_acks))
                 continue
+            if txn_records_without_id:
+                out.append(codec.PartitionResult(p.index, ErrorCode.transactional_id_authorization_failed))
+                continue
+            try:
+                _check_request_records(p.records, header.api_version)
+            except KafkaError as e:
+                out.append(codec.PartitionResult(p.index, e.code, error_message=e.message or None))
+                continue
             if meta is None or p.index not in meta.partitions:
                 out.append(codec.PartitionResult(p.index, ErrorCode.unknown_topic_or_partition))
                 continue
+            part = None
             try:
                 part = broker.partition(topic.name, p.index)
                 if p.records is None or len(p.records) == 0:
@@ -64,6 +122,7 @@ async def handle(conn, header, request: codec.ProduceRequest):
                     await _check_transactional(broker, request.transactional_id, batches, topic.name, p.index)
                 elif request.transactional_id is not None:
                     raise KafkaError(ErrorCode.invalid_record, "a transactional produce request must carry transactional batches")
+                _check_counts(batches, f"{topic.name}-{p.index}")
                 res = part.append(buf, batches, acks=acks, min_insync=cfg["min.insync.replicas"])
                 out.append(codec.PartitionResult(p.index, 0, res.base_offset, res.log_append_time, res.log_start_offset))
                 if acks == -1 and part.high_watermark <= res.last_offset:
@@ -71,7 +130,9 @@ async def handle(conn, header, request: codec.ProduceRequest):
             except KafkaError as e:
                 if e.code in (ErrorCode.corrupt_message, ErrorCode.message_too_large):
                     log.info("produce to %s-%d from %s refused: %s", topic.name, p.index, conn.peer, e)
-                out.append(codec.PartitionResult(p.index, e.code, error_message=e.message or None))
+                start = -1 if part is None or e.code in _NO_LOG_START else part.log_start_offset
+                out.append(codec.PartitionResult(p.index, e.code, log_start_offset=start, error_message=e.message or None,
+                                                 record_errors=e.record_errors))
             except OSError as e:
                 log.error("storage error on %s-%d: %s", topic.name, p.index, e)
                 out.append(codec.PartitionResult(p.index, ErrorCode.kafka_storage_error, error_message=str(e)))

@@ -13,8 +13,9 @@ def _ranges() -> list[dict]:
 
 
 def unsupported_version_response(correlation_id: int) -> Response:
-    """ApiVersions v0 body with UNSUPPORTED_VERSION and the ranges, under a v0 header."""
-    ranges = _ranges()
+    """ApiVersions v0 body with UNSUPPORTED_VERSION and ApiVersions' own range (what Kafka sends:
+    enough for the client to retry with a version it shares), under a v0 header."""
+    ranges = [r for r in _ranges() if r["api_key"] == API_VERSIONS]
     body = struct.pack(">ihi", correlation_id, ErrorCode.unsupported_version, len(ranges))
     body += b"".join(struct.pack(">hhh", r["api_key"], r["min_version"], r["max_version"]) for r in ranges)
     return Response.of(body)
