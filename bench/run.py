@@ -1022,7 +1022,7 @@ def _prof_dir(opts, kind: str) -> Path | None:
 
 
 WARM_KEYS = ("seconds", "records", "records_per_s", "mb_per_s", "requests_per_s", "broker_cores",
-             "broker_cpu_ms_per_mb", "broker_cpu_us_per_request", "p50_ms", "p99_ms", "other_cores")
+             "broker_cpu_ms_per_mb", "broker_cpu_us_per_request", "p50_ms", "p99_ms", "other_cores", "consumed")
 
 
 def _warm_brief(d: dict | None) -> dict | None:
@@ -1033,6 +1033,51 @@ def _warm_brief(d: dict | None) -> dict | None:
         if d.get(phase):
             out[phase] = {k: d[phase][k] for k in WARM_KEYS if k in d[phase]}
     return out
+
+
+def _cpu_per_unit(kind: str, r: dict) -> float | None:
+    """The warm-up's yardstick: broker CPU per unit of work (falls as a JIT compiles the hot code)."""
+    try:
+        if kind == "throughput":
+            cpu = r["produce"]["broker_cpu_s"] + ((r.get("consume") or {}).get("broker_cpu_s") or 0)
+            return cpu / (r["produce"]["records"] * r["record_bytes"] / MB)
+        if kind == "requests":
+            return r["broker_cpu_us_per_request"]
+        return r["broker_cpu_s"] / r["consumed"]  # latency: CPU per record at a fixed rate
+    except (KeyError, TypeError, ZeroDivisionError):
+        return None
+
+
+def warm_up(kind: str, run_slice, opts) -> dict | None:
+    """Unmeasured load before a cell's measured run, on the same fresh broker: the cell's own load in
+    slices of --warmup seconds, each on a topic of its own, until the broker's CPU per unit of work
+    settles (the last slice within --warmup-tolerance of the one before) or --warmup-max seconds have
+    passed. A fresh JVM runs Kafka's code interpreted until the JIT has compiled the hot paths; this
+    keeps that out of the window. Both brokers get the same treatment (Odradek settles at once)."""
+    if not opts.warmup:
+        return None
+    t0 = time.perf_counter()
+    slices: list[dict] = []
+    settled = False
+    prev = None
+    while True:
+        r = run_slice(f"bench-warmup-{len(slices) + 1}")
+        unit = _cpu_per_unit(kind, r)
+        slices.append({**_warm_brief(r), "broker_cpu_per_unit": unit})
+        if prev and unit is not None and abs(unit - prev) <= opts.warmup_tolerance * prev:
+            settled = True
+            break
+        if time.perf_counter() - t0 >= opts.warmup_max:
+            break
+        prev = unit
+    took = time.perf_counter() - t0
+    print(f"  warm-up: {len(slices)} slice(s) in {took:.0f} s, {'settled' if settled else 'not settled'}; broker CPU "
+          "per unit " + " -> ".join("-" if x["broker_cpu_per_unit"] is None else f"{x['broker_cpu_per_unit']:.3g}"
+                                    for x in slices), file=sys.stderr, flush=True)
+    return {"seconds": took, "settled": settled, "slices": slices,
+            "unit": {"throughput": "broker CPU s per MB produced (produce + consume windows)",
+                     "requests": "broker CPU us per request",
+                     "latency": "broker CPU s per record"}[kind]}
 
 
 def _throughput_run(b: BrokerProc, topic: str, size: int, parts: int, acks: str, duration: float, opts,
@@ -1102,9 +1147,8 @@ def run_throughput_cell(size: int, parts: int, acks: str, opts, kind: str = "odr
     name = f"tp-{size}B-{parts}p-acks{acks}"
     cell: dict = {"cell": name, "broker": kind, "record_bytes": size, "partitions": parts, "acks": acks}
     with new_broker(kind, opts.keep_logs, name) as b:
-        if opts.warmup:
-            cell["warmup"] = _warm_brief(_throughput_run(b, "bench-warmup", size, parts, acks, opts.warmup, opts,
-                                                         name + "-warmup", None))
+        cell["warmup"] = warm_up("throughput", lambda topic: {"record_bytes": size, **_throughput_run(
+            b, topic, size, parts, acks, opts.warmup, opts, name + "-warmup", None)}, opts)
         cell.update(_throughput_run(b, f"bench-{size}-{parts}-{acks}", size, parts, acks, opts.duration, opts,
                                     name, _prof_dir(opts, kind)))
         cell["broker_errors"] = b.error_lines()
@@ -1134,7 +1178,7 @@ def run_requests_cell(inflight: int, opts, kind: str = "odradek") -> dict:
     name = f"reqs-inflight{inflight}"
     prof_dir = _prof_dir(opts, kind)
     with new_broker(kind, opts.keep_logs, name) as b:
-        warm = _warm_brief(_requests_run(b, "bench-warmup", inflight, opts.warmup, None)) if opts.warmup else None
+        warm = warm_up("requests", lambda topic: _requests_run(b, topic, inflight, opts.warmup, None), opts)
         out = {"cell": name, "broker": kind, "max_in_flight": inflight,
                **_requests_run(b, "bench-reqs", inflight, opts.req_duration,
                                prof_dir / f"{name}.txt" if prof_dir else None),
@@ -1180,7 +1224,7 @@ def _latency_run(b: BrokerProc, topic: str, seconds: float, opts, prof: Path | N
 def run_latency_cell(opts, kind: str = "odradek") -> dict:
     prof_dir = _prof_dir(opts, kind)
     with new_broker(kind, opts.keep_logs, "latency") as b:
-        warm = _warm_brief(_latency_run(b, "bench-warmup", opts.warmup, opts, None)) if opts.warmup else None
+        warm = warm_up("latency", lambda topic: _latency_run(b, topic, opts.warmup, opts, None), opts)
         return {"cell": "latency", "broker": kind,
                 **_latency_run(b, "bench-lat", opts.lat_seconds, opts, prof_dir / "latency.txt" if prof_dir else None),
                 "warmup": warm, "broker_errors": b.error_lines()}
@@ -1292,6 +1336,12 @@ def render(report: dict, title: str | None = None) -> str:
                    f"CPU used {_f(st.get('cpu_to_metadata_median_s'), '{:.2f}')} s"
                    + (f"; storage format before spawn (not counted): {st['format_median_s'] * 1000:.0f} ms"
                       if st.get("format_median_s") else ""))
+        out.append("")
+    cells_all = [*report.get("throughput", []), *report.get("requests", []), *([lat] if lat else [])]
+    unsettled = [c.get("cell", "?") for c in cells_all if c.get("warmup") and not c["warmup"].get("settled")]
+    if unsettled:
+        out.append("Warm-up not settled within --warmup-max (broker CPU per unit of work still changing; "
+                   "see warmup.slices in the JSON): " + ", ".join(unsettled))
         out.append("")
     if not title:
         out.append(_noise_note())
@@ -1490,14 +1540,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kafka-override", action="append", default=[], metavar="KEY=VALUE",
                     help="extra Kafka broker config (repeatable)")
     ap.add_argument("--warmup", type=float, metavar="S",
-                    help="before each cell's measured run, the same load for S s on the same fresh broker, not "
-                         "measured (lets a JVM compile its hot code); default 0, with --against kafka 5 (quick 3)")
+                    help="before each cell's measured run, the same load in slices of S s on the same fresh broker, "
+                         "not measured, until the broker's CPU per unit of work settles (lets a JVM compile its hot "
+                         "code); default 0 (none), with --against kafka 3 (quick 2)")
+    ap.add_argument("--warmup-max", type=float, metavar="S",
+                    help="stop warming up after S s even if not settled (default 40; quick 15)")
+    ap.add_argument("--warmup-tolerance", type=float, default=0.2, metavar="F",
+                    help="settled: the last slice's broker CPU per unit within this fraction of the one before (0.2)")
     opts = ap.parse_args(argv)
     opts.duration = opts.duration or (2.0 if opts.quick else 5.0)
     opts.req_duration = opts.req_duration or (2.0 if opts.quick else 5.0)
     opts.lat_seconds = opts.lat_seconds or (3.0 if opts.quick else 5.0)
     if opts.warmup is None:
-        opts.warmup = (3.0 if opts.quick else 5.0) if opts.against else 0.0
+        opts.warmup = (2.0 if opts.quick else 3.0) if opts.against else 0.0
+    opts.warmup_max = opts.warmup_max if opts.warmup_max is not None else (15.0 if opts.quick else 40.0)
     only = set(opts.only.split(","))
     Broker.base = opts.data_base
     Broker.env = dict(kv.split("=", 1) for kv in opts.broker_env)

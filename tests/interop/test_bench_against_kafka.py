@@ -20,7 +20,7 @@ def test_bench_against_kafka_smallest_run(tmp_path):
     cmd = [
         sys.executable, str(ROOT / "bench" / "run.py"), "--against", "kafka",
         "--only", "startup,throughput", "--startup-runs", "1",
-        "--sizes", "1024", "--partitions", "2", "--acks", "1", "--duration", "0.5", "--warmup", "0.3",
+        "--sizes", "1024", "--partitions", "2", "--acks", "1", "--duration", "0.5", "--warmup", "0.3", "--warmup-max", "0.1",
         "--wait-quiet", "0", "--json", str(out),
     ]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -34,8 +34,9 @@ def test_bench_against_kafka_smallest_run(tmp_path):
         (cell,) = side["throughput"]
         assert cell["broker"] == name
         assert cell["end_offsets_match"], cell["end_offsets"]
-        warm = cell["warmup"]  # the same load on a topic of its own, first
+        (warm,) = cell["warmup"]["slices"]  # the same load on a topic of its own, first (one slice: --warmup-max)
         assert warm["produce"]["records"] > 0 and warm["consume"]["records"] >= warm["produce"]["records"]
+        assert warm["broker_cpu_per_unit"] > 0
         prod, cons = cell["produce"], cell["consume"]
         assert prod["records"] > 0 and prod["failed"] == 0 and prod["undelivered"] == 0
         assert cons["complete"] and cons["records"] == cons["expected"] == sum(cell["end_offsets"].values())

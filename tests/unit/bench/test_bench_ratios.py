@@ -138,7 +138,54 @@ def test_render_of_each_side(bench):
     assert "to first Metadata answer 3.200 s" in text
     assert "| 1024 B | 1 | 1 | 1/1 | 500,000 | 500.0 | 0.50 | 4.00 | 600 |" in text
     assert "ERROR" not in text and "* = other" not in text  # the note and errors come once, at the end
+    assert "Warm-up not settled" not in text
+    kaf["throughput"][0].update(cell="tp-1024B-1p-acks1", warmup={"settled": False, "slices": []})
+    kaf["latency"].update(cell="latency", warmup={"settled": True, "slices": []})
+    assert ("Warm-up not settled within --warmup-max (broker CPU per unit of work still changing; see warmup.slices "
+            "in the JSON): tp-1024B-1p-acks1\n") in bench.render(kaf, "Apache Kafka 4.4.0")
     plain = bench.render({**odr, "errors": [{"cell": "latency [kafka]", "error": "RuntimeError: boom"}]})
     assert "storage format" not in plain  # Odradek has nothing to format
     assert "* = other processes" in plain
     assert plain.splitlines()[-1] == "ERROR in latency [kafka]: RuntimeError: boom"
+
+
+def _opts(warmup=2.0, warmup_max=30.0, tolerance=0.2):
+    import argparse
+
+    return argparse.Namespace(warmup=warmup, warmup_max=warmup_max, warmup_tolerance=tolerance)
+
+
+def test_warm_up_runs_slices_until_cpu_per_unit_settles(bench):
+    units = iter([1200.0, 380.0, 260.0, 240.0, 50.0])  # a JIT at work: CPU per request falls, then levels
+    topics = []
+
+    def run_slice(topic):
+        topics.append(topic)
+        return {"requests_per_s": 1000.0, "broker_cpu_us_per_request": next(units), "seconds": 2.0}
+
+    w = bench.warm_up("requests", run_slice, _opts())
+    assert w["settled"] is True
+    assert topics == ["bench-warmup-1", "bench-warmup-2", "bench-warmup-3", "bench-warmup-4"]  # 260 -> 240: within 20 %
+    assert [x["broker_cpu_per_unit"] for x in w["slices"]] == [1200.0, 380.0, 260.0, 240.0]
+    assert w["unit"] == "broker CPU us per request"
+
+
+def test_warm_up_stops_at_its_time_limit_and_says_so(bench):
+    calls = []
+
+    def run_slice(topic):
+        calls.append(topic)
+        return {"broker_cpu_us_per_request": 1000.0 / len(calls)}  # never settles
+
+    w = bench.warm_up("requests", run_slice, _opts(warmup_max=0.0))
+    assert w["settled"] is False and len(calls) == 1
+    assert bench.warm_up("requests", run_slice, _opts(warmup=0)) is None  # no warm-up asked for
+    assert len(calls) == 1
+
+
+def test_warm_up_throughput_unit_counts_both_windows(bench):
+    r = {"record_bytes": 1000, "produce": {"broker_cpu_s": 1.5, "records": 1_000_000}, "consume": {"broker_cpu_s": 0.5}}
+    assert bench._cpu_per_unit("throughput", r) == pytest.approx(2.0 / 1000)  # s per MB
+    assert bench._cpu_per_unit("throughput", {**r, "consume": None}) == pytest.approx(1.5 / 1000)
+    assert bench._cpu_per_unit("latency", {"broker_cpu_s": 0.3, "consumed": 3000}) == pytest.approx(1e-4)
+    assert bench._cpu_per_unit("latency", {"broker_cpu_s": 0.3, "consumed": 0}) is None
