@@ -1418,12 +1418,12 @@ def render_ratios(rat: dict) -> str:
            "Each figure is Odradek's divided by Kafka's. Throughput and requests/s: above 1 means Odradek "
            "is faster. Latency, start-up, broker CPU per MB or per request and memory: below 1 means "
            "Odradek needs less. * = one of the two windows had other load over "
-           f"{NOISY} cores.", ""]
+           f"{NOISY} cores; 'other cores' is the larger of the two sides' figures.", ""]
     rows = rat.get("throughput", [])
     if rows:
         out.append("| record | parts | acks | produce MB/s | consume MB/s | produce broker CPU/MB | consume broker CPU/MB "
-                   "| produce peak RSS | consume peak RSS | produce RSS at end | consume RSS at end |")
-        out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+                   "| produce peak RSS | consume peak RSS | produce RSS at end | consume RSS at end | other cores p/c |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for t in rows:
             p, q = t["produce"], t["consume"]
             pn = (p.get("max_other_cores") or 0) > NOISY
@@ -1431,25 +1431,26 @@ def render_ratios(rat: dict) -> str:
             out.append(f"| {t['record_bytes']} B | {t['partitions']} | {t['acks']} | {_r(p['mb_per_s'], pn)} "
                        f"| {_r(q['mb_per_s'], qn)} | {_r(p['broker_cpu_ms_per_mb'], pn)} | {_r(q['broker_cpu_ms_per_mb'], qn)} "
                        f"| {_r(p['broker_peak_rss_mb'])} | {_r(q['broker_peak_rss_mb'])} "
-                       f"| {_r(p['broker_rss_mb'])} | {_r(q['broker_rss_mb'])} |")
+                       f"| {_r(p['broker_rss_mb'])} | {_r(q['broker_rss_mb'])} "
+                       f"| {_f(p.get('max_other_cores'), '{:.2f}')}/{_f(q.get('max_other_cores'), '{:.2f}')} |")
         out.append("(records/s ratios equal the MB/s ratios: both sides move the same record sizes)")
         out.append("")
     rows = rat.get("requests", [])
     if rows:
-        out.append("| one-record requests, max.in.flight | requests/s | broker CPU/request | broker peak RSS |")
-        out.append("|---|---|---|---|")
+        out.append("| one-record requests, max.in.flight | requests/s | broker CPU/request | broker peak RSS | other cores |")
+        out.append("|---|---|---|---|---|")
         for r in rows:
             n = (r.get("max_other_cores") or 0) > NOISY
             out.append(f"| {r['max_in_flight']} | {_r(r['requests_per_s'], n)} | {_r(r['broker_cpu_us_per_request'], n)} "
-                       f"| {_r(r['broker_peak_rss_mb'])} |")
+                       f"| {_r(r['broker_peak_rss_mb'])} | {_f(r.get('max_other_cores'), '{:.2f}')} |")
         out.append("")
     lat = rat.get("latency")
     if lat:
         n = (lat.get("max_other_cores") or 0) > NOISY
-        out.append("| end-to-end latency | p50 | p90 | p99 | max | broker peak RSS |")
-        out.append("|---|---|---|---|---|---|")
+        out.append("| end-to-end latency | p50 | p90 | p99 | max | broker peak RSS | other cores |")
+        out.append("|---|---|---|---|---|---|---|")
         out.append(f"| ratio | {_r(lat['p50_ms'], n)} | {_r(lat['p90_ms'], n)} | {_r(lat['p99_ms'], n)} "
-                   f"| {_r(lat['max_ms'], n)} | {_r(lat['broker_peak_rss_mb'])} |")
+                   f"| {_r(lat['max_ms'], n)} | {_r(lat['broker_peak_rss_mb'])} | {_f(lat.get('max_other_cores'), '{:.2f}')} |")
         out.append("")
     st = rat.get("startup")
     if st:
@@ -1566,7 +1567,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release(),
-                    "confluent_kafka": confluent_kafka.version()[0], "librdkafka": confluent_kafka.libversion()[0]},
+                    "confluent_kafka": confluent_kafka.__version__, "librdkafka": confluent_kafka.libversion()[0]},
         "git": _git_rev(),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(opts).items()},
         "throughput": [], "requests": [], "errors": [],
