@@ -723,9 +723,8 @@ class KafkaRef(BrokerProc):
         """A data dir formatted once per run (cluster id, node id 1, the 4.x default features)."""
         if cls._template is None:
             kj = _kafka_jvm()
-            tmp = Path(tempfile.mkdtemp(prefix="kafka-bench-template-", dir=Broker.base))
-            kj.KafkaBroker(tmp / "data", overrides=cls.overrides, heap=cls.heap).format_storage()
-            cls._template = tmp
+            cls._template = Path(tempfile.mkdtemp(prefix="kafka-bench-template-", dir=Broker.base))
+            kj.KafkaBroker(cls._template / "data", overrides=cls.overrides, heap=cls.heap).format_storage()
         return cls._template / "data"
 
     @classmethod
@@ -1619,22 +1618,21 @@ def main(argv: list[str] | None = None) -> int:
         return {side: best_of(rs) for side, rs in runs.items()}
 
     reports = {"odradek": report}
-    if opts.against:
-        kj = _kafka_jvm()
-        KafkaRef.heap = opts.kafka_heap
-        KafkaRef.overrides = dict(kv.split("=", 1) for kv in opts.kafka_override)
-        t0 = time.perf_counter()
-        print("preparing Apache Kafka (jars, one storage format for the run) ...", file=sys.stderr, flush=True)
-        KafkaRef.template()
-        jv = subprocess.run([kj.java(), "-version"], capture_output=True, text=True).stderr.splitlines()
-        report["kafka"] = reports["kafka"] = {
-            "broker": {"version": kj.KAFKA_VERSION["kafka-4"], "mode": "KRaft, broker+controller in one JVM, one node",
-                       "heap": opts.kafka_heap, "java": jv[0] if jv else None, "overrides": KafkaRef.overrides,
-                       "prepare_s": time.perf_counter() - t0},
-            "throughput": [], "requests": [],
-        }
-
     try:
+        if opts.against:
+            kj = _kafka_jvm()
+            KafkaRef.heap = opts.kafka_heap
+            KafkaRef.overrides = dict(kv.split("=", 1) for kv in opts.kafka_override)
+            t0 = time.perf_counter()
+            print("preparing Apache Kafka (jars, one storage format for the run) ...", file=sys.stderr, flush=True)
+            KafkaRef.template()
+            jv = subprocess.run([kj.java(), "-version"], capture_output=True, text=True).stderr.splitlines()
+            report["kafka"] = reports["kafka"] = {
+                "broker": {"version": kj.KAFKA_VERSION["kafka-4"], "mode": "KRaft, broker+controller in one JVM, one node",
+                           "heap": opts.kafka_heap, "java": jv[0] if jv else None, "overrides": KafkaRef.overrides,
+                           "prepare_s": time.perf_counter() - t0},
+                "throughput": [], "requests": [],
+            }
         if "startup" in only:
             st: dict[str, list] = {s: [] for s in sides}
             for i in range(opts.startup_runs):
