@@ -5,13 +5,16 @@
     python3 bench/run.py --quick            # about a minute
     python3 bench/run.py --json out.json    # also write every figure as JSON
     python3 bench/run.py --profile prof/    # also sample the broker with py-spy (slower; separate figures)
+    python3 bench/run.py --against kafka    # the same cells against Apache Kafka 4.x too, and the ratios
 
 Each throughput cell (record size x partitions x acks) gets a fresh broker process on a free
 127.0.0.1 port with an empty temporary data directory; the broker is stopped by its PID at the end
 of the cell. Load runs in worker processes (this same file, ``worker`` sub-command) so that the
 orchestrator never competes for the GIL with a client, and so that broker CPU can be sampled
-exactly at the start and end of each measured window. See bench/README.md for what each figure
-means. Nothing here is part of the pytest suite.
+exactly at the start and end of each measured window. With ``--against kafka`` every cell also runs
+on a fresh Apache Kafka 4.x broker (KRaft, one node, from the Maven jars through tests/kafka_jvm.py),
+alternating which broker goes first, and the report adds Kafka's figures and Odradek/Kafka ratios.
+See bench/README.md for what each figure means. Nothing here is part of the pytest suite.
 """
 
 from __future__ import annotations
@@ -327,6 +330,7 @@ def worker_lat_produce(a: dict) -> dict:
     _emit("ready")
     _wait_go()
     rate, total = a["rate"], a["count"]
+    cpu0 = _cpu_self()
     t0 = time.perf_counter()
     for i in range(total):
         target = t0 + i / rate
@@ -337,7 +341,7 @@ def worker_lat_produce(a: dict) -> dict:
     p.flush(30)
     t1 = time.perf_counter()
     _emit("end")
-    return {"records": total, "failed": errs[0], "seconds": t1 - t0}
+    return {"records": total, "failed": errs[0], "seconds": t1 - t0, "client_cpu_s": _cpu_self() - cpu0}
 
 
 def worker_lat_consume(a: dict) -> dict:
@@ -464,71 +468,126 @@ def reset_peak_rss(pid: int) -> bool:
         return False
 
 
-class Broker:
-    """An ``odradek serve`` subprocess on a free port with its own temporary data dir."""
+_METADATA_V4 = struct.Struct(">hhih5sib")  # header v1 (key, version, correlation id, client id) + body
 
-    base: str | None = None  # where temporary data dirs go (--data-base); None: the system temp dir
-    env: dict[str, str] = {}  # extra environment for the broker (--broker-env)
-    overrides: list[str] = []  # extra --override KEY=VALUE for the broker (--broker-override)
 
-    def __init__(self, keep_logs: Path | None = None, name: str = "broker", extra: list[str] | None = None) -> None:
-        self.tmp = Path(tempfile.mkdtemp(prefix="odradek-bench-", dir=Broker.base))
-        self.data = self.tmp / "data"
-        self.port = free_port()
-        self.keep_logs = keep_logs
-        self.name = name
-        self.extra = extra or []
-        self.proc: subprocess.Popen | None = None
-        self.logfile = self.tmp / "broker.log"
+def metadata_answer(port: int, deadline: float, on_wait=None) -> float | None:
+    """Send Metadata v4 with no topics on a new connection; perf_counter() when the answer (listing at
+    least one broker) arrived, or None if the connection failed or closed first. ``on_wait`` is called
+    while the answer is awaited."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.settimeout(0.01)
+            body = _METADATA_V4.pack(3, 4, 1, 5, b"bench", 0, 0)  # topics: empty array; no auto-creation
+            s.sendall(struct.pack(">i", len(body)) + body)
+            buf = b""
+            while time.perf_counter() < deadline:
+                try:
+                    chunk = s.recv(65536)
+                except socket.timeout:
+                    if on_wait:
+                        on_wait()
+                    continue
+                if not chunk:
+                    return None
+                buf += chunk
+                if len(buf) >= 4 and len(buf) >= 4 + struct.unpack_from(">i", buf)[0]:
+                    # correlation id, throttle_time_ms, then the brokers array's length
+                    corr, _throttle, nbrokers = struct.unpack_from(">iii", buf, 4)
+                    return time.perf_counter() if corr == 1 and nbrokers >= 1 else None
+    except OSError:
+        return None
+    return None
+
+
+class BrokerProc:
+    """What the cells need of a broker process: start, a PID to sample, a port, its log, stop by PID.
+    Subclasses: :class:`Broker` (Odradek) and :class:`KafkaRef` (Apache Kafka)."""
+
+    kind = "?"
+    ready_mark = b""  # the log line that says the broker is up
+    start_timeout = 30.0  # seconds, for each of the start-up waits
+
+    proc: subprocess.Popen | None
+    port: int
+    logfile: Path
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def spawn(self) -> float:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = str(SRC) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        cmd = [
-            sys.executable, "-m", "odradek", "serve",
-            "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.port}",
-            "--override", f"log.dirs={self.data}",
-            *[x for kv in Broker.overrides for x in ("--override", kv)],
-            *self.extra,
-        ]
-        env.update(Broker.env)
-        self._log = open(self.logfile, "wb")
-        t0 = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-        return t0
+    def prepare(self, real_format: bool = False) -> float:
+        """Anything before the process is spawned (not counted in start-up); returns its seconds."""
+        return 0.0
 
-    def wait_accepting(self, timeout: float = 30.0) -> float:
+    def _check_ready_line(self) -> None:
+        """Note the first time the ready line shows up in the log (read incrementally)."""
+        if self.ready_at is not None:
+            return
+        try:
+            with open(self.logfile, "rb") as f:
+                f.seek(self._log_pos)
+                chunk = f.read()
+        except OSError:
+            return
+        text = self._log_carry + chunk
+        if self.ready_mark in text:
+            self.ready_at = time.perf_counter()
+        self._log_pos += len(chunk)
+        self._log_carry = text[-len(self.ready_mark):]
+
+    def _reset_watch(self) -> None:
+        self.ready_at: float | None = None
+        self._log_pos = 0
+        self._log_carry = b""
+
+    def wait_accepting(self, timeout: float | None = None) -> float:
         """Poll a TCP connect every 2 ms; return perf_counter() of the first accepted connection."""
+        timeout = timeout or self.start_timeout
         end = time.perf_counter() + timeout
         while time.perf_counter() < end:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"broker exited with {self.proc.returncode}:\n{self.log_tail()}")
+                raise RuntimeError(f"{self.kind} exited with {self.proc.returncode}:\n{self.log_tail()}")
+            self._check_ready_line()
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     return time.perf_counter()
             except OSError:
                 time.sleep(0.002)
-        raise RuntimeError(f"broker not accepting after {timeout}s:\n{self.log_tail()}")
+        raise RuntimeError(f"{self.kind} not accepting after {timeout}s:\n{self.log_tail()}")
 
-    def wait_ready_line(self, timeout: float = 30.0) -> float:
+    def wait_metadata(self, timeout: float | None = None) -> float:
+        """Retry a Metadata request (every 2 ms after a failure) until one is answered; its perf_counter()."""
+        timeout = timeout or self.start_timeout
         end = time.perf_counter() + timeout
         while time.perf_counter() < end:
-            if b" ready on " in self.logfile.read_bytes():
-                return time.perf_counter()
             if self.proc.poll() is not None:
-                raise RuntimeError(f"broker exited with {self.proc.returncode}:\n{self.log_tail()}")
+                raise RuntimeError(f"{self.kind} exited with {self.proc.returncode}:\n{self.log_tail()}")
+            self._check_ready_line()
+            t = metadata_answer(self.port, end, self._check_ready_line)
+            if t is not None:
+                return t
             time.sleep(0.002)
-        raise RuntimeError(f"no ready line after {timeout}s:\n{self.log_tail()}")
+        raise RuntimeError(f"{self.kind}: no Metadata answer after {timeout}s:\n{self.log_tail()}")
 
-    def start(self) -> "Broker":
-        self.spawn()
+    def wait_ready_line(self, timeout: float | None = None) -> float:
+        timeout = timeout or self.start_timeout
+        end = time.perf_counter() + timeout
+        while time.perf_counter() < end:
+            self._check_ready_line()
+            if self.ready_at is not None:
+                return self.ready_at
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited with {self.proc.returncode}:\n{self.log_tail()}")
+            time.sleep(0.002)
+        raise RuntimeError(f"{self.kind}: no ready line after {timeout}s:\n{self.log_tail()}")
+
+    def start(self) -> "BrokerProc":
         try:
+            self.prepare()
+            self.spawn()
             self.wait_accepting()
+            self.wait_metadata()
             self.wait_ready_line()
         except BaseException:
             self.stop()
@@ -548,6 +607,63 @@ class Broker:
             return []
         return [ln for ln in text.splitlines() if any(x in ln for x in needles)]
 
+    def error_lines(self) -> list[str]:
+        return self.log_lines("ERROR", "Traceback", "internal error")[:10]
+
+    def _keep_log(self) -> None:
+        if self.keep_logs is not None and self.logfile.exists():
+            self.keep_logs.mkdir(parents=True, exist_ok=True)
+            shutil.copy(self.logfile, self.keep_logs / f"{self.kind}-{self.name}-{self.port}.log")
+
+    def __enter__(self) -> "BrokerProc":
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None and self.proc is not None:
+            state = "still running" if self.proc.poll() is None else f"exited with {self.proc.returncode}"
+            print(f"  {self.kind} broker on port {self.port} ({state}); its log ends:\n"
+                  + "\n".join("    " + ln for ln in self.log_tail(15).splitlines()), file=sys.stderr)
+        self.stop()
+
+
+class Broker(BrokerProc):
+    """An ``odradek serve`` subprocess on a free port with its own temporary data dir."""
+
+    kind = "odradek"
+    ready_mark = b" ready on "
+    base: str | None = None  # where temporary data dirs go (--data-base); None: the system temp dir
+    env: dict[str, str] = {}  # extra environment for the broker (--broker-env)
+    overrides: list[str] = []  # extra --override KEY=VALUE for the broker (--broker-override)
+
+    def __init__(self, keep_logs: Path | None = None, name: str = "broker", extra: list[str] | None = None) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="odradek-bench-", dir=Broker.base))
+        self.data = self.tmp / "data"
+        self.port = free_port()
+        self.keep_logs = keep_logs
+        self.name = name
+        self.extra = extra or []
+        self.proc: subprocess.Popen | None = None
+        self.logfile = self.tmp / "broker.log"
+        self._reset_watch()
+
+    def spawn(self) -> float:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(SRC) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        cmd = [
+            sys.executable, "-m", "odradek", "serve",
+            "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.port}",
+            "--override", f"log.dirs={self.data}",
+            *[x for kv in Broker.overrides for x in ("--override", kv)],
+            *self.extra,
+        ]
+        env.update(Broker.env)
+        self._log = open(self.logfile, "wb")
+        self._reset_watch()
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        return t0
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -558,26 +674,103 @@ class Broker:
                 self.proc.wait(10)
         if getattr(self, "_log", None):
             self._log.close()
-        if self.keep_logs is not None:
-            self.keep_logs.mkdir(parents=True, exist_ok=True)
-            shutil.copy(self.logfile, self.keep_logs / f"{self.name}.log")
+        self._keep_log()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def __enter__(self) -> "Broker":
-        return self.start()
 
-    def __exit__(self, *exc) -> None:
-        self.stop()
+def _kafka_jvm():
+    """tests/kafka_jvm.py: Kafka's jars from Maven Central and its broker launcher, shared with the tests."""
+    tests = str(ROOT / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    import kafka_jvm
+
+    return kafka_jvm
+
+
+class KafkaRef(BrokerProc):
+    """A real Apache Kafka 4.x broker (KRaft, broker and controller in one JVM, one node) on free
+    127.0.0.1 ports with its own temporary data dir: tests/kafka_jvm.py ``KafkaBroker``, whose command
+    line is Kafka's own start scripts' (G1, ``-Xms``/``-Xmx`` both ``heap``: Kafka's default is 1g).
+
+    Formatting the storage (``kafka-storage format``, a JVM of its own, about a second) is not part of
+    the broker's start: it is done once per run into a template that every broker copies, and timed
+    apart in the start-up phase (:meth:`prepare` with ``real_format``)."""
+
+    kind = "kafka"
+    ready_mark = b"Kafka Server started"
+    start_timeout = 120.0  # a JVM start on a loaded 2-core machine can take well over 30 s
+    heap = "1g"
+    overrides: dict[str, str] = {}
+    _template: Path | None = None
+
+    def __init__(self, keep_logs: Path | None = None, name: str = "broker") -> None:
+        kj = _kafka_jvm()
+        self.tmp = Path(tempfile.mkdtemp(prefix="kafka-bench-", dir=Broker.base))
+        self.kb = kj.KafkaBroker(self.tmp / "data", overrides=KafkaRef.overrides, heap=KafkaRef.heap)
+        self.port = self.kb.port
+        self.keep_logs = keep_logs
+        self.name = name
+        self.logfile = self.kb.log_path
+        self._reset_watch()
+
+    @property
+    def proc(self) -> subprocess.Popen | None:
+        return self.kb.proc
+
+    @classmethod
+    def template(cls) -> Path:
+        """A data dir formatted once per run (cluster id, node id 1, the 4.x default features)."""
+        if cls._template is None:
+            kj = _kafka_jvm()
+            cls._template = Path(tempfile.mkdtemp(prefix="kafka-bench-template-", dir=Broker.base))
+            kj.KafkaBroker(cls._template / "data", overrides=cls.overrides, heap=cls.heap).format_storage()
+        return cls._template / "data"
+
+    @classmethod
+    def drop_template(cls) -> None:
+        if cls._template is not None:
+            shutil.rmtree(cls._template, ignore_errors=True)
+            cls._template = None
+
+    def prepare(self, real_format: bool = False) -> float:
+        t0 = time.perf_counter()
+        if real_format:
+            self.kb.format_storage()
+        else:
+            shutil.copytree(self.template(), self.kb.data_dir)
+        return time.perf_counter() - t0
+
+    def spawn(self) -> float:
+        cmd = self.kb.command()  # writes its config files before the clock starts
+        self._reset_watch()
+        t0 = time.perf_counter()
+        self.kb.spawn(cmd)
+        return t0
+
+    def stop(self) -> None:
+        self.kb.stop(timeout=30)  # SIGTERM to its PID (controlled shutdown), SIGKILL after 30 s
+        self._keep_log()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def new_broker(kind: str, keep_logs: Path | None, name: str) -> BrokerProc:
+    return KafkaRef(keep_logs, name) if kind == "kafka" else Broker(keep_logs, name)
 
 
 class Sampler:
     """Broker CPU (user+sys from /proc/<pid>/stat) and peak RSS (VmHWM) over a window."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, extra_pids: tuple[int, ...] = ()) -> None:
         self.pid = pid
+        self.extra_pids = extra_pids  # other load processes whose CPU the window should count
+
+    def _extra_cpu(self) -> float:
+        return sum(proc_cpu_s(p) for p in self.extra_pids)
 
     def begin(self) -> None:
         self.hwm_reset = reset_peak_rss(self.pid)
+        self.extra0 = self._extra_cpu()
         self.cpu0 = proc_cpu_s(self.pid)
         self.flt0 = proc_minflt(self.pid)
         self.sys0 = system_cpu()[0]
@@ -587,7 +780,9 @@ class Sampler:
         cpu = proc_cpu_s(self.pid) - self.cpu0
         busy = system_cpu()[0] - self.sys0
         wall = time.perf_counter() - self.t0
+        extra = self._extra_cpu() - self.extra0
         return {
+            **({"extra_process_cpu_s": extra} if self.extra_pids else {}),
             "broker_minor_faults": proc_minflt(self.pid) - self.flt0,
             "machine_busy_cores": busy / wall if wall > 0 else None,
             "broker_cpu_s": cpu,
@@ -693,8 +888,8 @@ class Profiler:
             self.proc.wait()
 
 
-def run_workers(kind: str, args_list: list[dict], broker: Broker, timeout: float, profile: Path | None = None,
-                probe_loop: bool = True) -> tuple[list[dict], dict]:
+def run_workers(kind: str, args_list: list[dict], broker: BrokerProc, timeout: float, profile: Path | None = None,
+                probe_loop: bool = True, extra_pids: tuple[int, ...] = ()) -> tuple[list[dict], dict]:
     """Start one worker per args dict, wait until all are ready, open the window, collect results."""
     procs = []
     for a in args_list:
@@ -710,7 +905,7 @@ def run_workers(kind: str, args_list: list[dict], broker: Broker, timeout: float
             _expect(p, "ready", deadline)
         t_ready = time.perf_counter()
         prof.begin()
-        sampler = Sampler(broker.proc.pid)
+        sampler = Sampler(broker.proc.pid, extra_pids)
         probe = Probe(broker.port) if probe_loop else None
         if probe:
             probe.begin()
@@ -765,16 +960,25 @@ def _expect(p: subprocess.Popen, prefix: str, deadline: float) -> str:
         sel.close()
 
 
-def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
+def create_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 30.0) -> None:
+    """CreateTopics, then wait until Metadata shows every partition with a leader: Kafka answers
+    CreateTopics once its controller committed the topic, and the broker's metadata cache may
+    catch up a moment later."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     fut = admin.create_topics([NewTopic(topic, partitions, 1)], operation_timeout=10)[topic]
     fut.result(timeout=15)
-    md = admin.list_topics(topic, timeout=10)
-    got = len(md.topics[topic].partitions)
-    if got != partitions:
-        raise RuntimeError(f"topic {topic} has {got} partitions, wanted {partitions}")
+    deadline = time.perf_counter() + timeout
+    while True:
+        md = admin.list_topics(topic, timeout=10).topics[topic]
+        led = sum(1 for p in md.partitions.values() if p.leader >= 0 and p.error is None)
+        if md.error is None and len(md.partitions) == partitions and led == partitions:
+            return
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"topic {topic}: {len(md.partitions)} partitions, {led} with a leader, wanted "
+                               f"{partitions} (error {md.error})")
+        time.sleep(0.05)  # poll interval of this deadline loop
 
 
 def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
@@ -802,142 +1006,258 @@ def _other(d: dict) -> None:
         d["other_cores"] = None
 
 
+def _per_mb(d: dict, size: int) -> None:
+    """Broker CPU per MB moved: CPU ms for each 10^6 payload bytes (= broker cores / (MB/s) x 1000)."""
+    mb = d.get("records", 0) * size / MB
+    d["broker_cpu_ms_per_mb"] = d["broker_cpu_s"] * 1000 / mb if mb and d.get("broker_cpu_s") is not None else None
+
+
 # --- the cells -----------------------------------------------------------------------------------
 
 
-def run_throughput_cell(size: int, parts: int, acks: str, opts) -> dict:
-    name = f"tp-{size}B-{parts}p-acks{acks}"
-    topic = f"bench-{size}-{parts}-{acks}"
-    cell: dict = {"cell": name, "record_bytes": size, "partitions": parts, "acks": acks}
-    prof_dir = Path(opts.profile) if opts.profile else None
-    with Broker(opts.keep_logs, name) as b:
-        create_topic(b.bootstrap, topic, parts)
-        pargs = [{
-            "bootstrap": b.bootstrap, "topic": topic, "partitions": parts, "size": size,
-            "acks": acks, "duration": opts.duration, "count": opts.max_records,
-        } for _ in range(_procs(opts.producers, size, parts, producer=True))]
-        res, win = run_workers("produce", pargs, b, timeout=opts.duration + 180,
-                               profile=prof_dir / f"{name}-produce.txt" if prof_dir else None)
-        recs = sum(r.get("records", 0) for r in res)
-        secs = max(r.get("seconds", 0) for r in res) or float("nan")
-        cell["produce"] = {
-            "records": recs, "seconds": secs, "records_per_s": recs / secs, "mb_per_s": recs * size / secs / MB,
-            "client_cores": sum(r.get("client_cpu_s", 0) for r in res) / secs, "processes": len(res),
-            "failed": sum(r.get("failed", 0) for r in res), "undelivered": sum(r.get("undelivered", 0) for r in res),
-            "error_samples": [e for r in res for e in r.get("error_samples", [])][:5],
-            **win,
+def _prof_dir(opts, kind: str) -> Path | None:
+    """py-spy samples Python only: Kafka's JVM is never profiled."""
+    return Path(opts.profile) if opts.profile and kind == "odradek" else None
+
+
+WARM_KEYS = ("seconds", "records", "records_per_s", "mb_per_s", "requests_per_s", "broker_cores",
+             "broker_cpu_ms_per_mb", "broker_cpu_us_per_request", "p50_ms", "p99_ms", "other_cores", "consumed")
+
+
+def _warm_brief(d: dict | None) -> dict | None:
+    if not d:
+        return d
+    out = {k: d[k] for k in WARM_KEYS if k in d}
+    for phase in ("produce", "consume"):
+        if d.get(phase):
+            out[phase] = {k: d[phase][k] for k in WARM_KEYS if k in d[phase]}
+    return out
+
+
+def _cpu_per_unit(kind: str, r: dict) -> float | None:
+    """The warm-up's yardstick: broker CPU per unit of work (falls as a JIT compiles the hot code)."""
+    try:
+        if kind == "throughput":
+            cpu = r["produce"]["broker_cpu_s"] + ((r.get("consume") or {}).get("broker_cpu_s") or 0)
+            return cpu / (r["produce"]["records"] * r["record_bytes"] / MB)
+        if kind == "requests":
+            return r["broker_cpu_us_per_request"]
+        return r["broker_cpu_s"] / r["consumed"]  # latency: CPU per record at a fixed rate
+    except (KeyError, TypeError, ZeroDivisionError):
+        return None
+
+
+def warm_up(kind: str, run_slice, opts) -> dict | None:
+    """Unmeasured load before a cell's measured run, on the same fresh broker: the cell's own load in
+    slices of --warmup seconds, each on a topic of its own, until the broker's CPU per unit of work
+    settles (the last slice within --warmup-tolerance of the one before) or --warmup-max seconds have
+    passed. A fresh JVM runs Kafka's code interpreted until the JIT has compiled the hot paths; this
+    keeps that out of the window. Both brokers get the same treatment (Odradek settles at once)."""
+    if not opts.warmup:
+        return None
+    t0 = time.perf_counter()
+    slices: list[dict] = []
+    settled = False
+    prev = None
+    while True:
+        r = run_slice(f"bench-warmup-{len(slices) + 1}")
+        unit = _cpu_per_unit(kind, r)
+        slices.append({**_warm_brief(r), "broker_cpu_per_unit": unit})
+        if prev and unit is not None and abs(unit - prev) <= opts.warmup_tolerance * prev:
+            settled = True
+            break
+        if time.perf_counter() - t0 >= opts.warmup_max:
+            break
+        prev = unit
+    took = time.perf_counter() - t0
+    print(f"  warm-up: {len(slices)} slice(s) in {took:.0f} s, {'settled' if settled else 'not settled'}; broker CPU "
+          "per unit " + " -> ".join("-" if x["broker_cpu_per_unit"] is None else f"{x['broker_cpu_per_unit']:.3g}"
+                                    for x in slices), file=sys.stderr, flush=True)
+    return {"seconds": took, "settled": settled, "slices": slices,
+            "unit": {"throughput": "broker CPU s per MB produced (produce + consume windows)",
+                     "requests": "broker CPU us per request",
+                     "latency": "broker CPU s per record"}[kind]}
+
+
+def _throughput_run(b: BrokerProc, topic: str, size: int, parts: int, acks: str, duration: float, opts,
+                    name: str, prof_dir: Path | None) -> dict:
+    """Create `topic`, produce to it for `duration` s (measured window), then read it all back (window)."""
+    cell: dict = {}
+    create_topic(b.bootstrap, topic, parts)
+    pargs = [{
+        "bootstrap": b.bootstrap, "topic": topic, "partitions": parts, "size": size,
+        "acks": acks, "duration": duration, "count": opts.max_records,
+    } for _ in range(_procs(opts.producers, size, parts, producer=True))]
+    res, win = run_workers("produce", pargs, b, timeout=duration + 180,
+                           profile=prof_dir / f"{name}-produce.txt" if prof_dir else None)
+    recs = sum(r.get("records", 0) for r in res)
+    secs = max(r.get("seconds", 0) for r in res) or float("nan")
+    cell["produce"] = {
+        "records": recs, "seconds": secs, "records_per_s": recs / secs, "mb_per_s": recs * size / secs / MB,
+        "client_cores": sum(r.get("client_cpu_s", 0) for r in res) / secs, "processes": len(res),
+        "failed": sum(r.get("failed", 0) for r in res), "undelivered": sum(r.get("undelivered", 0) for r in res),
+        "error_samples": [e for r in res for e in r.get("error_samples", [])][:5],
+        **win,
+    }
+    _other(cell["produce"])
+    _per_mb(cell["produce"], size)
+    if "error" in res[0]:
+        cell["produce"]["error"] = res[0]["error"]
+    ends = end_offsets(b.bootstrap, topic, parts)
+    produced_total = recs + sum(r.get("warmup", 0) for r in res)
+    cell["end_offsets"] = ends
+    cell["end_offsets_match"] = sum(ends.values()) == produced_total
+    if opts.no_consume:
+        return cell
+    ncons = _procs(opts.consumers, size, parts)
+    groups = [{p: ends[p] for p in range(k, parts, ncons)} for k in range(ncons)]
+    cons = None
+    for mode in ("assign", "assign-retry"):
+        cargs = [{
+            "bootstrap": b.bootstrap, "topic": topic, "size": size, "group": f"bench-{name}-{k}",
+            "ends": g, "idle_timeout": 10.0, "max_seconds": max(60.0, duration * 8), "mode": mode,
+        } for k, g in enumerate(groups)]
+        cres, cwin = run_workers("consume", cargs, b, timeout=cargs[0]["max_seconds"] + 60,
+                                 profile=prof_dir / f"{name}-consume.txt" if prof_dir else None)
+        got = sum(c["records"] for c in cres)
+        secs = max(c["seconds"] for c in cres)
+        cons = {
+            "mode": mode, "processes": len(cres), "records": got, "expected": sum(c["expected"] for c in cres),
+            "complete": all(c["complete"] for c in cres),
+            "seconds": secs, "records_per_s": got / secs if secs > 0 else 0,
+            "mb_per_s": sum(c["bytes"] for c in cres) / secs / MB if secs > 0 else 0,
+            "first_record_after_s": max((c["first_record_after_s"] or 0) for c in cres),
+            "close_s": max(c["close_s"] for c in cres), "close_hung": any(c["close_hung"] for c in cres),
+            "client_cores": sum(c["client_cpu_s"] for c in cres) / secs if secs > 0 else None,
+            "error_samples": [e for c in cres for e in c["error_samples"]][:5],
+            **cwin,
         }
-        _other(cell["produce"])
-        if "error" in res[0]:
-            cell["produce"]["error"] = res[0]["error"]
-        ends = end_offsets(b.bootstrap, topic, parts)
-        produced_total = recs + sum(r.get("warmup", 0) for r in res)
-        cell["end_offsets"] = ends
-        cell["end_offsets_match"] = sum(ends.values()) == produced_total
-        if opts.no_consume:
-            return cell
-        ncons = _procs(opts.consumers, size, parts)
-        groups = [{p: ends[p] for p in range(k, parts, ncons)} for k in range(ncons)]
-        cons = None
-        for mode in ("assign", "assign-retry"):
-            cargs = [{
-                "bootstrap": b.bootstrap, "topic": topic, "size": size, "group": f"bench-{name}-{k}",
-                "ends": g, "idle_timeout": 10.0, "max_seconds": max(60.0, opts.duration * 8), "mode": mode,
-            } for k, g in enumerate(groups)]
-            cres, cwin = run_workers("consume", cargs, b, timeout=cargs[0]["max_seconds"] + 60,
-                                     profile=prof_dir / f"{name}-consume.txt" if prof_dir else None)
-            got = sum(c["records"] for c in cres)
-            secs = max(c["seconds"] for c in cres)
-            cons = {
-                "mode": mode, "processes": len(cres), "records": got, "expected": sum(c["expected"] for c in cres),
-                "complete": all(c["complete"] for c in cres),
-                "seconds": secs, "records_per_s": got / secs if secs > 0 else 0,
-                "mb_per_s": sum(c["bytes"] for c in cres) / secs / MB if secs > 0 else 0,
-                "first_record_after_s": max((c["first_record_after_s"] or 0) for c in cres),
-                "close_s": max(c["close_s"] for c in cres), "close_hung": any(c["close_hung"] for c in cres),
-                "client_cores": sum(c["client_cpu_s"] for c in cres) / secs if secs > 0 else None,
-                "error_samples": [e for c in cres for e in c["error_samples"]][:5],
-                **cwin,
-            }
-            _other(cons)
-            if got > 0:
-                break
-        cell["consume"] = cons
-        cell["broker_errors"] = b.log_lines("ERROR", "Traceback", "internal error")[:10]
+        _other(cons)
+        _per_mb(cons, size)
+        if got > 0:
+            break
+    cell["consume"] = cons
     return cell
 
 
-def run_requests_cell(inflight: int, opts) -> dict:
+def run_throughput_cell(size: int, parts: int, acks: str, opts, kind: str = "odradek") -> dict:
+    """A fresh broker; with --warmup S first the same load for S s on a topic of its own (not measured:
+    a fresh JVM runs Kafka's code interpreted until the JIT has compiled it), then the measured run."""
+    name = f"tp-{size}B-{parts}p-acks{acks}"
+    cell: dict = {"cell": name, "broker": kind, "record_bytes": size, "partitions": parts, "acks": acks}
+    with new_broker(kind, opts.keep_logs, name) as b:
+        cell["warmup"] = warm_up("throughput", lambda topic: {"record_bytes": size, **_throughput_run(
+            b, topic, size, parts, acks, opts.warmup, opts, name + "-warmup", None)}, opts)
+        cell.update(_throughput_run(b, f"bench-{size}-{parts}-{acks}", size, parts, acks, opts.duration, opts,
+                                    name, _prof_dir(opts, kind)))
+        cell["broker_errors"] = b.error_lines()
+    return cell
+
+
+def _requests_run(b: BrokerProc, topic: str, inflight: int, duration: float, prof: Path | None) -> dict:
+    create_topic(b.bootstrap, topic, 1)
+    res, win = run_workers("requests", [{
+        "bootstrap": b.bootstrap, "topic": topic, "size": 100, "inflight": inflight, "duration": duration,
+    }], b, timeout=duration + 120, profile=prof, probe_loop=False)
+    r = res[0]
+    out = {
+        "records": r["records"], "seconds": r["seconds"], "records_per_s": r["records"] / r["seconds"],
+        "produce_requests": r["produce_requests"],
+        "requests_per_s": (r["produce_requests"] or r["records"]) / r["seconds"],
+        "records_per_request": (r["records"] / r["produce_requests"]) if r["produce_requests"] else None,
+        "failed": r["failed"], "client_cores": r["client_cpu_s"] / r["seconds"], **win,
+    }
+    _other(out)
+    reqs = r["produce_requests"] or r["records"]
+    out["broker_cpu_us_per_request"] = out["broker_cpu_s"] * 1e6 / reqs if reqs else None
+    return out
+
+
+def run_requests_cell(inflight: int, opts, kind: str = "odradek") -> dict:
     name = f"reqs-inflight{inflight}"
-    prof_dir = Path(opts.profile) if opts.profile else None
-    with Broker(opts.keep_logs, name) as b:
-        create_topic(b.bootstrap, "bench-reqs", 1)
-        res, win = run_workers("requests", [{
-            "bootstrap": b.bootstrap, "topic": "bench-reqs", "size": 100, "inflight": inflight,
-            "duration": opts.req_duration,
-        }], b, timeout=opts.req_duration + 120,
-            profile=prof_dir / f"{name}.txt" if prof_dir else None, probe_loop=False)
-        r = res[0]
-        out = {
-            "cell": name, "max_in_flight": inflight, "records": r["records"], "seconds": r["seconds"],
-            "records_per_s": r["records"] / r["seconds"],
-            "produce_requests": r["produce_requests"],
-            "requests_per_s": (r["produce_requests"] or r["records"]) / r["seconds"],
-            "records_per_request": (r["records"] / r["produce_requests"]) if r["produce_requests"] else None,
-            "failed": r["failed"], "client_cores": r["client_cpu_s"] / r["seconds"], **win,
-        }
-        _other(out)
-        out["broker_errors"] = b.log_lines("ERROR", "Traceback", "internal error")[:10]
+    prof_dir = _prof_dir(opts, kind)
+    with new_broker(kind, opts.keep_logs, name) as b:
+        warm = warm_up("requests", lambda topic: _requests_run(b, topic, inflight, opts.warmup, None), opts)
+        out = {"cell": name, "broker": kind, "max_in_flight": inflight,
+               **_requests_run(b, "bench-reqs", inflight, opts.req_duration,
+                               prof_dir / f"{name}.txt" if prof_dir else None),
+               "warmup": warm, "broker_errors": b.error_lines()}
         return out
 
 
-def run_latency_cell(opts) -> dict:
-    prof_dir = Path(opts.profile) if opts.profile else None
-    with Broker(opts.keep_logs, "latency") as b:
-        create_topic(b.bootstrap, "bench-lat", 1)
-        count = int(opts.lat_rate * opts.lat_seconds)
-        cproc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "worker", "lat-consume", json.dumps({
-                "bootstrap": b.bootstrap, "topic": "bench-lat", "group": "bench-lat", "count": count,
-                "max_seconds": opts.lat_seconds + 30,
-            })],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
-        )
-        try:
-            deadline = time.perf_counter() + opts.lat_seconds + 90
-            _expect(cproc, "ready", deadline)
-            pres, win = run_workers("lat-produce", [{
-                "bootstrap": b.bootstrap, "topic": "bench-lat", "size": 100, "rate": opts.lat_rate, "count": count,
-            }], b, timeout=opts.lat_seconds + 60, profile=prof_dir / "latency.txt" if prof_dir else None)
-            line = _expect(cproc, "result ", deadline)
-            c = json.loads(line[len("result "):])
-            cproc.wait(10)
-        finally:
-            if cproc.poll() is None:
-                cproc.kill()
-                cproc.wait()
-        return {
-            "cell": "latency", "rate_per_s": opts.lat_rate, "seconds": opts.lat_seconds, "record_bytes": 100,
-            "produced": pres[0]["records"], "consumed": c["records"],
-            "p50_ms": c["p50_ms"], "p90_ms": c["p90_ms"], "p99_ms": c["p99_ms"], "max_ms": c["max_ms"],
-            "mean_ms": c["mean_ms"], **win,
-            "broker_errors": b.log_lines("ERROR", "Traceback", "internal error")[:10],
-        }
+def _latency_run(b: BrokerProc, topic: str, seconds: float, opts, prof: Path | None) -> dict:
+    create_topic(b.bootstrap, topic, 1)
+    count = int(opts.lat_rate * seconds)
+    cproc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "worker", "lat-consume", json.dumps({
+            "bootstrap": b.bootstrap, "topic": topic, "group": topic, "count": count,
+            "max_seconds": seconds + 30,
+        })],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
+    )
+    try:
+        deadline = time.perf_counter() + seconds + 90
+        _expect(cproc, "ready", deadline)
+        pres, win = run_workers("lat-produce", [{
+            "bootstrap": b.bootstrap, "topic": topic, "size": 100, "rate": opts.lat_rate, "count": count,
+        }], b, timeout=seconds + 60, profile=prof, extra_pids=(cproc.pid,))
+        line = _expect(cproc, "result ", deadline)
+        c = json.loads(line[len("result "):])
+        cproc.wait(10)
+    finally:
+        if cproc.poll() is None:
+            cproc.kill()
+            cproc.wait()
+    out = {
+        "rate_per_s": opts.lat_rate, "seconds": seconds, "record_bytes": 100,
+        "produced": pres[0]["records"], "consumed": c["records"],
+        "p50_ms": c["p50_ms"], "p90_ms": c["p90_ms"], "p99_ms": c["p99_ms"], "max_ms": c["max_ms"],
+        "mean_ms": c["mean_ms"], **win,
+        # producer and consumer processes over the window
+        "client_cores": (pres[0]["client_cpu_s"] + win["extra_process_cpu_s"]) / win["window_s"],
+    }
+    _other(out)
+    return out
 
 
-def run_startup(opts) -> dict:
-    accept, ready = [], []
-    for i in range(opts.startup_runs):
-        b = Broker(opts.keep_logs, f"startup-{i}")
-        try:
-            t0 = b.spawn()
-            accept.append(b.wait_accepting() - t0)
-            ready.append(b.wait_ready_line() - t0)
-        finally:
-            b.stop()
+def run_latency_cell(opts, kind: str = "odradek") -> dict:
+    prof_dir = _prof_dir(opts, kind)
+    with new_broker(kind, opts.keep_logs, "latency") as b:
+        warm = warm_up("latency", lambda topic: _latency_run(b, topic, opts.warmup, opts, None), opts)
+        return {"cell": "latency", "broker": kind,
+                **_latency_run(b, "bench-lat", opts.lat_seconds, opts, prof_dir / "latency.txt" if prof_dir else None),
+                "warmup": warm, "broker_errors": b.error_lines()}
+
+
+def run_startup_once(i: int, opts, kind: str = "odradek") -> dict:
+    """Spawn a broker on an empty data dir: time to the first accepted TCP connection, to the first
+    answered Metadata request and to its ready log line; then its RSS and the CPU it used. For Kafka the
+    storage is formatted first (timed apart: ``format_s``, not part of the start-up)."""
+    b = new_broker(kind, opts.keep_logs, f"startup-{i}")
+    try:
+        fmt = b.prepare(real_format=True)
+        t0 = b.spawn()
+        accept = b.wait_accepting() - t0
+        meta = b.wait_metadata() - t0
+        pid = b.proc.pid
+        cpu, rss = proc_cpu_s(pid), (proc_status_kb(pid, "VmRSS") or 0) / 1024
+        ready = b.wait_ready_line() - t0
+        return {"accept_s": accept, "metadata_s": meta, "ready_line_s": ready, "format_s": fmt,
+                "cpu_s": cpu, "rss_mb": rss}
+    finally:
+        b.stop()
+
+
+def summarise_startup(runs: list[dict]) -> dict | None:
+    if not runs:
+        return None
+    med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if isinstance(runs[0][k], (int, float))}
     return {
-        "runs": len(accept), "accept_median_s": statistics.median(accept), "accept_all_s": accept,
-        "ready_line_median_s": statistics.median(ready),
+        "runs": len(runs), "accept_median_s": med["accept_s"], "accept_all_s": [r["accept_s"] for r in runs],
+        "metadata_median_s": med["metadata_s"], "metadata_all_s": [r["metadata_s"] for r in runs],
+        "ready_line_median_s": med["ready_line_s"], "format_median_s": med["format_s"],
+        "cpu_to_metadata_median_s": med["cpu_s"], "rss_after_start_median_mb": med["rss_mb"],
+        "other_load_before_cores": [r.get("other_load_before_cores") for r in runs],
     }
 
 
@@ -958,24 +1278,28 @@ def _noisy(d: dict) -> str:
     return " *" if v is not None and v > NOISY else ""
 
 
-def render(report: dict) -> str:
-    out = []
+def render(report: dict, title: str | None = None) -> str:
+    out = [f"## {title}", ""] if title else []
     cells = report.get("throughput", [])
     if cells:
-        out.append("Throughput (MB = 10^6 payload bytes; cores = CPU seconds per wall second)")
-        out.append("| record | parts | acks | procs p/c | produce rec/s | produce MB/s | broker cores | broker peak RSS MB | client cores "
-                   "| consume rec/s | consume MB/s | broker cores | broker peak RSS MB | other cores p/c | loop stall max ms p/c |")
-        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        out.append("Throughput (MB = 10^6 payload bytes; cores = CPU seconds per wall second; "
+                   "CPU ms/MB = broker CPU per MB moved)")
+        out.append("| record | parts | acks | procs p/c | produce rec/s | produce MB/s | broker cores | broker CPU ms/MB "
+                   "| broker peak RSS MB | client cores | consume rec/s | consume MB/s | broker cores | broker CPU ms/MB "
+                   "| broker peak RSS MB | other cores p/c | loop stall max ms p/c |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for c in cells:
             p, q = c.get("produce") or {}, c.get("consume") or {}
             out.append(
                 f"| {c['record_bytes']} B | {c['partitions']} | {c['acks']} | {p.get('processes', '-')}/{q.get('processes', '-')} "
                 f"| {_f(p.get('records_per_s'))}{_noisy(p)} | {_f(p.get('mb_per_s'), '{:,.1f}')} "
-                f"| {_f(p.get('broker_cores'), '{:.2f}')} | {_f(p.get('broker_peak_rss_mb'), '{:.0f}')} "
+                f"| {_f(p.get('broker_cores'), '{:.2f}')} | {_f(p.get('broker_cpu_ms_per_mb'), '{:.2f}')} "
+                f"| {_f(p.get('broker_peak_rss_mb'), '{:.0f}')} "
                 f"| {_f(p.get('client_cores'), '{:.2f}')} "
                 f"| {_f(q.get('records_per_s'))}{_noisy(q)}{'' if q.get('complete', True) else ' (incomplete)'} "
                 f"| {_f(q.get('mb_per_s'), '{:,.1f}')} "
-                f"| {_f(q.get('broker_cores'), '{:.2f}')} | {_f(q.get('broker_peak_rss_mb'), '{:.0f}')} "
+                f"| {_f(q.get('broker_cores'), '{:.2f}')} | {_f(q.get('broker_cpu_ms_per_mb'), '{:.2f}')} "
+                f"| {_f(q.get('broker_peak_rss_mb'), '{:.0f}')} "
                 f"| {_f(p.get('other_cores'), '{:.2f}')}/{_f(q.get('other_cores'), '{:.2f}')} "
                 f"| {_f(p.get('probe_max_ms'))}/{_f(q.get('probe_max_ms'))} |"
             )
@@ -983,31 +1307,158 @@ def render(report: dict) -> str:
     reqs = report.get("requests", [])
     if reqs:
         out.append("Produce requests, one 100 B record per request (linger.ms=0, batch.num.messages=1, acks=1)")
-        out.append("| max.in.flight | requests/s | records/request | broker cores | client cores | other cores |")
-        out.append("|---|---|---|---|---|---|")
+        out.append("| max.in.flight | requests/s | records/request | broker cores | broker CPU µs/request "
+                   "| broker peak RSS MB | client cores | other cores |")
+        out.append("|---|---|---|---|---|---|---|---|")
         for r in reqs:
             out.append(f"| {r['max_in_flight']} | {_f(r['requests_per_s'])}{_noisy(r)} | {_f(r['records_per_request'], '{:.2f}')} "
-                       f"| {_f(r['broker_cores'], '{:.2f}')} | {_f(r['client_cores'], '{:.2f}')} | {_f(r.get('other_cores'), '{:.2f}')} |")
+                       f"| {_f(r['broker_cores'], '{:.2f}')} | {_f(r.get('broker_cpu_us_per_request'), '{:.0f}')} "
+                       f"| {_f(r.get('broker_peak_rss_mb'), '{:.0f}')} "
+                       f"| {_f(r['client_cores'], '{:.2f}')} | {_f(r.get('other_cores'), '{:.2f}')} |")
         out.append("")
     lat = report.get("latency")
     if lat:
         out.append(f"End-to-end latency, {lat['rate_per_s']} records/s of 100 B for {lat['seconds']} s, "
                    "default fetch.wait.max.ms (500) and linger.ms (5)")
-        out.append("| p50 ms | p90 ms | p99 ms | max ms | consumed/produced | broker cores |")
-        out.append("|---|---|---|---|---|---|")
+        out.append("| p50 ms | p90 ms | p99 ms | max ms | consumed/produced | broker cores | broker peak RSS MB | other cores |")
+        out.append("|---|---|---|---|---|---|---|---|")
         out.append(f"| {_f(lat['p50_ms'], '{:.1f}')} | {_f(lat['p90_ms'], '{:.1f}')} | {_f(lat['p99_ms'], '{:.1f}')} "
-                   f"| {_f(lat['max_ms'], '{:.1f}')} | {lat['consumed']}/{lat['produced']} | {_f(lat['broker_cores'], '{:.2f}')} |")
+                   f"| {_f(lat['max_ms'], '{:.1f}')} | {lat['consumed']}/{lat['produced']} | {_f(lat['broker_cores'], '{:.2f}')} "
+                   f"| {_f(lat.get('broker_peak_rss_mb'), '{:.0f}')} | {_f(lat.get('other_cores'), '{:.2f}')} |")
         out.append("")
     st = report.get("startup")
     if st:
-        out.append(f"Start-up (spawn to first accepted TCP connection, empty data dir): median "
-                   f"{st['accept_median_s'] * 1000:.0f} ms of {st['runs']} "
-                   f"(ready line: {st['ready_line_median_s'] * 1000:.0f} ms)")
+        out.append(f"Start-up (empty data dir), median of {st['runs']}: spawn to first accepted TCP connection "
+                   f"{st['accept_median_s'] * 1000:.0f} ms, to first Metadata answer "
+                   f"{_f(st.get('metadata_median_s'), '{:.3f}')} s, to the ready log line "
+                   f"{st['ready_line_median_s'] * 1000:.0f} ms; then RSS {_f(st.get('rss_after_start_median_mb'), '{:.0f}')} MB, "
+                   f"CPU used {_f(st.get('cpu_to_metadata_median_s'), '{:.2f}')} s"
+                   + (f"; storage format before spawn (not counted): {st['format_median_s'] * 1000:.0f} ms"
+                      if st.get("format_median_s") else ""))
         out.append("")
-    out.append(f"* = other processes used over {NOISY} cores during that window (this machine has "
-               f"{os.cpu_count()}); 'other cores' includes kernel writeback of the data the broker wrote.")
-    for e in report.get("errors", []):
-        out.append(f"ERROR in {e['cell']}: {e['error']}")
+    cells_all = [*report.get("throughput", []), *report.get("requests", []), *([lat] if lat else [])]
+    unsettled = [c.get("cell", "?") for c in cells_all if c.get("warmup") and not c["warmup"].get("settled")]
+    if unsettled:
+        out.append("Warm-up not settled within --warmup-max (broker CPU per unit of work still changing; "
+                   "see warmup.slices in the JSON): " + ", ".join(unsettled))
+        out.append("")
+    if not title:
+        out.append(_noise_note())
+        for e in report.get("errors", []):
+            out.append(f"ERROR in {e['cell']}: {e['error']}")
+    return "\n".join(out)
+
+
+def _noise_note() -> str:
+    return (f"* = other processes used over {NOISY} cores during that window (this machine has "
+            f"{os.cpu_count()}); 'other cores' includes kernel writeback of the data the broker wrote.")
+
+
+# --- Odradek / Kafka ratios ----------------------------------------------------------------------
+
+RATIO_FIGURES = {
+    "throughput": ("records_per_s", "mb_per_s", "broker_cores", "broker_cpu_ms_per_mb", "broker_peak_rss_mb",
+                   "broker_rss_mb", "client_cores"),
+    "requests": ("requests_per_s", "broker_cores", "broker_cpu_us_per_request", "broker_peak_rss_mb", "broker_rss_mb"),
+    "latency": ("p50_ms", "p90_ms", "p99_ms", "max_ms", "mean_ms", "broker_cores", "broker_peak_rss_mb", "broker_rss_mb"),
+    "startup": ("accept_median_s", "metadata_median_s", "ready_line_median_s", "rss_after_start_median_mb",
+                "cpu_to_metadata_median_s"),
+}
+
+
+def ratio(a, b) -> float | None:
+    """a / b, or None when either is missing or b is not positive."""
+    if a is None or b is None or isinstance(a, bool) or isinstance(b, bool):
+        return None
+    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or a != a or b != b or b <= 0:
+        return None
+    return a / b
+
+
+def _ratios_of(o: dict | None, k: dict | None, keys) -> dict:
+    o, k = o or {}, k or {}
+    out = {key: ratio(o.get(key), k.get(key)) for key in keys}
+    oc = [v for v in (o.get("other_cores"), k.get("other_cores")) if v is not None]
+    out["max_other_cores"] = max(oc) if oc else None
+    return out
+
+
+def compute_ratios(odradek: dict, kafka: dict) -> dict:
+    """Odradek's figure divided by Kafka's, cell by cell (cells matched by their parameters)."""
+    out: dict = {"definition": "odradek / kafka", "throughput": [], "requests": []}
+    kt = {(c["record_bytes"], c["partitions"], str(c["acks"])): c for c in kafka.get("throughput", [])}
+    for c in odradek.get("throughput", []):
+        kc = kt.get((c["record_bytes"], c["partitions"], str(c["acks"])))
+        if kc is None:
+            continue
+        row = {"record_bytes": c["record_bytes"], "partitions": c["partitions"], "acks": c["acks"]}
+        for phase in ("produce", "consume"):
+            row[phase] = _ratios_of(c.get(phase), kc.get(phase), RATIO_FIGURES["throughput"])
+        out["throughput"].append(row)
+    kr = {r["max_in_flight"]: r for r in kafka.get("requests", [])}
+    for r in odradek.get("requests", []):
+        if r["max_in_flight"] in kr:
+            out["requests"].append({"max_in_flight": r["max_in_flight"],
+                                    **_ratios_of(r, kr[r["max_in_flight"]], RATIO_FIGURES["requests"])})
+    if odradek.get("latency") and kafka.get("latency"):
+        out["latency"] = _ratios_of(odradek["latency"], kafka["latency"], RATIO_FIGURES["latency"])
+    if odradek.get("startup") and kafka.get("startup"):
+        out["startup"] = _ratios_of(odradek["startup"], kafka["startup"], RATIO_FIGURES["startup"])
+        out["startup"].pop("max_other_cores")
+    return out
+
+
+def _r(v, noisy: bool = False) -> str:
+    return ("-" if v is None else f"{v:.2f}") + (" *" if noisy and v is not None else "")
+
+
+def render_ratios(rat: dict) -> str:
+    out = ["## Odradek / Kafka", "",
+           "Each figure is Odradek's divided by Kafka's. Throughput and requests/s: above 1 means Odradek "
+           "is faster. Latency, start-up, broker CPU per MB or per request and memory: below 1 means "
+           "Odradek needs less. * = one of the two windows had other load over "
+           f"{NOISY} cores; 'other cores' is the larger of the two sides' figures.", ""]
+    rows = rat.get("throughput", [])
+    if rows:
+        out.append("| record | parts | acks | produce MB/s | consume MB/s | produce broker CPU/MB | consume broker CPU/MB "
+                   "| produce peak RSS | consume peak RSS | produce RSS at end | consume RSS at end | other cores p/c |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for t in rows:
+            p, q = t["produce"], t["consume"]
+            pn = (p.get("max_other_cores") or 0) > NOISY
+            qn = (q.get("max_other_cores") or 0) > NOISY
+            out.append(f"| {t['record_bytes']} B | {t['partitions']} | {t['acks']} | {_r(p['mb_per_s'], pn)} "
+                       f"| {_r(q['mb_per_s'], qn)} | {_r(p['broker_cpu_ms_per_mb'], pn)} | {_r(q['broker_cpu_ms_per_mb'], qn)} "
+                       f"| {_r(p['broker_peak_rss_mb'])} | {_r(q['broker_peak_rss_mb'])} "
+                       f"| {_r(p['broker_rss_mb'])} | {_r(q['broker_rss_mb'])} "
+                       f"| {_f(p.get('max_other_cores'), '{:.2f}')}/{_f(q.get('max_other_cores'), '{:.2f}')} |")
+        out.append("(records/s ratios equal the MB/s ratios: both sides move the same record sizes)")
+        out.append("")
+    rows = rat.get("requests", [])
+    if rows:
+        out.append("| one-record requests, max.in.flight | requests/s | broker CPU/request | broker peak RSS | other cores |")
+        out.append("|---|---|---|---|---|")
+        for r in rows:
+            n = (r.get("max_other_cores") or 0) > NOISY
+            out.append(f"| {r['max_in_flight']} | {_r(r['requests_per_s'], n)} | {_r(r['broker_cpu_us_per_request'], n)} "
+                       f"| {_r(r['broker_peak_rss_mb'])} | {_f(r.get('max_other_cores'), '{:.2f}')} |")
+        out.append("")
+    lat = rat.get("latency")
+    if lat:
+        n = (lat.get("max_other_cores") or 0) > NOISY
+        out.append("| end-to-end latency | p50 | p90 | p99 | max | broker peak RSS | other cores |")
+        out.append("|---|---|---|---|---|---|---|")
+        out.append(f"| ratio | {_r(lat['p50_ms'], n)} | {_r(lat['p90_ms'], n)} | {_r(lat['p99_ms'], n)} "
+                   f"| {_r(lat['max_ms'], n)} | {_r(lat['broker_peak_rss_mb'])} | {_f(lat.get('max_other_cores'), '{:.2f}')} |")
+        out.append("")
+    st = rat.get("startup")
+    if st:
+        out.append("| start-up (medians) | to accepted connection | to Metadata answer | to ready line "
+                   "| RSS after start | CPU to Metadata answer |")
+        out.append("|---|---|---|---|---|---|")
+        out.append(f"| ratio | {_r(st['accept_median_s'])} | {_r(st['metadata_median_s'])} | {_r(st['ready_line_median_s'])} "
+                   f"| {_r(st['rss_after_start_median_mb'])} | {_r(st['cpu_to_metadata_median_s'])} |")
+        out.append("")
     return "\n".join(out)
 
 
@@ -1082,10 +1533,27 @@ def main(argv: list[str] | None = None) -> int:
                     help="before each cell wait up to S s for other processes to drop under 0.3 cores (0: don't)")
     ap.add_argument("--profile", metavar="DIR", help="record each window with py-spy into DIR and summarise")
     ap.add_argument("--keep-logs", metavar="DIR", type=Path, help="copy every broker log into DIR")
+    ap.add_argument("--against", choices=["kafka"],
+                    help="also run every cell against a real Apache Kafka 4.x broker (KRaft, one node, from the "
+                         "Maven jars) and print Odradek/Kafka ratios")
+    ap.add_argument("--kafka-heap", default="1g", help="Kafka's -Xms and -Xmx (1g: Kafka's own default)")
+    ap.add_argument("--kafka-override", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra Kafka broker config (repeatable)")
+    ap.add_argument("--warmup", type=float, metavar="S",
+                    help="before each cell's measured run, the same load in slices of S s on the same fresh broker, "
+                         "not measured, until the broker's CPU per unit of work settles (lets a JVM compile its hot "
+                         "code); default 0 (none), with --against kafka 3 (quick 2)")
+    ap.add_argument("--warmup-max", type=float, metavar="S",
+                    help="stop warming up after S s even if not settled (default 40; quick 15)")
+    ap.add_argument("--warmup-tolerance", type=float, default=0.2, metavar="F",
+                    help="settled: the last slice's broker CPU per unit within this fraction of the one before (0.2)")
     opts = ap.parse_args(argv)
     opts.duration = opts.duration or (2.0 if opts.quick else 5.0)
     opts.req_duration = opts.req_duration or (2.0 if opts.quick else 5.0)
     opts.lat_seconds = opts.lat_seconds or (3.0 if opts.quick else 5.0)
+    if opts.warmup is None:
+        opts.warmup = (2.0 if opts.quick else 3.0) if opts.against else 0.0
+    opts.warmup_max = opts.warmup_max if opts.warmup_max is not None else (15.0 if opts.quick else 40.0)
     only = set(opts.only.split(","))
     Broker.base = opts.data_base
     Broker.env = dict(kv.split("=", 1) for kv in opts.broker_env)
@@ -1098,7 +1566,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release(),
-                    "confluent_kafka": confluent_kafka.version()[0], "librdkafka": confluent_kafka.libversion()[0]},
+                    "confluent_kafka": confluent_kafka.__version__, "librdkafka": confluent_kafka.libversion()[0]},
         "git": _git_rev(),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(opts).items()},
         "throughput": [], "requests": [], "errors": [],
@@ -1119,12 +1587,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  FAILED: {e}", file=sys.stderr)
             return None
 
-    if "startup" in only:
-        report["startup"] = attempt("startup", run_startup, opts)
-    def repeated(label, fn, *a):
-        """Run a cell opts.repeat times; keep, per phase, the attempt on the quietest machine."""
-        runs = [r for i in range(opts.repeat)
-                if (r := attempt(label + (f" (attempt {i + 1}/{opts.repeat})" if opts.repeat > 1 else ""), fn, *a))]
+    sides = ["odradek"] + ([opts.against] if opts.against else [])
+    flip = [0]
+
+    def best_of(runs: list[dict]) -> dict | None:
+        """Per phase, the attempt on the quietest machine."""
         if len(runs) <= 1:
             return runs[0] if runs else None
         best = dict(min(runs, key=lambda r: _quiet_key(r)))
@@ -1135,20 +1602,68 @@ def main(argv: list[str] | None = None) -> int:
         best["attempts"] = [_brief(r) for r in runs]
         return best
 
-    if "throughput" in only:
-        for size in map(int, opts.sizes.split(",")):
-            for parts in map(int, opts.partitions.split(",")):
-                for acks in opts.acks.split(","):
-                    c = repeated(f"throughput {size}B {parts}p acks={acks}", run_throughput_cell, size, parts, acks, opts)
-                    if c:
-                        report["throughput"].append(c)
-    if "requests" in only:
-        for inflight in (1, 5):
-            r = repeated(f"requests in-flight {inflight}", run_requests_cell, inflight, opts)
-            if r:
-                report["requests"].append(r)
-    if "latency" in only:
-        report["latency"] = repeated("latency", run_latency_cell, opts)
+    def compare(label, fn, *a) -> dict:
+        """Run a cell opts.repeat times on every side (each time on fresh brokers), alternating which
+        broker goes first so that slow drifts of the machine's load fall on both; per side, keep the
+        quietest attempt of each phase."""
+        runs: dict[str, list] = {s: [] for s in sides}
+        for i in range(opts.repeat):
+            order = sides if flip[0] % 2 == 0 else sides[::-1]
+            flip[0] += 1
+            for side in order:
+                tag = (f" (attempt {i + 1}/{opts.repeat})" if opts.repeat > 1 else "") + (f" [{side}]" if len(sides) > 1 else "")
+                r = attempt(label + tag, fn, *a, side)
+                if r:
+                    runs[side].append(r)
+        return {side: best_of(rs) for side, rs in runs.items()}
+
+    reports = {"odradek": report}
+    try:
+        if opts.against:
+            kj = _kafka_jvm()
+            KafkaRef.heap = opts.kafka_heap
+            KafkaRef.overrides = dict(kv.split("=", 1) for kv in opts.kafka_override)
+            t0 = time.perf_counter()
+            print("preparing Apache Kafka (jars, one storage format for the run) ...", file=sys.stderr, flush=True)
+            KafkaRef.template()
+            jv = subprocess.run([kj.java(), "-version"], capture_output=True, text=True).stderr.splitlines()
+            report["kafka"] = reports["kafka"] = {
+                "broker": {"version": kj.KAFKA_VERSION["kafka-4"], "mode": "KRaft, broker+controller in one JVM, one node",
+                           "heap": opts.kafka_heap, "java": jv[0] if jv else None, "overrides": KafkaRef.overrides,
+                           "prepare_s": time.perf_counter() - t0},
+                "throughput": [], "requests": [],
+            }
+        if "startup" in only:
+            st: dict[str, list] = {s: [] for s in sides}
+            for i in range(opts.startup_runs):
+                for side in (sides if i % 2 == 0 else sides[::-1]):
+                    tag = f" [{side}]" if len(sides) > 1 else ""
+                    r = attempt(f"startup {i + 1}/{opts.startup_runs}{tag}", run_startup_once, i, opts, side)
+                    if r:
+                        st[side].append(r)
+            for side in sides:
+                reports[side]["startup"] = summarise_startup(st[side])
+        if "throughput" in only:
+            for size in map(int, opts.sizes.split(",")):
+                for parts in map(int, opts.partitions.split(",")):
+                    for acks in opts.acks.split(","):
+                        got = compare(f"throughput {size}B {parts}p acks={acks}", run_throughput_cell, size, parts, acks, opts)
+                        for side, c in got.items():
+                            if c:
+                                reports[side]["throughput"].append(c)
+        if "requests" in only:
+            for inflight in (1, 5):
+                got = compare(f"requests in-flight {inflight}", run_requests_cell, inflight, opts)
+                for side, r in got.items():
+                    if r:
+                        reports[side]["requests"].append(r)
+        if "latency" in only:
+            for side, r in compare("latency", run_latency_cell, opts).items():
+                reports[side]["latency"] = r
+    finally:
+        KafkaRef.drop_template()
+    if opts.against:
+        report["ratios"] = compute_ratios(report, report["kafka"])
     report["total_seconds"] = time.perf_counter() - t_start
 
     if opts.profile:
@@ -1163,7 +1678,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {row['self_pct']:5.1f}  {row['inclusive_pct']:5.1f}  {row['function']}")
 
     print()
-    print(render(report))
+    if opts.against:
+        kb = report["kafka"]["broker"]
+        print(render(report, "Odradek"))
+        print(render(report["kafka"], f"Apache Kafka {kb['version']} (KRaft, one node; -Xms{kb['heap']} -Xmx{kb['heap']}, G1)"))
+        print(render_ratios(report["ratios"]))
+        print(render({"errors": report["errors"]}))  # the noise note and any errors
+    else:
+        print(render(report))
     print(f"\n(total {report['total_seconds']:.0f} s)")
     if opts.json:
         Path(opts.json).write_text(json.dumps(report, indent=2, default=str) + "\n")

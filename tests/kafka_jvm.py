@@ -227,23 +227,41 @@ class KafkaBroker:
         props.update(self.overrides)
         return props
 
-    def start(self, timeout: float = 90.0) -> "KafkaBroker":
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+    CLUSTER_ID = "b2RyYWRlay1yZWZlcmVuY2U"  # any 22-character base64 UUID
+
+    def write_config(self) -> Path:
         conf = self.data_dir.parent / f"kafka-{self.port}.properties"
         conf.write_text("".join(f"{k}={v}\n" for k, v in self.properties().items()))
+        return conf
+
+    def format_storage(self) -> None:
+        """Kafka's ``kafka-storage format`` on the data dir (a JVM of its own), unless already formatted."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         if not (self.data_dir / "meta.properties").exists():
-            cluster_id = "b2RyYWRlay1yZWZlcmVuY2U"  # any 22-character base64 UUID
-            tool("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(conf), "--ignore-formatted", check=True)
+            tool("kafka.tools.StorageTool", "format", "-t", self.CLUSTER_ID, "-c", str(self.write_config()),
+                 "--ignore-formatted", check=True)
+
+    def command(self) -> list[str]:
+        """The broker's command line: the heap and G1 settings of Kafka's start scripts, heap size ``heap``."""
         log4j = self.data_dir.parent / "kafka-log4j2.properties"
         log4j.write_text((JVM_DIR / "log4j2.properties").read_text().replace("rootLogger.level=WARN", "rootLogger.level=INFO"))
-        cmd = [
+        return [
             java(), f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
             "-XX:InitiatingHeapOccupancyPercent=35", "-XX:+ExplicitGCInvokesConcurrent", "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath("kafka-4"), "kafka.Kafka", str(conf),
+            f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath("kafka-4"), "kafka.Kafka", str(self.write_config()),
         ]
+
+    def spawn(self, cmd: list[str] | None = None) -> subprocess.Popen:
+        """Start the JVM (``cmd``: :meth:`command`) on a formatted data dir and return at once (see
+        :meth:`wait_started`)."""
+        cmd = cmd or self.command()
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         _track(self.proc)
+        return self.proc
+
+    def wait_started(self, timeout: float = 90.0) -> "KafkaBroker":
+        """Poll until the port accepts and the log says the server started; fail if the JVM exits."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -252,6 +270,11 @@ class KafkaBroker:
                 return self
             time.sleep(0.1)
         raise RuntimeError(f"Apache Kafka did not start within {timeout} s:\n{self.log_text()}")
+
+    def start(self, timeout: float = 90.0) -> "KafkaBroker":
+        self.format_storage()
+        self.spawn()
+        return self.wait_started(timeout)
 
     def log_text(self, n: int = 5000) -> str:
         try:
