@@ -51,10 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=_serve)
 
+    from ..console import cli as console_cli
     from . import perf, tools
 
     tools.register(sub)
     perf.register(sub)
+    console_cli.register(sub)
     return parser
 
 
