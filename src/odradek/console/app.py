@@ -359,6 +359,7 @@ class Console:
         fields = self._fields(req, topic=name)
 
         async def events():
+            finished = False
             try:
                 async for ev in self.service.scan(spec, req.disconnected):
                     kind = ev["type"]
@@ -372,20 +373,25 @@ class Console:
                             q.update(mode="cursor", cursor=format_cursor(cursor), run="1")
                             out["more_url"] = url("/topics", name, "messages", query=q)
                         out.pop("cursor", None)
-                        if ev["reason"] == "cancelled":
-                            log.info("scan of %s cancelled after %s records", name, ev["scanned"], extra={"fields": fields})
+                        finished = ev["reason"] != "cancelled"
                     else:
                         out = ev
                     yield (json.dumps(out) + "\n").encode()
             except (NotFound, InputError) as e:
+                finished = True
                 yield (json.dumps({"type": "error", "message": str(e)}) + "\n").encode()
             except UNREACHABLE as e:
+                finished = True
                 text = getattr(e, "message", None) or str(e)
                 log.warning("scan failed, cluster unreachable: %s", text, extra={"fields": fields})
                 yield (json.dumps({"type": "error", "message": f"The cluster is unreachable: {text}"}) + "\n").encode()
             except KafkaError as e:
+                finished = True
                 log.warning("scan failed: %s: %s", e.name, e.message, extra={"fields": fields})
                 yield (json.dumps({"type": "error", "message": f"{e.name}: {e.message}"}) + "\n").encode()
+            finally:
+                if not finished:
+                    log.info("scan of %s cancelled: the browser went away", name, extra={"fields": fields})
 
         return Response(200, b"", ndjson, stream=events())
 

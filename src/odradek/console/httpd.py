@@ -274,22 +274,42 @@ class HttpServer:
             req.disconnected.set()
 
         watcher = asyncio.create_task(watch())
+        gone = asyncio.ensure_future(req.disconnected.wait())
         try:
             writer.write(self._head(resp, None, True))
             await writer.drain()
-            async for chunk in stream:
-                if req.disconnected.is_set() or writer.is_closing():
+            while True:
+                # the next chunk, unless the client goes away first: a stream waiting on a cluster
+                # that does not answer is cancelled as soon as nobody wants it any more
+                nxt = asyncio.ensure_future(stream.__anext__())
+                await asyncio.wait({nxt, gone}, return_when=asyncio.FIRST_COMPLETED)
+                if not nxt.done():
+                    nxt.cancel()
+                    try:
+                        await nxt
+                    except (asyncio.CancelledError, StopAsyncIteration, Exception):  # noqa: BLE001
+                        pass
+                    break
+                try:
+                    chunk = nxt.result()
+                except StopAsyncIteration:
+                    break
+                if writer.is_closing():
                     break
                 writer.write(chunk)
                 await writer.drain()
         except (ConnectionError, OSError):
-            req.disconnected.set()
+            pass
         finally:
             req.disconnected.set()
             watcher.cancel()
+            gone.cancel()
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
-                await aclose()
+                try:
+                    await aclose()
+                except RuntimeError:
+                    pass
 
 
 def monotonic_ms(start: float) -> float:
