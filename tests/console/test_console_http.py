@@ -405,3 +405,16 @@ def test_an_unreachable_cluster_shows_and_the_page_recovers(cluster, console):
         cluster.proxy.resume()
     wait_for(lambda: s.get("/topics").status == 200, 30, what="the console to reach the cluster again")
     assert ">web</a>" in s.get("/topics").text
+
+
+def test_admin_describe_log_dirs(cluster):
+    """The client call behind the sizes and disk figures the console shows."""
+    with SyncAdmin(cluster.bootstrap) as admin:
+        dirs = admin.describe_log_dirs()
+        only = admin.describe_log_dirs(topics=["web"])
+    (node, result), = dirs.items()
+    assert node == 0 and len(result) == 1 and result[0].error is None
+    d = result[0]
+    assert d.total_bytes > 0 and 0 <= d.usable_bytes <= d.total_bytes
+    assert d.replicas[TopicPartition("many", 0)].size > 0 and d.replicas[TopicPartition("many", 0)].offset_lag == 0
+    assert {tp.topic for tp in only[0][0].replicas} == {"web"} and len(only[0][0].replicas) == 3
