@@ -239,35 +239,8 @@ class ClusterService:
     async def overview(self) -> Overview:
         desc = await self.admin.describe_cluster()
         topics = await self.admin.describe_topics(None)
-        rows = {b.node_id: BrokerRow(b.node_id, b.address, b.rack, b.node_id == desc.controller_id) for b in desc.brokers}
-        offline: list[tuple[str, int]] = []
-        urp: list[tuple[str, int]] = []
-        partitions = 0
-        for t in topics.values():
-            for p in t.partitions.values():
-                partitions += 1
-                if p.leader < 0 or p.leader not in rows:
-                    offline.append((t.name, p.partition))
-                elif len(p.isr) < len(p.replicas):
-                    urp.append((t.name, p.partition))
-                if p.leader in rows:
-                    rows[p.leader].leaders += 1
-                for r in p.replicas:
-                    if r in rows:
-                        rows[r].replicas += 1
-        dirs = await self.admin.describe_log_dirs(list(rows))
-        for node, result in dirs.items():
-            row = rows[node]
-            if isinstance(result, KafkaError):
-                row.error = result.name if result.code != ErrorCode.unsupported_version else None
-                continue
-            totals = [d.total_bytes for d in result if d.total_bytes >= 0]
-            usable = [d.usable_bytes for d in result if d.usable_bytes >= 0]
-            row.disk_total = sum(totals) if totals else -1
-            row.disk_usable = sum(usable) if usable else -1
-            row.log_bytes = sum(r.size for d in result for r in d.replicas.values())
-        internal = sum(1 for t in topics.values() if t.internal)
-        return Overview(desc.cluster_id, desc.controller_id, sorted(rows.values(), key=lambda b: b.node_id), len(topics) - internal, internal, partitions, offline, urp)
+        dirs = await self.admin.describe_log_dirs([b.node_id for b in desc.brokers])
+        return build_overview(desc, topics, dirs)
 
     # ------------------------------------------------------------------ topics
 
@@ -536,6 +509,43 @@ class ClusterService:
         scan = _Scan(self, spec, stop)
         async for ev in scan.run():
             yield ev
+
+
+def build_overview(desc: Any, topics: dict[str, TopicInfo], dirs: dict[int, list[LogDirDescription] | KafkaError]) -> Overview:
+    """The cluster page's figures from DescribeCluster, Metadata and DescribeLogDirs answers.
+
+    A partition is offline when it has no leader or its leader is not a live broker, and
+    under-replicated when its ISR is smaller than its replica set."""
+    rows = {b.node_id: BrokerRow(b.node_id, b.address, b.rack, b.node_id == desc.controller_id) for b in desc.brokers}
+    offline: list[tuple[str, int]] = []
+    urp: list[tuple[str, int]] = []
+    partitions = 0
+    for t in topics.values():
+        for p in t.partitions.values():
+            partitions += 1
+            if p.leader < 0 or p.leader not in rows:
+                offline.append((t.name, p.partition))
+            elif len(p.isr) < len(p.replicas):
+                urp.append((t.name, p.partition))
+            if p.leader in rows:
+                rows[p.leader].leaders += 1
+            for r in p.replicas:
+                if r in rows:
+                    rows[r].replicas += 1
+    for node, result in dirs.items():
+        row = rows.get(node)
+        if row is None:
+            continue
+        if isinstance(result, KafkaError):
+            row.error = result.name if result.code != ErrorCode.unsupported_version else None
+            continue
+        totals = [d.total_bytes for d in result if d.total_bytes >= 0]
+        usable = [d.usable_bytes for d in result if d.usable_bytes >= 0]
+        row.disk_total = sum(totals) if totals else -1
+        row.disk_usable = sum(usable) if usable else -1
+        row.log_bytes = sum(r.size for d in result for r in d.replicas.values())
+    internal = sum(1 for t in topics.values() if t.internal)
+    return Overview(desc.cluster_id, desc.controller_id, sorted(rows.values(), key=lambda b: b.node_id), len(topics) - internal, internal, partitions, offline, urp)
 
 
 def _leader_sizes(topics: dict[str, TopicInfo], dirs: dict[int, list[LogDirDescription] | KafkaError]) -> dict[TopicPartition, int]:

@@ -222,8 +222,20 @@ def topic_new_page(page: Page, values: dict[str, str], error: str | None = None)
     return layout(page, "Create topic", form, section="topics", notice=message("error", error) if error else Markup(""))
 
 
+def _partition_state(p: Any, min_isr: int | None) -> Markup:
+    if p.leader < 0:
+        return badge("offline", "bad")
+    if min_isr is not None and len(p.isr) < min_isr:
+        return badge("under min ISR", "bad")
+    if len(p.isr) < len(p.replicas):
+        return badge("under-replicated", "warn")
+    return badge("ok", "ok")
+
+
 def topic_page(page: Page, d: Any, *, notice: Markup = Markup(""), config_values: dict[str, str] | None = None) -> str:
     name = d.info.name
+    entry = d.configs.get("min.insync.replicas")
+    min_isr = int(entry.value) if entry is not None and entry.value and entry.value.isdigit() else None
     tabs = html(
         '<p class="tabs"><a href="{}">Messages</a>{}</p>',
         url("/topics", name, "messages"),
@@ -244,7 +256,7 @@ def topic_page(page: Page, d: Any, *, notice: Markup = Markup(""), config_values
                 url("/topics", name, "messages", query={"partition": p.partition, "mode": "newest", "run": 1}), p.partition,
                 p.leader if p.leader >= 0 else "none", nodes(p.replicas), nodes(p.isr), fmt_num(p.log_start), fmt_num(p.high_watermark),
                 fmt_num(p.log_end), fmt_num(p.records), fmt_bytes(p.size),
-                badge("offline", "bad") if p.leader < 0 else badge("under-replicated", "warn") if len(p.isr) < len(p.replicas) else badge("ok", "ok"),
+                _partition_state(p, min_isr),
             )
             for p in d.partitions
         ),
@@ -260,7 +272,7 @@ def topic_page(page: Page, d: Any, *, notice: Markup = Markup(""), config_values
                     '<tr class="{}"><td>{}</td><td class="cfg">{}</td><td>{}</td></tr>',
                     "default" if c.default else "set", c.name, "(sensitive)" if c.sensitive else ("–" if c.value is None else c.value), c.source,
                 )
-                for c in d.configs.values()
+                for c in sorted(d.configs.values(), key=lambda c: (c.default, c.name))  # the ones set first
             ),
             testid="configs", cls="configs",
         )
@@ -521,7 +533,7 @@ def group_page(page: Page, group_id: str, d: Any, *, notice: Markup = Markup("")
         ),
         testid="members",
     )
-    refresh_ms = max(1000, int(page.lag_interval * 1000))
+    refresh_ms = max(1000, int(page.lag_interval * 1000)) if page.lag_interval > 0 else 10_000
     lag = html(
         '<div data-refresh="{}" data-refresh-ms="{}" data-testid="lag-section">{}</div>',
         url("/groups", group_id, query={"fragment": "lag"}), refresh_ms, lag_section(page, group_id, d),

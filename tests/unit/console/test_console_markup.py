@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from odradek.client.types import ConsumerRecord
+from odradek.client.types import ConsumerRecord, TopicPartition
 from odradek.console.markup import Markup, attrs, escape, html, join, url
 from odradek.console.views import Page, error_page, headers_cell, record_row, sparkline, lag_chart, topics_page
 
@@ -94,3 +94,33 @@ def test_charts():
     chart = lag_chart([S(1000, 10), S(2000, None), S(3000, 0)])
     assert 'data-samples="2"' in chart and "latest 0" in chart and "<polyline" in chart
     assert "No lag samples yet" in lag_chart([])
+
+
+def test_cluster_health_counts_offline_and_under_replicated_partitions():
+    from odradek.client import KafkaError
+    from odradek.client.admin import ClusterDescription, LogDirDescription, ReplicaLogInfo
+    from odradek.client.types import BrokerInfo, PartitionInfo, TopicInfo
+    from odradek.console.service import build_overview
+    from odradek.console.views import overview_page
+    from odradek.protocol.errors import ErrorCode
+
+    desc = ClusterDescription("cid", 1, [BrokerInfo(1, "h", 1), BrokerInfo(2, "h", 2)])
+    topics = {
+        "ok": TopicInfo("ok", {0: PartitionInfo(0, 1, (1, 2), (1, 2)), 1: PartitionInfo(1, 2, (2, 1), (2, 1))}),
+        "urp": TopicInfo("urp", {0: PartitionInfo(0, 1, (1, 2), (1,))}),
+        "gone": TopicInfo("gone", {0: PartitionInfo(0, -1, (3,), ()), 1: PartitionInfo(1, 3, (3,), (3,))}),  # broker 3 is not live
+        "__consumer_offsets": TopicInfo("__consumer_offsets", {0: PartitionInfo(0, 2, (2,), (2,))}, internal=True),
+    }
+    dirs = {1: [LogDirDescription("/d", None, {TopicPartition("ok", 0): ReplicaLogInfo(100, 0)}, 1000, 400)],
+            2: KafkaError(ErrorCode.unsupported_version, "no DescribeLogDirs")}
+    ov = build_overview(desc, topics, dirs)
+    assert ov.offline == [("gone", 0), ("gone", 1)] and ov.under_replicated == [("urp", 0)] and not ov.healthy
+    assert (ov.topics, ov.internal_topics, ov.partitions) == (3, 1, 6)
+    b1, b2 = ov.brokers
+    assert (b1.controller, b1.leaders, b1.replicas, b1.log_bytes, b1.disk_total, b1.disk_usable) == (True, 2, 3, 100, 1000, 400)
+    assert (b2.controller, b2.leaders, b2.replicas, b2.disk_total, b2.error) == (False, 2, 4, -1, None)
+    text = overview_page(page(), ov)
+    assert "2 offline, 1 under-replicated partition(s)" in text and text.count('data-testid="problems"') == 1
+    healthy = build_overview(desc, {"ok": topics["ok"]}, {})
+    assert healthy.healthy and "Healthy" in overview_page(page(), healthy)
+    assert not build_overview(ClusterDescription("cid", -1, desc.brokers), {}, {}).healthy  # no controller
