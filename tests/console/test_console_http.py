@@ -122,6 +122,16 @@ def test_bad_input_gets_a_clear_message(s, cluster):
     assert r.status == 404
 
 
+def test_only_loopback_host_names_are_served(s, consoles, cluster):
+    """A page elsewhere that points its own name at 127.0.0.1 (DNS rebinding) cannot read the console."""
+    assert s.get("/topics", headers={"Host": "attacker.example:80"}).status == 403
+    assert s.get("/topics", headers={"Host": f"localhost:{s.port}"}).status == 200
+    assert s.get("/topics", headers={"Host": f"127.0.0.1:{s.port}"}).status == 200
+    c = consoles(cluster.bootstrap, "--allow-host", "console.internal", "--lag-interval", "0")
+    assert Session(c.url).get("/", headers={"Host": "console.internal"}).status == 200
+    assert Session(c.url).get("/", headers={"Host": "other.internal"}).status == 403
+
+
 def test_changes_need_a_csrf_token_from_this_site(s, cluster):
     token = s.get("/new-topic").csrf()
     r = s.post("/topics", {"name": "csrf-less", "partitions": "1"}, follow=False)

@@ -28,7 +28,7 @@ from .parsing import (
     InputError, parse_configs, parse_cursor, parse_group_id, parse_headers, parse_int, parse_offset, parse_timestamp,
     parse_topic_name, format_cursor,
 )
-from .security import COOKIE, Csrf, PasswordFile, origin_matches
+from .security import COOKIE, Csrf, PasswordFile, is_loopback, origin_matches
 from .service import INACTIVE_STATES, SCAN_MODES, ClusterService, NotFound, ScanSpec
 from . import views
 from .views import Page, message
@@ -65,6 +65,7 @@ class ConsoleOptions:
     scan_max_seconds: float = 15.0
     lag_interval: float = 10.0
     topics_per_page: int = 100
+    allowed_hosts: tuple[str, ...] = ()
 
 
 class Console:
@@ -181,8 +182,24 @@ class Console:
         )
         return resp
 
+    def _host_allowed(self, host: str | None) -> bool:
+        """Without a password, only requests naming a loopback host (or an ``--allow-host``) are
+        served: a web page elsewhere cannot point its own host name at 127.0.0.1 (DNS rebinding)
+        and read the console."""
+        if self.opts.passwords is not None:
+            return True
+        if not host:
+            return False
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        name = name.strip("[]").lower()
+        return is_loopback(name) or name in self.opts.allowed_hosts
+
     async def _dispatch(self, req: Request) -> Response:
         handler, params, other = self.router.match(req.method, req.path)
+        if not self._host_allowed(req.headers.get("host")):
+            log.warning("refused a request for host %r", req.headers.get("host"), extra={"fields": self._fields(req)})
+            return Response(403, "This console answers only to the host names it listens on; start it with --allow-host NAME to add one.\n",
+                            "text/plain; charset=utf-8")
         if req.path != "/healthz" and self.opts.passwords is not None:
             user = self.opts.passwords.check(req.headers.get("authorization"))
             if user is None:

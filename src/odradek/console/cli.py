@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--read-only", action="store_true", help="refuse (and do not show) every changing action")
     p.add_argument("--hide-values", action="store_true", help="never show record values (keys, headers and sizes only)")
     p.add_argument("--password-file", metavar="FILE", help="require HTTP basic auth; one user:password (or user:pbkdf2_sha256$...) a line")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="without --password-file only requests for a loopback host are served; also serve this host name (repeatable, e.g. behind a reverse proxy)")
     p.add_argument("--hash-password", action="store_true", help="read a password from the terminal or stdin, print its hash for the password file, and exit")
     p.add_argument("--lag-interval", type=float, default=10.0, metavar="SECONDS", help="how often every group's lag is sampled for the charts (default 10; 0 turns sampling off)")
     p.add_argument("--lag-history", type=int, default=360, metavar="N", help="lag samples kept per group (default 360)")
@@ -88,6 +90,7 @@ def main(args: argparse.Namespace) -> int:
     options = ConsoleOptions(
         bootstrap=bootstrap, host=host, port=port, read_only=args.read_only, hide_values=args.hide_values, passwords=passwords,
         scan_max_records=args.scan_max_records, scan_max_seconds=args.scan_max_seconds, lag_interval=args.lag_interval,
+        allowed_hosts=tuple(h.strip().lower() for h in args.allow_host if h.strip()),
     )
     try:
         asyncio.run(_serve(options, settings, args))

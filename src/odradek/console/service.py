@@ -354,6 +354,10 @@ class ClusterService:
 
     async def group_detail(self, group_id: str) -> GroupDetail:
         desc = (await self.admin.describe_groups([group_id])).get(group_id)
+        if desc is not None and desc.error is not None:
+            if desc.error == "GROUP_ID_NOT_FOUND":
+                raise NotFound(f"Group '{group_id}' does not exist.")
+            raise KafkaError(ErrorCode[desc.error.lower()], f"describe group {group_id!r}")
         if desc is None or (desc.state == "Dead" and not desc.members and not await self.admin.list_group_offsets(group_id)):
             raise NotFound(f"Group '{group_id}' does not exist.")
         offsets = await self.admin.group_lag(group_id)
