@@ -29,7 +29,7 @@ from .parsing import (
     parse_topic_name, format_cursor,
 )
 from .security import COOKIE, Csrf, PasswordFile, is_loopback, origin_matches
-from .service import INACTIVE_STATES, SCAN_MODES, ClusterService, NotFound, ScanSpec
+from .service import SCAN_MODES, ClusterService, NotFound, ScanSpec
 from . import views
 from .views import Page, message
 
@@ -565,4 +565,4 @@ def setup_logging(fmt: str, level: str = "info") -> None:
     root.setLevel(getattr(logging, level.upper()))
 
 
-__all__ += ["JsonFormatter", "setup_logging", "INACTIVE_STATES"]
+__all__ += ["JsonFormatter", "setup_logging"]

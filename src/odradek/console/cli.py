@@ -51,8 +51,7 @@ def _read_password() -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .app import Console, ConsoleOptions, setup_logging
-    from .service import ClusterService
+    from .app import ConsoleOptions, setup_logging
 
     if args.hash_password:
         try:
