@@ -228,7 +228,9 @@ def test_scans_are_bounded_and_continue_where_they_stopped(s, cluster):
     events = stream(s, "many", mode="earliest", limit=50, filter="NEEDLE")
     assert len(records(events)) == 6 and events[-1]["reason"] == "end" and events[-1]["scanned"] == 300
     events = stream(s, "many", mode="newest", limit=3, filter="needle")
-    assert len(records(events)) == 3 and events[-1]["reason"] == "end"
+    assert records(events) == [(1, 128), (1, 103), (1, 78)] and events[-1]["reason"] == "end"  # newest first
+    events = stream(s, "many", mode="newest", limit=4, partition=1)
+    assert records(events) == [(1, 149), (1, 148), (1, 147), (1, 146)]
     events = stream(s, "many", mode="offset", offset=140, partition=1, limit=5)
     assert records(events) == [(1, o) for o in range(140, 145)]
     events = stream(s, "many", mode="offset", offset=1000, partition=1)

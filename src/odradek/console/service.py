@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import heapq
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -696,15 +697,16 @@ class _Scan:
 
     async def _newest(self, consumer: Consumer, tps: list[TopicPartition], starts: dict, ends: dict) -> AsyncIterator[dict]:
         """The newest ``limit`` matching records: each partition is read backwards in growing
-        windows until it has ``limit`` matches or reaches its log start; the matches of all
-        partitions are merged newest first."""
+        windows until it has ``limit`` matches or reaches its log start; the newest ``limit`` of
+        all partitions' matches (by timestamp) are kept as they come, so memory stays bounded."""
         limit = self.spec.limit
-        found: dict[TopicPartition, list[ConsumerRecord]] = {tp: [] for tp in tps}
+        kept: list[tuple[int, int, int, ConsumerRecord]] = []  # a min-heap: the oldest kept match on top
+        count = {tp: 0 for tp in tps}
         lo = {tp: ends[tp] for tp in tps}
         window = {tp: limit if self.needle is None else max(limit, 500) for tp in tps}
         last_progress = time.monotonic()
         while self._budget_left():
-            todo = [tp for tp in tps if len(found[tp]) < limit and lo[tp] > starts[tp]]
+            todo = [tp for tp in tps if count[tp] < limit and lo[tp] > starts[tp]]
             if not todo:
                 break
             hi = {tp: lo[tp] for tp in todo}
@@ -716,14 +718,18 @@ class _Scan:
                 consumer.resume(tp)
                 consumer.seek(tp, lo[tp])
             active = set(todo)
-            got: dict[TopicPartition, list[ConsumerRecord]] = {tp: [] for tp in todo}
             while active and self._budget_left():
                 records = await consumer.poll(self.POLL, max_records=500)
                 for r in records:
                     tp = TopicPartition(r.topic, r.partition)
                     if tp in active and r.offset < hi[tp] and self._match(r):
-                        got[tp].append(r)
+                        count[tp] += 1
                         self.matched += 1
+                        item = (r.timestamp, r.partition, r.offset, r)
+                        if len(kept) < limit:
+                            heapq.heappush(kept, item)
+                        elif item[:3] > kept[0][:3]:
+                            heapq.heapreplace(kept, item)
                 for tp in list(active):
                     if await consumer.position(tp) >= hi[tp]:
                         active.discard(tp)
@@ -731,12 +737,8 @@ class _Scan:
                 if time.monotonic() - last_progress > 0.5:
                     last_progress = time.monotonic()
                     yield self._progress()
-            for tp in todo:
-                found[tp] = got[tp] + found[tp]
-        merged = [r for rs in found.values() for r in rs[-limit:]]
-        merged.sort(key=lambda r: (r.timestamp, r.offset), reverse=True)
-        merged = merged[:limit]
-        self.matched = len(merged)
-        for r in merged:
-            yield {"type": "record", "record": r}
+        newest = sorted(kept, key=lambda item: item[:3], reverse=True)
+        self.matched = len(newest)
+        for item in newest:
+            yield {"type": "record", "record": item[3]}
         yield self._done(None)
