@@ -120,6 +120,14 @@ def test_filter_and_cancel_a_scan(page, console, proxied_broker):
     expect(page.get_by_test_id("record")).to_have_count(6)
     assert "filter=SPICY" in page.url and "mode=earliest" in page.url  # the filter stays in the URL
 
+    # a scan that stopped at its limit continues exactly where it stopped
+    page.goto(console.url + "/topics/menu/messages?partition=1&mode=earliest&limit=5&run=1")
+    expect(page.get_by_test_id("record")).to_have_count(5)
+    page.get_by_test_id("scan-continue").click()
+    expect(page.get_by_test_id("scan-mode")).to_have_value("cursor")
+    expect(page.get_by_test_id("record")).to_have_count(5)
+    expect(page.get_by_test_id("record").first).to_have_attribute("data-offset", "5")
+
     proxied_broker.proxy.stall()  # the cluster hangs: the scan cannot finish by itself
     try:
         page.get_by_test_id("scan-filter").fill("")

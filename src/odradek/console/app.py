@@ -171,7 +171,7 @@ class Console:
         started = time.monotonic()
         resp = await self._dispatch(req)
         if req.state.get("csrf_new"):
-            resp.header("Set-Cookie", f"{COOKIE}={req.state['csrf_cookie']}; Path=/; HttpOnly; SameSite=Strict")
+            resp.header("Set-Cookie", f"{COOKIE}={req.state['csrf_cookie']}; Path=/; HttpOnly; SameSite=Lax")
         for k, v in SECURITY_HEADERS:
             if not (k == "Cache-Control" and any(h == k for h, _ in resp.headers)):
                 resp.header(k, v)

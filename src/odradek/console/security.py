@@ -4,7 +4,7 @@ Password file: one ``user:secret`` a line (``#`` comments). The secret is either
 is, or a PBKDF2 hash ``pbkdf2_sha256$ITERATIONS$SALT$HASH`` (salt and hash base64), which
 ``odradek console --hash-password`` prints. Keep the file readable by the console's user only.
 
-CSRF: the first response sets a random cookie (HttpOnly, SameSite=Strict); forms carry
+CSRF: the first response sets a random cookie (HttpOnly, SameSite=Lax); forms carry
 ``HMAC(server secret, cookie)``; a POST is accepted only when the two agree and, if the browser
 sent an ``Origin``, it is this console's own.
 """

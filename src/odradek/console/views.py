@@ -341,14 +341,16 @@ def messages_page(page: Page, topic: str, partitions: int, q: dict[str, str], *,
         [html('<option value="">all</option>')]
         + [html('<option value="{}"{}>{}</option>', p, attrs(selected=q.get("partition") == str(p)), p) for p in range(partitions)]
     )
-    mode_opts = join(
-        html('<option value="{}"{}>{}</option>', v, attrs(selected=mode == v), label)
-        for v, label in (("newest", "newest N"), ("earliest", "from the beginning"), ("offset", "from an offset"), ("timestamp", "from a time"))
-    )
+    modes = [("newest", "newest N"), ("earliest", "from the beginning"), ("offset", "from an offset"), ("timestamp", "from a time")]
+    cursor = Markup("")
+    if mode == "cursor":
+        modes.append(("cursor", "where the last scan stopped"))
+        cursor = html('<input type="hidden" name="cursor" value="{}">', q.get("cursor", ""))
+    mode_opts = join(html('<option value="{}"{}>{}</option>', v, attrs(selected=mode == v), label) for v, label in modes)
     filter_note = " (keys and headers only: values are hidden)" if page.hide_values else ""
     form = html(
         """<form class="form scan" method="get" action="{action}" data-scan="{stream}" data-testid="scan-form">
-<input type="hidden" name="run" value="1">
+<input type="hidden" name="run" value="1">{cursor}
 <label>Partition <select name="partition" data-testid="scan-partition">{parts}</select></label>
 <label>Start <select name="mode" data-testid="scan-mode">{modes}</select></label>
 <label>Offset <input name="offset" inputmode="numeric" value="{offset}" data-testid="scan-offset" size="10"></label>
@@ -363,7 +365,7 @@ def messages_page(page: Page, topic: str, partitions: int, q: dict[str, str], *,
 <table class="grid records" data-testid="records"><thead><tr><th>Partition</th><th>Offset</th><th>Timestamp (UTC)</th><th>Key</th><th>Value</th><th>Headers</th></tr></thead>
 <tbody data-scan-rows></tbody></table>
 <p data-scan-more></p>""",
-        action=url("/topics", topic, "messages"), stream=url("/topics", topic, "messages", "stream"), parts=part_opts, modes=mode_opts,
+        action=url("/topics", topic, "messages"), stream=url("/topics", topic, "messages", "stream"), parts=part_opts, modes=mode_opts, cursor=cursor,
         offset=q.get("offset", ""), timestamp=q.get("timestamp", ""), limit=q.get("limit") or "50", fnote=filter_note, filter=q.get("filter", ""),
         max_records=max_records, max_seconds=f"{max_seconds:g}",
     )
