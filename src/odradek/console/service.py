@@ -440,7 +440,7 @@ class ClusterService:
             else:
                 if o.committed is None:
                     new = None
-                    note = "no committed offset to shift"
+                    note = "cannot shift: no current committed offset (left as it is)"
                 else:
                     new = o.committed + amount
             if new is not None:
