@@ -48,6 +48,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     remote: str
+    version: str = "HTTP/1.1"
     id: int = field(default_factory=lambda: next(_ids))
     params: tuple[str, ...] = ()
     user: str | None = None
@@ -181,6 +182,8 @@ class HttpServer:
     @staticmethod
     def _keep_alive(req: Request) -> bool:
         conn = req.headers.get("connection", "").lower()
+        if req.version == "HTTP/1.0":
+            return "keep-alive" in conn
         return "close" not in conn
 
     async def _read_request(self, reader: asyncio.StreamReader, remote: str) -> Request | None:
@@ -211,7 +214,7 @@ class HttpServer:
         parts = line.split(" ")
         if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
             raise HttpError(400, "bad request line")
-        method, target, _version = parts
+        method, target, version = parts
         headers: dict[str, str] = {}
         for raw_line in head_lines:
             raw = raw_line.decode("latin-1").rstrip("\r\n")
@@ -239,7 +242,7 @@ class HttpServer:
         query: dict[str, str] = {}
         for k, v in parse_qsl(split.query, keep_blank_values=True):
             query.setdefault(k, v)
-        return Request(method.upper(), target, split.path, query, headers, body, remote)
+        return Request(method.upper(), target, split.path, query, headers, body, remote, version=version)
 
     @staticmethod
     def _head(resp: Response, length: int | None, close: bool) -> bytes:

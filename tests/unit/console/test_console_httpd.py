@@ -61,6 +61,8 @@ def test_requests_limits_and_keep_alive():
         assert two.count(b"HTTP/1.1 200 OK") == 2  # two requests on one connection
         assert b"GET /echo/a%2Fb {'x': '1', 'y': ''} {} ('a%2Fb',)" in two  # first value wins; params still encoded
         assert b"POST /echo/z {} {'a': '1', 'b': '%'} ('z',)" in two
+        old = await _exchange(port, b"GET /echo/old HTTP/1.0\r\n\r\n")  # HTTP/1.0: closed after the answer
+        assert old.startswith(b"HTTP/1.1 200") and b"Connection: close" in old
         head = await _exchange(port, b"HEAD /echo/h HTTP/1.1\r\nConnection: close\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200") and head.endswith(b"\r\n\r\n") and b"Content-Length: " in head
         assert (await _exchange(port, b"NONSENSE\r\n\r\n")).startswith(b"HTTP/1.1 400")
