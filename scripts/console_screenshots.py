@@ -116,7 +116,8 @@ def main() -> int:
                 consumer = None
                 shot("reset-preview", "/groups/kitchen/reset?topic=orders&strategy=earliest")
                 cluster.brokers[2].kill()
-                wait_for(lambda: "under-replicated partition" in page.goto(console.url + "/").text(), 60, what="the cluster page to see the lost broker")
+                # once ZooKeeper has let the broker go: two brokers left, its partitions under-replicated
+                wait_for(lambda: "<dt>Brokers</dt><dd>2</dd>" in page.goto(console.url + "/").text(), 60, what="the cluster page to see the lost broker")
                 shot("cluster-degraded", "/")
                 browser.close()
         finally:

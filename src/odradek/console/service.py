@@ -61,8 +61,13 @@ class Overview:
     under_replicated: list[tuple[str, int]]
 
     @property
+    def silent(self) -> list[int]:
+        """Brokers in the metadata that did not answer (DescribeLogDirs could not reach them)."""
+        return [b.node_id for b in self.brokers if b.error in ("NETWORK_EXCEPTION", "REQUEST_TIMED_OUT")]
+
+    @property
     def healthy(self) -> bool:
-        return not self.offline and not self.under_replicated and self.controller_id >= 0 and bool(self.brokers)
+        return not self.offline and not self.under_replicated and not self.silent and self.controller_id >= 0 and bool(self.brokers)
 
 
 @dataclass

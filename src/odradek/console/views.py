@@ -138,8 +138,9 @@ def overview_page(page: Page, ov: Any) -> str:
         html('<p class="health ok" data-testid="health">{} Healthy: every partition has a leader and a full ISR.</p>', "●")
         if ov.healthy else
         html(
-            '<p class="health bad" data-testid="health">{} {} offline, {} under-replicated partition(s){}.</p>',
+            '<p class="health bad" data-testid="health">{} {} offline, {} under-replicated partition(s){}{}.</p>',
             "●", len(ov.offline), len(ov.under_replicated), "" if ov.controller_id >= 0 else "; no controller",
+            f"; broker {nodes(ov.silent)} not answering" if ov.silent else "",
         )
     )
     facts = html(
@@ -152,7 +153,9 @@ def overview_page(page: Page, ov: Any) -> str:
         (
             html(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td></tr>",
-                b.node_id, b.address, b.rack or "–", badge("controller", "ok") if b.controller else "broker", b.leaders, b.replicas,
+                b.node_id, b.address, b.rack or "–",
+                join([badge("controller", "ok") if b.controller else "broker", badge("not answering", "bad") if b.node_id in ov.silent else ""]),
+                b.leaders, b.replicas,
                 fmt_bytes(b.log_bytes), f"{fmt_bytes(b.disk_usable)} / {fmt_bytes(b.disk_total)}" if b.disk_total >= 0 else (b.error or "–"),
             )
             for b in ov.brokers

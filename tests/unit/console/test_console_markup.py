@@ -124,3 +124,5 @@ def test_cluster_health_counts_offline_and_under_replicated_partitions():
     healthy = build_overview(desc, {"ok": topics["ok"]}, {})
     assert healthy.healthy and "Healthy" in overview_page(page(), healthy)
     assert not build_overview(ClusterDescription("cid", -1, desc.brokers), {}, {}).healthy  # no controller
+    silent = build_overview(desc, {"ok": topics["ok"]}, {2: KafkaError(ErrorCode.network_exception, "cannot connect")})
+    assert silent.silent == [2] and not silent.healthy and "broker 2 not answering" in overview_page(page(), silent)
