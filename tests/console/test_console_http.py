@@ -101,7 +101,7 @@ def test_pages_render_and_values_are_escaped(s, cluster):
 
 def test_bad_input_gets_a_clear_message(s, cluster):
     r = s.get("/topics/bad%20name")
-    assert r.status == 400 and "is not a topic name" in r.text and "may contain only" in r.text
+    assert r.status == 400 and "is not a topic name" in r.text and "ASCII" in r.text
     r = s.get("/topics/no-such-topic")
     assert r.status == 404 and "Topic &#x27;no-such-topic&#x27; does not exist." in r.text
     r = s.get("/topics/%3Cscript%3Ealert(1)%3C%2Fscript%3E")
@@ -156,7 +156,7 @@ def test_changes_need_a_csrf_token_from_this_site(s, cluster):
 def test_create_topic_errors_are_shown_in_the_form(s, cluster):
     token = s.get("/new-topic").csrf()
     r = s.post("/topics", {"name": "bad/name", "_csrf": token})
-    assert r.status == 400 and "may contain only ASCII letters" in r.text and 'value="bad/name"' in r.text
+    assert r.status == 400 and "ASCII" in r.text and 'value="bad/name"' in r.text
     r = s.post("/topics", {"name": "zero", "partitions": "0", "_csrf": token})
     assert r.status == 400 and "The number of partitions must be at least 1, not 0." in r.text
     r = s.post("/topics", {"name": "web", "_csrf": token})

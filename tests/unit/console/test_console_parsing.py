@@ -32,7 +32,7 @@ def test_timestamps():
 
 def test_topic_names_like_kafka():
     assert parse_topic_name(" orders.v1_x-y ") == "orders.v1_x-y"
-    for bad, msg in (("", "empty"), (".", "cannot be"), ("a b", "only ASCII"), ("x" * 250, "longer than 249"), ("<script>", "only ASCII")):
+    for bad, msg in (("", "empty"), (".", "cannot be"), ("a b", "ASCII"), ("x" * 250, "longer than 249"), ("<script>", "ASCII")):
         with pytest.raises(InputError, match=msg):
             parse_topic_name(bad)
 
