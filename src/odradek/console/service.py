@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import heapq
 import logging
 import time
@@ -157,6 +158,8 @@ class ResetRow:
 
 
 RESET_STRATEGIES = ("earliest", "latest", "offset", "timestamp", "shift")
+#: Lag samples that keep each partition's figure (the per-partition charts); older ones keep the total only.
+PARTITION_SAMPLES = 60
 INACTIVE_STATES = ("Empty", "Dead")
 
 
@@ -378,6 +381,10 @@ class ClusterService:
         if hist is None:
             hist = self.history[group_id] = collections.deque(maxlen=self._lag_keep)
         hist.append(sample)
+        # per-partition figures only for the last PARTITION_SAMPLES samples (the small charts):
+        # the total is kept for all of them, so a group of many partitions costs little memory
+        if len(hist) > PARTITION_SAMPLES and hist[-PARTITION_SAMPLES - 1].partitions:
+            hist[-PARTITION_SAMPLES - 1] = dataclasses.replace(hist[-PARTITION_SAMPLES - 1], partitions={})
 
     async def sample_lag_once(self) -> None:
         groups = (await self.admin.list_groups())[: self.lag_max_groups]

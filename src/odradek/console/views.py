@@ -501,7 +501,7 @@ def lag_section(page: Page, group_id: str, d: Any) -> Markup:
     for m in d.description.members:
         for tp in m.assignment:
             owners[tuple(tp)] = m.client_id or m.member_id
-    hist = d.history[-120:]
+    hist = d.history[-60:]  # service.PARTITION_SAMPLES: older samples keep only the total
     rows = []
     for o in d.offsets:
         key = (o.topic, o.partition)
@@ -515,7 +515,7 @@ def lag_section(page: Page, group_id: str, d: Any) -> Markup:
     total = d.total_lag
     return html(
         '<p>Total lag: <strong data-testid="total-lag">{}</strong> <span class="muted">(sampled every {} s; {} samples kept)</span></p>{}{}',
-        fmt_num(total), f"{page.lag_interval:g}", len(d.history), lag_chart(hist),
+        fmt_num(total), f"{page.lag_interval:g}", len(d.history), lag_chart(d.history),
         _table(["Topic", "Partition", "Log start", "Log end", "Committed", "Lag", "Lag over time", "Member"], rows, testid="lag-table"),
     )
 

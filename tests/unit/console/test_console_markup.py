@@ -126,3 +126,17 @@ def test_cluster_health_counts_offline_and_under_replicated_partitions():
     assert not build_overview(ClusterDescription("cid", -1, desc.brokers), {}, {}).healthy  # no controller
     silent = build_overview(desc, {"ok": topics["ok"]}, {2: KafkaError(ErrorCode.network_exception, "cannot connect")})
     assert silent.silent == [2] and not silent.healthy and "broker 2 not answering" in overview_page(page(), silent)
+
+
+def test_lag_history_is_bounded():
+    from odradek.client.admin import PartitionOffsets
+    from odradek.console.parsing import ClientSettings
+    from odradek.console.service import PARTITION_SAMPLES, ClusterService
+
+    svc = ClusterService("127.0.0.1:1", ClientSettings(), lag_interval=0, lag_keep=100)
+    for i in range(150):
+        svc._remember("g", [PartitionOffsets("t", p, 100, i % 100) for p in range(3)], None)
+    hist = list(svc.history["g"])
+    assert len(hist) == 100 and all(s.total is not None for s in hist)
+    assert [bool(s.partitions) for s in hist] == [False] * (100 - PARTITION_SAMPLES) + [True] * PARTITION_SAMPLES
+    assert hist[-1].total == 3 * (100 - 149 % 100)
