@@ -51,11 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=_serve)
 
+    from ..console import cli as console_cli
     from . import perf, tools, txn
 
     tools.register(sub)
     txn.register(sub)
     perf.register(sub)
+    console_cli.register(sub)
     return parser
 
 

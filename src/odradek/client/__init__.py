@@ -9,7 +9,7 @@ Synchronous wrappers for scripts live in :mod:`odradek.client.sync`.
 """
 
 from ..protocol.errors import ErrorCode, KafkaError
-from .admin import Admin, ClusterDescription, ConfigEntry, GroupDescription, GroupListing, MemberDescription, NewTopic, PartitionOffsets
+from .admin import Admin, ClusterDescription, ConfigEntry, GroupDescription, GroupListing, LogDirDescription, MemberDescription, NewTopic, PartitionOffsets, ReplicaLogInfo
 from .assignors import Assignor, CooperativeStickyAssignor, RangeAssignor, RoundRobinAssignor
 from .cluster import DEFAULT_BOOTSTRAP, Cluster, bootstrap_from_env
 from .consumer import CommitFailed, Consumer, ConsumerRebalanceListener
@@ -31,7 +31,7 @@ from .types import (
 
 __all__ = [
     "Admin", "Producer", "Consumer", "ConsumerRebalanceListener", "CommitFailed",
-    "NewTopic", "ConfigEntry", "GroupListing", "GroupDescription", "MemberDescription", "ClusterDescription", "PartitionOffsets",
+    "NewTopic", "ConfigEntry", "GroupListing", "GroupDescription", "MemberDescription", "ClusterDescription", "PartitionOffsets", "LogDirDescription", "ReplicaLogInfo",
     "Assignor", "RangeAssignor", "RoundRobinAssignor", "CooperativeStickyAssignor",
     "Cluster", "DEFAULT_BOOTSTRAP", "bootstrap_from_env",
     "KafkaError", "ErrorCode", "BrokerUnreachable", "RequestTimedOut", "is_retriable",

@@ -39,6 +39,8 @@ __all__ = [
     "TransactionListing",
     "TransactionDescription",
     "ProducerState",
+    "LogDirDescription",
+    "ReplicaLogInfo",
     "RESOURCE_TYPES",
 ]
 
@@ -154,6 +156,28 @@ class ProducerState:
     last_timestamp: int
     coordinator_epoch: int  # -1 before the first marker
     current_txn_start_offset: int  # -1 when no transaction is open on the partition
+
+
+@dataclass(frozen=True)
+class ReplicaLogInfo:
+    """One replica in a log dir: its size in bytes, and how far its log end is past the high
+    watermark (``offset_lag``)."""
+
+    size: int
+    offset_lag: int
+    is_future: bool = False
+
+
+@dataclass
+class LogDirDescription:
+    """One log dir of one broker (DescribeLogDirs). ``total_bytes`` and ``usable_bytes`` are -1
+    where the broker does not say (before DescribeLogDirs v4)."""
+
+    path: str
+    error: str | None
+    replicas: dict[TopicPartition, ReplicaLogInfo]
+    total_bytes: int = -1
+    usable_bytes: int = -1
 
 
 def _err(code: ErrorCode, message: str | None, what: str) -> KafkaError | None:
@@ -414,6 +438,45 @@ class Admin:
                         if p.partition_index in hw:
                             out[p.partition_index] = hw[p.partition_index] + p.offset_lag
         return out
+
+    async def describe_log_dirs(self, brokers: Iterable[int] | None = None, topics: Iterable[str] | None = None) -> dict[int, list[LogDirDescription] | KafkaError]:
+        """The log dirs of each broker (default: all) with the size of every replica they hold of
+        ``topics`` (default: all topics). A broker that does not offer DescribeLogDirs, or cannot
+        be reached, maps to the error instead."""
+        if brokers is None or not self.cluster.brokers:
+            await self.cluster.refresh([])
+        nodes = sorted(self.cluster.brokers) if brokers is None else list(brokers)
+        if topics is None:
+            wanted = None
+        else:
+            names = list(topics)
+            await self.cluster.refresh(names)
+            wanted = [{"topic": t, "partitions": sorted(self.cluster.topics[t].partitions)} for t in names if t in self.cluster.topics]
+
+        async def one(node: int) -> list[LogDirDescription] | KafkaError:
+            try:
+                await self.cluster.connection(node)
+                if self.cluster.api_version(node, apis.DESCRIBE_LOG_DIRS) is None:
+                    return KafkaError(ErrorCode.unsupported_version, f"broker {node} does not offer DescribeLogDirs")
+                resp = await self.cluster.send(node, apis.DESCRIBE_LOG_DIRS, {"topics": wanted})
+            except KafkaError as e:
+                return e
+            if getattr(resp, "error_code", ErrorCode.none) != ErrorCode.none:
+                return KafkaError(resp.error_code, f"describe log dirs of broker {node}")
+            out = []
+            for r in resp.results:
+                replicas = {
+                    TopicPartition(t.name, p.partition_index): ReplicaLogInfo(p.partition_size, p.offset_lag, p.is_future_key)
+                    for t in r.topics for p in t.partitions
+                }
+                out.append(LogDirDescription(
+                    r.log_dir, None if r.error_code == ErrorCode.none else r.error_code.name.upper(), replicas,
+                    getattr(r, "total_bytes", -1), getattr(r, "usable_bytes", -1),
+                ))
+            return out
+
+        results = await asyncio.gather(*(one(n) for n in nodes))
+        return dict(zip(nodes, results))
 
     async def elect_leaders(self, partitions: Iterable[TopicPartition] | None = None) -> dict[TopicPartition, KafkaError | None]:
         """Preferred leader election for ``partitions`` (None: all). ELECTION_NOT_NEEDED counts as done."""
