@@ -809,7 +809,14 @@ def _(t):
 
 @case("groups.coordinator_for_a_transaction")
 def _(t):
-    return t.call(FIND_COORDINATOR, 4, {"key_type": 1, "coordinator_keys": ["w-txn"]})["coordinators"][0]["error_code"]
+    """As a client sees it: Kafka answers COORDINATOR_NOT_AVAILABLE (retriable) until it has made
+    __transaction_state, Odradek makes it before it answers; both then name a coordinator."""
+    deadline = time.monotonic() + 30
+    while True:
+        code = t.call(FIND_COORDINATOR, 4, {"key_type": 1, "coordinator_keys": ["w-txn"]})["coordinators"][0]["error_code"]
+        if code != "COORDINATOR_NOT_AVAILABLE" or time.monotonic() > deadline:
+            return code
+        time.sleep(0.1)
 
 
 @case("groups.unknown_group")

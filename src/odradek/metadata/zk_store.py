@@ -114,6 +114,7 @@ class ZooKeeperStore(MetadataStore):
         self._full = True  # the first refresh (and one after a new session) reads everything
         self._changes = Changes(full=True)
         self._fire_scheduled = False
+        self._closed = False
         self.version = 1
         self._topics: dict[str, TopicMeta] = {}
         self._brokers: dict[int, tuple[str, int, str | None]] = {}
@@ -170,7 +171,17 @@ class ZooKeeperStore(MetadataStore):
     def _fire(self) -> None:
         with self._lock:
             self._fire_scheduled = False
-        if self.refresh():
+        try:
+            changed = self.refresh()
+        except Exception as e:  # noqa: BLE001 - ZooKeeper unreachable for now: the keys wait, retry
+            if self._closed:
+                return
+            log.warning("reading ZooKeeper failed (%s: %s); retrying", type(e).__name__, e)
+            retry = threading.Timer(0.5, self._schedule_fire)
+            retry.daemon = True
+            retry.start()
+            return
+        if changed:
             for cb in list(self._listeners):
                 cb()
 
@@ -182,6 +193,7 @@ class ZooKeeperStore(MetadataStore):
         return out
 
     def close(self) -> None:
+        self._closed = True
         try:
             self.zk.stop()
             self.zk.close()
@@ -210,6 +222,16 @@ class ZooKeeperStore(MetadataStore):
         with self._lock:
             dirty, self._dirty = self._dirty, set()
             full, self._full = self._full, False
+        try:
+            return self._refresh(dirty, full)
+        except Exception:
+            # Nothing read is lost: a failed read (its watch not set again either) is tried again.
+            with self._lock:
+                self._dirty |= dirty
+                self._full = self._full or full
+            raise
+
+    def _refresh(self, dirty: set, full: bool) -> bool:
         if full:
             # a new session lost every watch: read (and watch) everything again
             dirty |= {("brokers",), ("controller",), ("topics",), ("bconfigs",), ("reassign",), ("users",), ("acls",)}
