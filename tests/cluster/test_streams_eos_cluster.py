@@ -89,6 +89,16 @@ def _create_topics(cluster) -> None:
              what="leaders of the new topics")
 
 
+def check_replicas(cluster) -> None:
+    """Every topic, Streams' own and the internal ones included, has three replicas."""
+    port = next(b.port for b in cluster.brokers if b.alive())
+    r = _ask(port, 3, 1, {"topics": None})
+    replicas = {t.name: {len(p.replica_nodes) for p in t.partitions} for t in r.topics}
+    assert {"__consumer_offsets", "__transaction_state", "wordcounts-by-word-repartition",
+            "wordcounts-word-counts-changelog", "wordcounts-windowed-counts-changelog", IN} <= set(replicas), replicas
+    assert all(n == {3} for n in replicas.values()), replicas
+
+
 def test_streams_exactly_once_v2_transaction_coordinator_killed(cluster_factory, tmp_path):
     classes = compile_app()
     cluster = cluster_factory(3, **CLUSTER)
@@ -105,6 +115,7 @@ def test_streams_exactly_once_v2_transaction_coordinator_killed(cluster_factory,
         feeder = Feeder(bs, rate=40, base_ts=base, span_ms=12 * WINDOW_MS).start()
         wait_for(lambda: sum(len(v) for v in read_outputs(bs)[COUNTS_OUT].values()) >= 100, 90, 0.3,
                  what="committed output")
+        check_replicas(cluster)
         tids = app.transactional_ids()
         assert len(tids) == 1, tids
         tid = tids[0]
@@ -112,8 +123,10 @@ def test_streams_exactly_once_v2_transaction_coordinator_killed(cluster_factory,
         assert tid in transactions(live_ports), (tid, transactions(live_ports))
         coordinator = wait_for(lambda: (_coordinator(cluster, tid),), 30, what=f"the coordinator of {tid}")[0]
         assert coordinator is not None
-        state = transactions(live_ports)[tid][1]
         victim = next(b for b in cluster.brokers if b.broker_id == coordinator)
+        # killed while the application's transaction is open (as far as a poll can tell)
+        state = wait_for(lambda: (s := transactions([victim.port])[tid][1]) == "Ongoing" and s, 30, 0.02,
+                         what=f"{tid} in a transaction")
         victim.kill()
         clock(f"transaction coordinator {coordinator} killed ({tid} was {state}) with {feeder.delivered} lines in")
         delivered = feeder.delivered
