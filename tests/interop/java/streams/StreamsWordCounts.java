@@ -8,7 +8,8 @@
 //
 // Usage: StreamsWordCounts <bootstrap> <application.id> <state.dir> <in> <counts-out> <windowed-out> [guarantee]
 // Prints one JSON object per line on stdout: {"event":"state",...} on every state change and
-// {"event":"tasks","active":[...],"threads":[...]} whenever this instance's active tasks change, and
+// {"event":"tasks","state":...,"active":[...],"threads":[...]} whenever this instance's active tasks
+// or its state change, and
 // {"event":"restored",...} when a store partition was restored from its changelog, so the test can
 // wait for outcomes instead of sleeping. Runs until SIGTERM (closes cleanly) or SIGKILL.
 import java.time.Duration;
@@ -112,6 +113,7 @@ public class StreamsWordCounts {
         streams.start();
 
         List<String> last = null;
+        String lastState = null;
         while (done.getCount() > 0) {
             List<String> active = new ArrayList<>();
             List<String> threads = new ArrayList<>();
@@ -124,8 +126,11 @@ public class StreamsWordCounts {
                 // not running yet (or any more)
             }
             Collections.sort(active);
-            if (!active.equals(last)) {
-                StringBuilder s = new StringBuilder("{\"event\":\"tasks\",\"state\":" + quote(streams.state().name()) + ",\"active\":[");
+            // also when only the state changed: tasks reported while REBALANCING may be the
+            // ones it then runs with, and the test waits for them RUNNING
+            String state = streams.state().name();
+            if (!active.equals(last) || !state.equals(lastState)) {
+                StringBuilder s = new StringBuilder("{\"event\":\"tasks\",\"state\":" + quote(state) + ",\"active\":[");
                 for (int i = 0; i < active.size(); i++) s.append(i == 0 ? "" : ",").append(quote(active.get(i)));
                 // thread names are <application.id>-<processId>-StreamThread-<n>, and an
                 // exactly_once_v2 thread's transactional.id is <application.id>-<processId>-<n>
@@ -133,6 +138,7 @@ public class StreamsWordCounts {
                 for (int i = 0; i < threads.size(); i++) s.append(i == 0 ? "" : ",").append(quote(threads.get(i)));
                 emit(s.append("]}").toString());
                 last = active;
+                lastState = state;
             }
             done.await(200, java.util.concurrent.TimeUnit.MILLISECONDS);
         }
