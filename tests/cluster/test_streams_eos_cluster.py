@@ -167,6 +167,6 @@ def test_streams_exactly_once_v2_transaction_coordinator_killed(cluster_factory,
         raise
     finally:
         if feeder is not None:
-            feeder._stop.set()
+            feeder.abandon()
         app.kill()
         app.stop()

@@ -190,6 +190,10 @@ class Feeder:
                 self.sent += 1
             self.producer.poll(0.02)
 
+    def abandon(self) -> None:
+        """Stop producing (after a failure); what is queued is not waited for."""
+        self._stop.set()
+
     def stop(self, timeout: float = 120) -> int:
         """Stop producing; wait until every line is acknowledged. Returns how many were sent."""
         self._stop.set()

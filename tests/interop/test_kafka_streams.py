@@ -1,4 +1,7 @@
-"""Kafka Streams 4.4 (processing.guarantee=at_least_once) against a single-node Odradek.
+"""Kafka Streams 4.4 against a single-node Odradek: processing.guarantee=at_least_once (the
+scenario below) and exactly_once_v2 (the last test: an instance and the broker SIGKILLed while
+input keeps arriving, every count exact). The application and what the tests share are in
+streams_app.py.
 
 The application (tests/interop/java/streams/StreamsWordCounts.java) splits lines into words,
 re-keys them by word (the ``by-word`` repartition topic), counts per word in a key-value store
@@ -29,7 +32,8 @@ DeleteRecords purges consumed repartition records; the reset tool's group checks
 DeleteTopics work, and deleting a topic drops the group's offsets on it.
 What it does not prove: exactly-once (at_least_once may count a record twice when an instance
 dies between processing and commit; the kill here falls after a commit on purpose, so the
-expectation can be exact); standby replicas; several brokers. The same test passes unchanged
+expectation can be exact: the exactly_once_v2 test kills mid-stream); standby replicas; several
+brokers (tests/cluster/test_streams_eos_cluster.py). The at_least_once test passes unchanged
 against Apache Kafka 4.4 (kafka_jvm.KafkaBroker in place of the fixture's broker).
 """
 
@@ -419,7 +423,7 @@ def test_streams_exactly_once_v2_instance_and_broker_killed_mid_stream(eos_broke
         raise
     finally:
         if feeder is not None:
-            feeder._stop.set()
+            feeder.abandon()
         for i in (a, b):
             i.kill()
             i.stop()
