@@ -1,4 +1,7 @@
-"""Kafka Streams 4.4 (processing.guarantee=at_least_once) against a single-node Odradek.
+"""Kafka Streams 4.4 against a single-node Odradek: processing.guarantee=at_least_once (the
+scenario below) and exactly_once_v2 (the last test: an instance and the broker SIGKILLed while
+input keeps arriving, every count exact). The application and what the tests share are in
+streams_app.py.
 
 The application (tests/interop/java/streams/StreamsWordCounts.java) splits lines into words,
 re-keys them by word (the ``by-word`` repartition topic), counts per word in a key-value store
@@ -29,60 +32,56 @@ DeleteRecords purges consumed repartition records; the reset tool's group checks
 DeleteTopics work, and deleting a topic drops the group's offsets on it.
 What it does not prove: exactly-once (at_least_once may count a record twice when an instance
 dies between processing and commit; the kill here falls after a commit on purpose, so the
-expectation can be exact); standby replicas; several brokers. The same test passes unchanged
+expectation can be exact: the exactly_once_v2 test kills mid-stream); standby replicas; several
+brokers (tests/cluster/test_streams_eos_cluster.py). The at_least_once test passes unchanged
 against Apache Kafka 4.4 (kafka_jvm.KafkaBroker in place of the fixture's broker).
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
-import json
 import random
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-import kafka_jvm
-from helpers import BrokerProcess, track, wait_for
+from helpers import BrokerProcess, wait_for
+from streams_app import (
+    APP,
+    CHANGELOG,
+    COUNTS_OUT,
+    IN,
+    PARTITIONS,
+    REPARTITION,
+    VOCABULARY,
+    WINDOW_CHANGELOG,
+    WINDOW_MS,
+    WINDOWED_OUT,
+    Clock,
+    Feeder,
+    Instance,
+    aborted_offsets,
+    all_tasks,
+    check_exact,
+    compile_app,
+    kill_inside_transaction,
+    last_values,
+    make_lines,
+    read_input,
+    read_outputs,
+    reference,
+    run,
+)
 
+import kafka_jvm
 from odradek.client import Admin, Consumer, NewTopic, Producer, TopicPartition, partition_for_key
 
 pytestmark = pytest.mark.interop
 
-HERE = Path(__file__).resolve().parent
-SOURCES = [HERE / "java" / "streams" / "StreamsWordCounts.java"]
-APP = "wordcounts"
-IN, COUNTS_OUT, WINDOWED_OUT = "streams-lines", "streams-word-counts", "streams-windowed-counts"
-PARTITIONS = 4
-WINDOW_MS = 10_000
-REPARTITION = f"{APP}-by-word-repartition"
-CHANGELOG = f"{APP}-word-counts-changelog"
-WINDOW_CHANGELOG = f"{APP}-windowed-counts-changelog"
-VOCABULARY = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliett", "kilo", "lima"]
-
-
-def run(coro):
-    return asyncio.run(coro)
-
-
-class Clock:
-    """Prints how long each step took (shown with -s or on failure): the CI time budget."""
-
-    def __init__(self) -> None:
-        self.t0 = self.last = time.monotonic()
-
-    def __call__(self, step: str) -> None:
-        now = time.monotonic()
-        print(f"[{now - self.t0:6.1f} s] {step} ({now - self.last:.1f} s)")
-        self.last = now
-
 
 @pytest.fixture(scope="module")
 def classes():
-    return kafka_jvm.compile_java(SOURCES)
+    return compile_app()
 
 
 @pytest.fixture(scope="module")
@@ -91,82 +90,6 @@ def kbroker(tmp_path_factory):
     b = BrokerProcess(tmp_path_factory.mktemp("streams") / "data", overrides={"log.cleaner.backoff.ms": "100"}).start()
     yield b
     b.kill()
-
-
-class Instance:
-    """One StreamsWordCounts JVM; its stdout is a JSON event per line."""
-
-    def __init__(self, name: str, classes: Path, bootstrap: str, workdir: Path) -> None:
-        self.name = name
-        self.out_path = workdir / f"{name}.out"
-        self.err_path = workdir / f"{name}.err"
-        cmd = kafka_jvm.java_command(
-            "StreamsWordCounts",
-            [bootstrap, APP, str(workdir / f"state-{name}"), IN, COUNTS_OUT, WINDOWED_OUT],
-            heap="320m", extra_cp=[classes],
-        )
-        self._out = open(self.out_path, "wb")
-        self._err = open(self.err_path, "wb")
-        self.proc = track(subprocess.Popen(cmd, stdout=self._out, stderr=self._err))
-
-    def events(self) -> list[dict]:
-        """Every complete line so far (the JVM may be writing the last one right now)."""
-        lines = self.out_path.read_text().split("\n")[:-1]
-        return [json.loads(line) for line in lines if line.startswith("{")]
-
-    def active_tasks(self) -> list[str] | None:
-        """The active tasks last reported while RUNNING (None before that)."""
-        self.check_alive()
-        tasks = [e for e in self.events() if e["event"] == "tasks"]
-        return tasks[-1]["active"] if tasks and tasks[-1]["state"] == "RUNNING" else None
-
-    def check_alive(self) -> None:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.diagnostics()}")
-        errors = [e for e in self.events() if e["event"] == "error"]
-        assert not errors, f"{self.name}: {errors}"
-
-    def diagnostics(self) -> str:
-        return f"--- {self.name} stdout\n{self.out_path.read_text()[-3000:]}\n--- {self.name} stderr\n{self.err_path.read_text(errors='replace')[-6000:]}"
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def stop(self, timeout: float = 30.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._out.close()
-        self._err.close()
-        return self.proc.returncode
-
-
-# ------------------------------------------------------------------------------ data and reference
-
-
-def make_lines(rng: random.Random, first: int, n: int, base_ts: int, span_ms: int, vocabulary: list[str]) -> list[tuple[str, str, int]]:
-    """(key, line, timestamp) records; timestamps fall anywhere in [base_ts, base_ts + span_ms)."""
-    out = []
-    for i in range(first, first + n):
-        words = [rng.choice(vocabulary) for _ in range(rng.randint(1, 6))]
-        out.append((f"line-{i:05d}", " ".join(words), base_ts + rng.randrange(span_ms)))
-    return out
-
-
-def reference(lines: list[tuple[str, str, int]]) -> tuple[dict[str, int], dict[str, int]]:
-    counts: collections.Counter[str] = collections.Counter()
-    windowed: collections.Counter[str] = collections.Counter()
-    for _key, line, ts in lines:
-        for w in line.split():
-            counts[w] += 1
-            windowed[f"{w}@{ts - ts % WINDOW_MS}"] += 1
-    return dict(counts), dict(windowed)
 
 
 async def produce(bootstrap: str, lines: list[tuple[str, str, int]]) -> None:
@@ -416,3 +339,97 @@ def check_internal_topics(bs: str) -> None:
         assert c["message.timestamp.type"] == "CreateTime", c
     # Streams deletes repartition records it has committed (DeleteRecords): the log start moved
     assert sum(start for start, _end in offsets.values()) > 0, offsets
+
+
+# ------------------------------------------------------------------------------ exactly_once_v2
+
+
+@pytest.fixture
+def eos_broker(tmp_path):
+    """A broker of its own: the test SIGKILLs and restarts it. Timed-out transactions (the killed
+    instance's) are looked for every half second instead of every ten."""
+    b = BrokerProcess(tmp_path / "data", overrides={
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms": "500"}).start()
+    yield b
+    b.kill()
+
+
+def test_streams_exactly_once_v2_instance_and_broker_killed_mid_stream(eos_broker, classes, tmp_path):
+    """processing.guarantee=exactly_once_v2: two instances share the tasks while input keeps
+    arriving; one is SIGKILLed (its open transaction, with output, changelog and offsets in it, is
+    aborted when it times out), then the broker is SIGKILLed and restarted; input never stops.
+    Read with read_committed, every key's updates are exactly 1..N, N computed from the input."""
+    bs = eos_broker.bootstrap
+    run(_create_topics(bs))
+    now = int(time.time() * 1000)
+    base = now - now % WINDOW_MS - 20 * WINDOW_MS
+    clock = Clock()
+    a = Instance("a", classes, bs, tmp_path, "exactly_once_v2")
+    b = Instance("b", classes, bs, tmp_path, "exactly_once_v2")
+    feeder = None
+    try:
+        def split() -> bool:
+            ta, tb = a.active_tasks(), b.active_tasks()
+            return bool(ta and tb and sorted(ta + tb) == all_tasks())
+
+        wait_for(split, 90, 0.2, what="two Streams instances sharing the 8 tasks")
+        clock("two instances running")
+        feeder = Feeder(bs, rate=40, base_ts=base, span_ms=12 * WINDOW_MS).start()
+        # mid-stream: transactions have committed output, and input keeps coming
+        wait_for(lambda: sum(len(v) for v in read_outputs(bs)[COUNTS_OUT].values()) >= 100, 60, 0.3,
+                 what="committed output")
+        victim = a if any(t.startswith("1_") for t in a.active_tasks()) else b
+        survivor = b if victim is a else a
+        inside = kill_inside_transaction(victim, [eos_broker.port], lambda _topic: eos_broker.port)
+        clock(f"{victim.name} killed with {feeder.delivered} lines in, inside its transaction {inside}")
+        delivered = feeder.delivered
+        wait_for(lambda: feeder.delivered >= delivered + 80, 30, 0.1, what="more input after the kill")
+        eos_broker.kill()
+        clock(f"broker killed with {feeder.delivered} lines in")
+        eos_broker.start()
+        delivered = feeder.delivered
+        wait_for(lambda: feeder.delivered >= delivered + 80, 60, 0.1, what="input accepted by the restarted broker")
+        clock("broker restarted, input flowing")
+        wait_for(lambda: sorted(survivor.active_tasks() or []) == all_tasks(), 90, 0.3,
+                 what=f"{survivor.name} taking over every task")
+        clock("takeover")
+        sent = feeder.stop()
+        clock(f"input stopped after {sent} lines")
+        lines = read_input(bs)
+        assert len(lines) == sent, (len(lines), sent)
+        counts, windowed = reference(lines)
+
+        def done():
+            survivor.check_alive()
+            return last_values(read_outputs(bs)) == (counts, windowed)
+
+        try:
+            wait_for(done, 120, 0.5, what="final counts of every input line")
+        except AssertionError:
+            got, _ = last_values(read_outputs(bs))
+            wrong = {w: (got.get(w), n) for w, n in counts.items() if got.get(w) != n}
+            raise AssertionError(f"word counts (got, expected) that differ: {wrong}") from None
+        clock("final counts")
+        committed = read_outputs(bs)
+        check_exact(committed, counts, windowed)
+        aborted = {t: aborted_offsets(bs, t) for t in (COUNTS_OUT, WINDOWED_OUT)}
+        print(f"records of aborted transactions in the outputs: { {t: len(o) for t, o in aborted.items()} }; "
+              f"the victim's open transaction aborted: { {t: inside[t] in aborted[t] for t in aborted if t in inside} }")
+        clock("checked")
+    except BaseException:
+        for i in (a, b):
+            print(i.diagnostics())
+        print(eos_broker.log_text())
+        raise
+    finally:
+        if feeder is not None:
+            feeder.abandon()
+        for i in (a, b):
+            i.kill()
+            i.stop()
+
+
+async def _create_topics(bs: str) -> None:
+    async with Admin(bs) as admin:
+        await admin.create_topics([NewTopic(IN, partitions=PARTITIONS), NewTopic(COUNTS_OUT, partitions=1),
+                                   NewTopic(WINDOWED_OUT, partitions=1)])

@@ -178,14 +178,17 @@ class Partition:
         if self._maybe_advance_hw():
             self.notify()
 
-    def isr_to_expand(self) -> list[int]:
-        """Followers outside the ISR that have caught up to the high watermark (and this epoch)."""
+    def isr_to_expand(self, replica_id: int | None = None) -> list[int]:
+        """Followers outside the ISR that have caught up to the high watermark (and this epoch).
+        ``replica_id``: only that follower, the one whose fetch just arrived (as Kafka does): the
+        last fetch of another may be old, from a broker that died since, and on an idle
+        partition its offset would still look caught up."""
         if not self.is_leader:
             return []
         epoch_start = self.epochs.entries[-1][1] if self.epochs.entries else 0
         out = []
         for r, st in self.followers.items():
-            if r in self.isr or r not in self.replicas:
+            if r in self.isr or r not in self.replicas or (replica_id is not None and r != replica_id):
                 continue
             if st.log_end_offset >= self.high_watermark and st.log_end_offset >= epoch_start:
                 out.append(r)

@@ -336,8 +336,9 @@ class ClusterManager:
             except Exception:
                 log.exception("ISR upkeep failed")
 
-    def maybe_expand_isr(self, part: "Partition") -> None:
-        add = part.isr_to_expand()
+    def maybe_expand_isr(self, part: "Partition", replica_id: int) -> None:
+        """After a fetch of follower ``replica_id``: into the ISR if it has caught up."""
+        add = part.isr_to_expand(replica_id)
         if add:
             self.change_isr(part, part.isr + [r for r in add if r not in part.isr])
 

@@ -101,3 +101,19 @@ def test_epoch_cache_end_offsets_and_persistence(tmp_path):
     again.truncate_from_end(12)
     assert again.entries == [(0, 0), (2, 10)]
     assert LeaderEpochCache(tmp_path).latest_epoch == 2
+
+
+def test_only_the_fetching_follower_can_join_the_isr(tmp_path):
+    """A follower that fetched once and then died looks caught up on an idle partition for ever;
+    the fetch of another follower must not bring it back into the ISR (the controller removes a
+    dead broker, the leader put it back, over and over)."""
+    clock = Clock()
+    part = make(tmp_path, [1, 2, 3], clock)
+    produce(part, 5)
+    part.record_follower_fetch(2, 5)
+    part.record_follower_fetch(3, 5)  # broker 3's last fetch, then it dies
+    part.become_leader(6, [1, 2], [1, 2, 3])  # the controller took it out of the ISR
+    clock.t += 1
+    part.record_follower_fetch(2, 5)
+    assert part.isr_to_expand(2) == []  # broker 2's fetch brings back nobody (broker 2 is in)
+    assert part.isr_to_expand(3) == [3]  # only a fetch of broker 3's own would

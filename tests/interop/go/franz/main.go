@@ -12,6 +12,10 @@
 //	                                 -> one line per event (assigned, revoked, records+commit); "leave" on stdin leaves
 //	franz admin   --brokers B --topic T --group G
 //	                                 -> {"steps":{...}}: kadm topics, partitions, configs, groups, offsets
+//	franz txn     --brokers B --topic T --id X --partitions N
+//	                                 -> {"steps":{...}}: commit, abort, fencing (txn.go)
+//	franz ctp     --brokers B --topic IN --out OUT --group G --id X [--batch n] [--abort-every k]
+//	                                 -> one line per transaction: GroupTransactSession consume-transform-produce
 package main
 
 import (
@@ -46,11 +50,15 @@ type flags struct {
 	timeout     float64
 	prefix      string
 	isolation   string
+	id          string
+	out         string
+	batch       int
+	abortEvery  int
 }
 
 func main() {
 	if len(os.Args) < 2 {
-		wire.Fatal("usage: franz produce|consume|load|group|admin [flags]")
+		wire.Fatal("usage: franz produce|consume|load|group|admin|txn|ctp [flags]")
 	}
 	cmd := os.Args[1]
 	var f flags
@@ -67,6 +75,10 @@ func main() {
 	fs.Float64Var(&f.timeout, "timeout", 60, "seconds before giving up")
 	fs.StringVar(&f.prefix, "prefix", "F", "load: value prefix")
 	fs.StringVar(&f.isolation, "isolation", "uncommitted", "consume: uncommitted or committed (read_committed)")
+	fs.StringVar(&f.id, "id", "", "txn, ctp: transactional id")
+	fs.StringVar(&f.out, "out", "", "ctp: output topic")
+	fs.IntVar(&f.batch, "batch", 10, "ctp: most records per transaction")
+	fs.IntVar(&f.abortEvery, "abort-every", 0, "ctp: abort every n-th transaction (0: never)")
 	fs.Parse(os.Args[2:])
 	switch cmd {
 	case "produce":
@@ -79,6 +91,10 @@ func main() {
 		group(f)
 	case "admin":
 		admin(f)
+	case "txn":
+		txn(f)
+	case "ctp":
+		ctp(f)
 	default:
 		wire.Fatal("unknown subcommand %q", cmd)
 	}
@@ -228,7 +244,10 @@ func readToEnd(f flags) (map[int32]int64, []wire.Record, error) {
 	if len(parts) == 0 {
 		return ends, out, nil
 	}
-	opts := []kgo.Opt{kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{f.topic: parts}), kgo.FetchMaxWait(200 * time.Millisecond)}
+	// control records (transaction markers) kept, to count them as progress: a partition may
+	// end in a marker, or (read_committed) in an aborted transaction and its marker
+	opts := []kgo.Opt{kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{f.topic: parts}), kgo.FetchMaxWait(200 * time.Millisecond),
+		kgo.KeepControlRecords()}
 	if f.isolation == "committed" {
 		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}
@@ -256,8 +275,11 @@ func readToEnd(f flags) (map[int32]int64, []wire.Record, error) {
 			if r.Offset >= ends[r.Partition] {
 				return // written after the read began
 			}
-			out = append(out, fromKgo(r))
 			next[r.Partition] = r.Offset + 1
+			if r.Attrs.IsControl() {
+				return
+			}
+			out = append(out, fromKgo(r))
 		})
 	}
 	sort.SliceStable(out, func(i, j int) bool {

@@ -6,6 +6,8 @@
 //	sarama load    --brokers B --topic T --partitions N [--rate R]
 //	sarama group   --brokers B --topic T --group G --name M      (range balance strategy)
 //	sarama admin   --brokers B --topic T --group G               (ClusterAdmin)
+//	sarama txn     --brokers B --topic T --id X --partitions N   (transactional producer, txn.go)
+//	sarama ctp     --brokers B --topic IN --out OUT --group G --id X [--batch n] [--abort-every k]
 //
 // --version picks the Kafka version sarama is configured for ("default" is sarama's own default,
 // "max" the newest it knows); sarama then also caps each request at what the broker advertises.
@@ -43,11 +45,15 @@ type flags struct {
 	version     string
 	idempotent  bool
 	isolation   string
+	id          string
+	out         string
+	batch       int
+	abortEvery  int
 }
 
 func main() {
 	if len(os.Args) < 2 {
-		wire.Fatal("usage: sarama produce|consume|load|group|admin [flags]")
+		wire.Fatal("usage: sarama produce|consume|load|group|admin|txn|ctp [flags]")
 	}
 	cmd := os.Args[1]
 	var f flags
@@ -66,6 +72,10 @@ func main() {
 	fs.StringVar(&f.version, "version", "max", "Kafka version sarama is configured for: default, max or e.g. 3.9.0")
 	fs.BoolVar(&f.idempotent, "idempotent", false, "load: idempotent producer")
 	fs.StringVar(&f.isolation, "isolation", "uncommitted", "consume: uncommitted or committed (read_committed)")
+	fs.StringVar(&f.id, "id", "", "txn, ctp: transactional id")
+	fs.StringVar(&f.out, "out", "", "ctp: output topic")
+	fs.IntVar(&f.batch, "batch", 10, "ctp: most records per transaction")
+	fs.IntVar(&f.abortEvery, "abort-every", 0, "ctp: abort every n-th transaction (0: never)")
 	fs.Parse(os.Args[2:])
 	sarama.Logger = logger{}
 	switch cmd {
@@ -79,6 +89,10 @@ func main() {
 		group(f)
 	case "admin":
 		admin(f)
+	case "txn":
+		txn(f)
+	case "ctp":
+		ctp(f)
 	default:
 		wire.Fatal("unknown subcommand %q", cmd)
 	}

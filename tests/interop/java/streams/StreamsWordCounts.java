@@ -1,13 +1,15 @@
-// One Kafka Streams instance of the interop test's word-count application (at_least_once).
+// One Kafka Streams instance of the interop tests' word-count application (at_least_once by
+// default, or the processing guarantee given as the last argument, e.g. exactly_once_v2).
 //
 // Topology: lines -> words -> groupBy(word) (the "by-word" repartition topic)
 //   -> count() in the "word-counts" key-value store (changelog, compacted) -> counts-out
 //   -> windowedBy(10 s tumbling windows, one day of grace) -> count() in the "windowed-counts"
 //      window store (changelog, compact+delete) -> windowed-out, key "word@windowStartMs"
 //
-// Usage: StreamsWordCounts <bootstrap> <application.id> <state.dir> <in> <counts-out> <windowed-out>
+// Usage: StreamsWordCounts <bootstrap> <application.id> <state.dir> <in> <counts-out> <windowed-out> [guarantee]
 // Prints one JSON object per line on stdout: {"event":"state",...} on every state change and
-// {"event":"tasks","active":[...]} whenever this instance's active tasks change, and
+// {"event":"tasks","state":...,"active":[...],"threads":[...]} whenever this instance's active tasks
+// or its state change, and
 // {"event":"restored",...} when a store partition was restored from its changelog, so the test can
 // wait for outcomes instead of sleeping. Runs until SIGTERM (closes cleanly) or SIGKILL.
 import java.time.Duration;
@@ -50,10 +52,13 @@ public class StreamsWordCounts {
 
     public static void main(String[] a) throws Exception {
         String bootstrap = a[0], appId = a[1], stateDir = a[2], in = a[3], countsOut = a[4], windowedOut = a[5];
+        String guarantee = a.length > 6 ? a[6] : StreamsConfig.AT_LEAST_ONCE;
         Properties p = new Properties();
         p.put(StreamsConfig.APPLICATION_ID_CONFIG, appId);
         p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.AT_LEAST_ONCE);
+        // exactly_once_v2: one transactional producer per thread, read_committed consumers, the
+        // input offsets committed inside each transaction (Streams' own overrides; none added here)
+        p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, guarantee);
         p.put(StreamsConfig.STATE_DIR_CONFIG, stateDir);
         p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, 1);
         // every update reaches the changelog and the output (no record cache), committed often
@@ -108,20 +113,32 @@ public class StreamsWordCounts {
         streams.start();
 
         List<String> last = null;
+        String lastState = null;
         while (done.getCount() > 0) {
             List<String> active = new ArrayList<>();
+            List<String> threads = new ArrayList<>();
             try {
-                for (ThreadMetadata t : streams.metadataForLocalThreads())
+                for (ThreadMetadata t : streams.metadataForLocalThreads()) {
+                    threads.add(t.threadName());
                     for (TaskMetadata task : t.activeTasks()) active.add(task.taskId().toString());
+                }
             } catch (IllegalStateException e) {
                 // not running yet (or any more)
             }
             Collections.sort(active);
-            if (!active.equals(last)) {
-                StringBuilder s = new StringBuilder("{\"event\":\"tasks\",\"state\":" + quote(streams.state().name()) + ",\"active\":[");
+            // also when only the state changed: tasks reported while REBALANCING may be the
+            // ones it then runs with, and the test waits for them RUNNING
+            String state = streams.state().name();
+            if (!active.equals(last) || !state.equals(lastState)) {
+                StringBuilder s = new StringBuilder("{\"event\":\"tasks\",\"state\":" + quote(state) + ",\"active\":[");
                 for (int i = 0; i < active.size(); i++) s.append(i == 0 ? "" : ",").append(quote(active.get(i)));
+                // thread names are <application.id>-<processId>-StreamThread-<n>, and an
+                // exactly_once_v2 thread's transactional.id is <application.id>-<processId>-<n>
+                s.append("],\"threads\":[");
+                for (int i = 0; i < threads.size(); i++) s.append(i == 0 ? "" : ",").append(quote(threads.get(i)));
                 emit(s.append("]}").toString());
                 last = active;
+                lastState = state;
             }
             done.await(200, java.util.concurrent.TimeUnit.MILLISECONDS);
         }
