@@ -15,6 +15,8 @@ import uuid
 
 import pytest
 
+from odradek.protocol.errors import ErrorCode
+
 from helpers import BrokerProcess, free_port, wait_for
 
 ck = pytest.importorskip("confluent_kafka")
@@ -38,8 +40,12 @@ JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required userna
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory):
     port = free_port()
+    plain = free_port()
+    while plain == port:
+        plain = free_port()
     b = BrokerProcess(tmp_path_factory.mktemp("acl") / "data", port=port, overrides={
-        "listeners": f"SASL_PLAINTEXT://127.0.0.1:{port}",
+        # clients log in on SASL_PLAINTEXT; PLAINTEXT is User:ANONYMOUS, with no ACLs at all
+        "listeners": f"SASL_PLAINTEXT://127.0.0.1:{port},PLAINTEXT://127.0.0.1:{plain}",
         "inter.broker.listener.name": "SASL_PLAINTEXT",
         "sasl.enabled.mechanisms": "PLAIN",
         "sasl.mechanism.inter.broker.protocol": "PLAIN",
@@ -50,6 +56,7 @@ def secured(tmp_path_factory):
         "transaction.state.log.num.partitions": "2",
         "num.partitions": "1",
     }).start()
+    b.plain_port = plain
     yield b
     b.kill()
 
@@ -228,3 +235,94 @@ def test_deleted_acls_stop_working(secured):
                                                                               ACLResourcePatternType.LITERAL)))
     finally:
         kp.close()
+
+
+def test_configs_records_offsets_and_groups(secured):
+    """The admin families: DescribeConfigs needs DESCRIBE_CONFIGS (READ does not imply it),
+    DeleteRecords DELETE, ListOffsets DESCRIBE; groups are listed only where the principal may
+    DESCRIBE them, and deleting one needs DELETE."""
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+    from confluent_kafka.admin import ConfigResource, OffsetSpec
+
+    topic = "fam-t"
+    make_topic(secured, topic)
+    assert produce_error(secured, "admin", topic) is None
+    a = admin(secured)
+    for g in ("fam-g", "other-g"):
+        req = ConsumerGroupTopicPartitions(g, [TopicPartition(topic, 0, 1)])
+        a.alter_consumer_group_offsets([req])[g].result(30)
+    allow(secured,
+          ("User:bob", ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, AclOperation.READ),
+          ("User:bob", ResourceType.GROUP, "fam-g", ResourcePatternType.LITERAL, AclOperation.READ))
+    bob = admin(secured, "bob")
+    # READ implies DESCRIBE: ListOffsets works; for alice (no ACL) Metadata hides the topic, so
+    # librdkafka finds no leader to ask
+    tp = TopicPartition(topic, 0)
+    assert bob.list_offsets({tp: OffsetSpec.latest()})[tp].result(30).offset == 1
+    alice = admin(secured, "alice")
+    with pytest.raises(KafkaException) as e:
+        alice.list_offsets({tp: OffsetSpec.latest()})[tp].result(30)
+    assert e.value.args[0].code() == KafkaError._NOENT, e.value
+    # DescribeConfigs needs DESCRIBE_CONFIGS
+    res = ConfigResource("topic", topic)
+    with pytest.raises(KafkaException) as e:
+        bob.describe_configs([res])[res].result(30)
+    assert e.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    # DeleteRecords needs DELETE
+    with pytest.raises(KafkaException) as e:
+        bob.delete_records([TopicPartition(topic, 0, 1)])[TopicPartition(topic, 0, 1)].result(30)
+    assert e.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    # ListGroups shows bob only the group he may describe; the admin sees both
+    listed = {g.group_id for g in bob.list_consumer_groups().result(30).valid}
+    assert "fam-g" in listed and "other-g" not in listed
+    everything = {g.group_id for g in a.list_consumer_groups().result(30).valid}
+    assert {"fam-g", "other-g"} <= everything
+    # OffsetFetch: his group's offsets, not another's
+    mine = bob.list_consumer_group_offsets([ConsumerGroupTopicPartitions("fam-g", [tp])])["fam-g"].result(30)
+    assert [p.offset for p in mine.topic_partitions] == [1]
+    with pytest.raises(KafkaException) as e:
+        bob.list_consumer_group_offsets([ConsumerGroupTopicPartitions("other-g", [tp])])["other-g"].result(30)
+    assert e.value.args[0].code() == KafkaError.GROUP_AUTHORIZATION_FAILED
+    # DeleteGroups needs DELETE on the group
+    with pytest.raises(KafkaException) as e:
+        bob.delete_consumer_groups(["fam-g"])["fam-g"].result(30)
+    assert e.value.args[0].code() == KafkaError.GROUP_AUTHORIZATION_FAILED
+    allow(secured, ("User:bob", ResourceType.GROUP, "fam-g", ResourcePatternType.LITERAL, AclOperation.DELETE))
+    assert bob.delete_consumer_groups(["fam-g"])["fam-g"].result(30) is None
+
+
+def test_anonymous_wire_requests_are_refused(secured):
+    """Raw requests from a principal with no ACLs (User:ANONYMOUS on the PLAINTEXT listener) on a
+    topic that exists: each API answers its authorization error, as Kafka does."""
+    from odradek.protocol.record_codec import build_batch
+    from wire import WireClient
+
+    topic = "anon-t"
+    make_topic(secured, topic)
+    c = WireClient(secured.plain_port)
+    try:
+        md = c.request(3, 12, {"topics": [{"name": topic, "topic_id": None}], "allow_auto_topic_creation": True,
+                               "include_topic_authorized_operations": True})
+        assert md.topics[0].error_code == ErrorCode.topic_authorization_failed  # named: told, not created
+        lo = c.request(2, 7, {"replica_id": -1, "isolation_level": 0, "topics": [
+            {"name": topic, "partitions": [{"partition_index": 0, "current_leader_epoch": -1, "timestamp": -1}]}]})
+        assert lo.topics[0].partitions[0].error_code == ErrorCode.topic_authorization_failed
+        dr = c.request(21, 2, {"topics": [{"name": topic, "partitions": [{"partition_index": 0, "offset": 0}]}],
+                               "timeout_ms": 5000})
+        assert dr.topics[0].partitions[0].error_code == ErrorCode.topic_authorization_failed
+        dp = c.request(61, 0, {"topics": [{"name": topic, "partition_indexes": [0]}]})
+        assert dp.topics[0].partitions[0].error_code == ErrorCode.topic_authorization_failed
+        # an idempotent producer needs WRITE on some topic (KIP-679) or IDEMPOTENT_WRITE
+        ip = c.request(22, 4, {"transactional_id": None, "transaction_timeout_ms": 60000, "producer_id": -1,
+                               "producer_epoch": -1})
+        assert ip.error_code == ErrorCode.cluster_authorization_failed
+        batch = build_batch([(b"k", b"v")])
+        pr = c.produce(topic, batch)
+        assert pr.responses[0].partition_responses[0].error_code == ErrorCode.topic_authorization_failed
+        fc = c.request(10, 4, {"key_type": 0, "coordinator_keys": ["anon-g"]})
+        assert fc.coordinators[0].error_code == ErrorCode.group_authorization_failed
+        acls = c.request(29, 2, {"resource_type_filter": 1, "resource_name_filter": None, "pattern_type_filter": 1,
+                                 "principal_filter": None, "host_filter": None, "operation": 1, "permission_type": 1})
+        assert acls.error_code == ErrorCode.cluster_authorization_failed
+    finally:
+        c.close()
