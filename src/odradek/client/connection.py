@@ -68,6 +68,7 @@ class BrokerConnection:
         self._read_task: asyncio.Task | None = None
         self.versions: dict[int, tuple[int, int]] = {}
         self.closed = False
+        self._answered = False  # a response came on this connection
 
     async def connect(self, negotiate: bool = True) -> "BrokerConnection":
         async with asyncio.timeout(self.timeout):
@@ -180,6 +181,7 @@ class BrokerConnection:
                 (size,) = _SIZE.unpack(await self._reader.readexactly(4))
                 frame = await self._reader.readexactly(size)
                 (corr,) = struct.unpack_from(">i", frame)
+                self._answered = True
                 entry = self._pending.pop(corr, None)
                 if entry is None:
                     continue
@@ -197,7 +199,11 @@ class BrokerConnection:
             # a TLS alert after the handshake: e.g. TLS 1.3 servers refuse a client certificate here
             self._fail(TlsHandshakeFailed(f"TLS with {self.host}:{self.port} failed: {e.reason or e}"))
         except (asyncio.IncompleteReadError, ConnectionError, OSError) as e:
-            self._fail(ConnectionClosed(f"connection to {self.host}:{self.port} lost: {e}"))
+            hint = ""
+            if self.ssl is not None and not self._answered:
+                # asyncio servers (Odradek's) close without a TLS alert when they refuse a certificate
+                hint = " (closed before any answer: does the listener require a client certificate, or refuse this one?)"
+            self._fail(ConnectionClosed(f"connection to {self.host}:{self.port} lost: {e}{hint}"))
         except asyncio.CancelledError:
             self._fail(ConnectionClosed("connection closed"))
             raise
