@@ -12,6 +12,11 @@
 //	                                 -> one line per event (assigned, revoked, records+commit); "leave" on stdin leaves
 //	franz admin   --brokers B --topic T --group G
 //	                                 -> {"steps":{...}}: kadm topics, partitions, configs, groups, offsets
+//	franz roundtrip --brokers B --topic T --group G --records N
+//	                                 -> {"produced", "consumed", "committed", "error"}: produce, consume in a group, commit
+//
+// Every subcommand takes the security flags of secure.go (--tls-ca, --tls-cert, --tls-key,
+// --sasl, --user, --password, --token).
 package main
 
 import (
@@ -46,6 +51,7 @@ type flags struct {
 	timeout     float64
 	prefix      string
 	isolation   string
+	sec         security
 }
 
 func main() {
@@ -67,6 +73,7 @@ func main() {
 	fs.Float64Var(&f.timeout, "timeout", 60, "seconds before giving up")
 	fs.StringVar(&f.prefix, "prefix", "F", "load: value prefix")
 	fs.StringVar(&f.isolation, "isolation", "uncommitted", "consume: uncommitted or committed (read_committed)")
+	f.sec.register(fs)
 	fs.Parse(os.Args[2:])
 	switch cmd {
 	case "produce":
@@ -79,6 +86,8 @@ func main() {
 		group(f)
 	case "admin":
 		admin(f)
+	case "roundtrip":
+		roundtrip(f)
 	default:
 		wire.Fatal("unknown subcommand %q", cmd)
 	}
@@ -116,6 +125,7 @@ func acks(name string) kgo.Acks {
 
 func newClient(f flags, opts ...kgo.Opt) *kgo.Client {
 	base := []kgo.Opt{kgo.SeedBrokers(wire.Brokers(f.brokers)...), kgo.ClientID("odradek-franz-" + os.Args[1])}
+	base = append(base, f.sec.opts()...)
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		wire.Fatal("kgo.NewClient: %v", err)
