@@ -99,7 +99,11 @@ class Ports:
 
 
 class SecureBroker:
-    def __init__(self, root: Path, *, reauth_advertised_port: int | None = None, extra: dict[str, str] | None = None) -> None:
+    def __init__(self, root: Path, *, reauth_advertised_port: int | None = None, extra: dict[str, str] | None = None,
+                 more_listeners: dict[str, str] | None = None, advertise: dict[str, int] | None = None) -> None:
+        """``more_listeners``: further listeners, name -> protocol, on ports of their own
+        (``self.more_ports``); ``advertise``: a port to advertise for a listener instead of its own
+        (a proxy in front of it); ``extra``: more settings."""
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.ca = CA(self.root / "certs")
@@ -110,6 +114,9 @@ class SecureBroker:
         self.ports = Ports(*(free_port() for _ in range(6)))
         self.reauth_advertised_port = reauth_advertised_port or self.ports.reauth
         self.extra = dict(extra or {})
+        self.more = dict(more_listeners or {})
+        self.more_ports = {name: free_port() for name in self.more}
+        self.advertise = dict(advertise or {})
         self.broker: BrokerProcess | None = None
 
     # --- where clients connect -------------------------------------------------------------------
@@ -144,7 +151,10 @@ class SecureBroker:
                  "JWT": "SASL_SSL", "REAUTH": "SASL_SSL"}
         ports = {"PLAINTEXT": p.plaintext, "SASL_SSL": p.sasl_ssl, "SSL": p.ssl, "SASL_PLAIN": p.sasl_plaintext,
                  "JWT": p.jwt, "REAUTH": p.reauth}
+        names.update(self.more)
+        ports.update(self.more_ports)
         advertised = dict(ports, REAUTH=self.reauth_advertised_port)
+        advertised.update(self.advertise)
         ov = {
             "listeners": ",".join(f"{n}://127.0.0.1:{port}" for n, port in ports.items()),
             "advertised.listeners": ",".join(f"{n}://127.0.0.1:{port}" for n, port in advertised.items()),
