@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers import ROOT, BrokerProcess, free_port
+from helpers import ROOT, BrokerProcess, free_port, port_open, wait_for
 from tls_certs import CA
 
 PASSWORDS = {"admin": "admin-secret", "alice": "alice-secret"}
@@ -193,6 +193,9 @@ class SecureBroker:
                               "--mechanism", "SCRAM-SHA-256", "--log-dir", str(data))
             assert out.returncode == 0, f"offline user create failed: {out.stdout}{out.stderr}"
         self.broker = BrokerProcess(data, port=self.ports.plaintext, overrides=self.overrides()).start()
+        # BrokerProcess waits for the first listener; the others open moments later
+        ports = [*vars(self.ports).values(), *self.more_ports.values()]
+        wait_for(lambda: all(port_open(p) for p in ports), 20, what=f"every listener of the broker open ({ports})")
         return self
 
     def stop(self) -> None:
