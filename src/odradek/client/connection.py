@@ -196,8 +196,12 @@ class BrokerConnection:
                 if not fut.done():
                     fut.set_result(resp)
         except _ssl.SSLError as e:
-            # a TLS alert after the handshake: e.g. TLS 1.3 servers refuse a client certificate here
-            self._fail(TlsHandshakeFailed(f"TLS with {self.host}:{self.port} failed: {e.reason or e}"))
+            if self._answered or isinstance(e, (_ssl.SSLEOFError, _ssl.SSLZeroReturnError)):
+                # an established session that ended (a broker gone): retriable like any lost connection
+                self._fail(ConnectionClosed(f"connection to {self.host}:{self.port} lost: {e}"))
+            else:
+                # a TLS alert before any answer: e.g. TLS 1.3 servers refuse a client certificate here
+                self._fail(TlsHandshakeFailed(f"TLS with {self.host}:{self.port} failed: {e.reason or e}"))
         except (asyncio.IncompleteReadError, ConnectionError, OSError) as e:
             hint = ""
             if self.ssl is not None and not self._answered:
