@@ -29,7 +29,7 @@ from interop_clients import KAFKAJS_DIR
 from security_env import PASSWORDS, SecureBroker
 from tcp_proxy import Proxy
 
-from helpers import free_port
+from helpers import free_port, track
 from odradek.client import Admin, Consumer, NewTopic, Producer, TopicPartition
 from odradek.security.oauth import unsecured_token
 
@@ -232,8 +232,8 @@ def test_clients_reauthenticate_on_the_same_connection(env):
     java_props = sb.write_properties("java-reauth", {**sb.java("scram"), "bootstrap.servers": boot["java"],
                                                      "scenario.name": "reauth", "scenario.topic": topics["java"],
                                                      "scenario.group": groups["java"], "scenario.run.ms": str(int(RUN_S * 1000))})
-    java = subprocess.Popen(kafka_jvm.java_command("SecurityScenarios", [str(java_props)], heap="256m", extra_cp=[classes]),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    java = track(subprocess.Popen(kafka_jvm.java_command("SecurityScenarios", [str(java_props)], heap="256m", extra_cp=[classes]),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     kjs_in = {"scenarios": [{"name": "reauth", "brokers": [boot["kjs"]], "ssl": {"ca": ca},
                              "sasl": {"mechanism": "scram-sha-512", "username": "alice", "password": PASSWORDS["alice"]},
                              "topic": topics["kjs"], "group": groups["kjs"], "runMs": int(RUN_S * 1000),
@@ -241,8 +241,8 @@ def test_clients_reauthenticate_on_the_same_connection(env):
     kjs_file = sb.root / "kjs-reauth.json"
     kjs_file.write_text(json.dumps(kjs_in))
     with open(kjs_file) as kjs_stdin:
-        kjs = subprocess.Popen(["node", str(KAFKAJS_DIR / "security.js")], stdin=kjs_stdin, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, cwd=str(KAFKAJS_DIR))
+        kjs = track(subprocess.Popen(["node", str(KAFKAJS_DIR / "security.js")], stdin=kjs_stdin, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, cwd=str(KAFKAJS_DIR)))
     franz = go_clients.GoProcess("franz", "load", "--brokers", boot["franz"], "--topic", topics["franz"], "--partitions", "2",
                                  "--rate", "10", "--timeout", "60", "--tls-ca", ca, "--sasl", "SCRAM-SHA-512",
                                  "--user", "alice", "--password", PASSWORDS["alice"])
