@@ -40,7 +40,32 @@ def client_parent() -> argparse.ArgumentParser:
     )
     p.add_argument("--format", dest="output", choices=["table", "json"], default="table", help="output: tables for people (default) or JSON for scripts")
     p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="request timeout (default 30)")
+    p.add_argument(
+        "--command-config", default=None, metavar="FILE",
+        help="client properties as Kafka's tools take them (security.protocol, ssl.truststore.location, "
+        "sasl.mechanism, sasl.jaas.config, ...)",
+    )
     return p
+
+
+def security(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments that give a client the TLS/SASL settings of ``--command-config``
+    (nothing when it is not given). A file that cannot be read or a setting that cannot work is a
+    usage error naming it."""
+    path = getattr(args, "command_config", None)
+    if not path:
+        return {}
+    from ..client.security import SecurityConfig, properties_from_file
+
+    try:
+        props = properties_from_file(path)
+    except OSError as e:
+        raise CommandError(f"--command-config {path}: {e.strerror or e}", EXIT_USAGE) from None
+    try:
+        SecurityConfig.from_properties(props).validate()
+    except (ValueError, OSError) as e:
+        raise CommandError(f"--command-config {path}: {e}", EXIT_USAGE) from None
+    return {"security_config": props}
 
 
 def bootstrap(args: argparse.Namespace) -> str:

@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="odradek",
         description="Odradek: a Kafka-protocol broker in Python, and the tools to operate any Kafka-compatible cluster",
         epilog="Client commands take --bootstrap-server (or $ODRADEK_BOOTSTRAP_SERVER, default 127.0.0.1:9092) and --format table|json. "
+        "--command-config FILE gives them Kafka's client security properties (TLS, SASL). "
         "Exit codes: 0 ok, 1 failed, 2 usage, 3 cluster unreachable, 4 topic or group not found, 5 unhealthy, 130 interrupted.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -52,12 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
 
     from ..console import cli as console_cli
-    from . import perf, tools, txn
+    from . import access, perf, tools, txn
 
     tools.register(sub)
     txn.register(sub)
     perf.register(sub)
     console_cli.register(sub)
+    access.register(sub)
     return parser
 
 

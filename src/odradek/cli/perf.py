@@ -19,7 +19,7 @@ from typing import Any
 
 from ..client import Consumer, Producer, TopicPartition
 from ..client.errors import KafkaError
-from .common import EXIT_FAILED, bootstrap, client_parent, emit_json, run, table
+from .common import EXIT_FAILED, bootstrap, client_parent, emit_json, run, security, table
 
 
 class Progress:
@@ -87,6 +87,7 @@ async def perf_produce(args: argparse.Namespace) -> int:
     producer = Producer(
         bootstrap(args), acks=args.acks, compression=args.compression, linger_ms=args.linger_ms, batch_size=args.batch_size,
         enable_idempotence=args.acks in ("all", "-1") and not args.no_idempotence, request_timeout_ms=int(args.timeout * 1000),
+        **security(args),
     )
     await producer.start()
     _tune_gc()
@@ -138,6 +139,7 @@ async def perf_consume(args: argparse.Namespace) -> int:
         bootstrap(args), group_id=args.group, auto_offset_reset="earliest", enable_auto_commit=args.group is not None,
         request_timeout_ms=int(args.timeout * 1000), max_poll_records=args.max_poll_records, fetch_max_wait_ms=100,
         max_partition_fetch_bytes=args.max_partition_fetch_bytes, session_timeout_ms=10000, heartbeat_interval_ms=1000,
+        **security(args),
     )
     await consumer.start()
     _tune_gc()

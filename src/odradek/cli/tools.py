@@ -25,12 +25,13 @@ from .common import (
     emit_json,
     parse_kv,
     run,
+    security,
     table,
 )
 
 
 def _admin(args: argparse.Namespace) -> Admin:
-    return Admin(bootstrap(args), request_timeout_ms=int(args.timeout * 1000))
+    return Admin(bootstrap(args), request_timeout_ms=int(args.timeout * 1000), **security(args))
 
 
 def parse_time(text: str) -> int:
@@ -242,7 +243,7 @@ async def produce(args: argparse.Namespace) -> int:
     async with Producer(
         bootstrap(args), acks=acks, compression=args.compression, linger_ms=args.linger_ms,
         enable_idempotence=not args.no_idempotence and acks in ("all", "-1"), request_timeout_ms=int(args.timeout * 1000),
-        delivery_timeout_ms=int(max(args.timeout * 2, 30) * 1000), max_block_ms=int(args.timeout * 1000),
+        delivery_timeout_ms=int(max(args.timeout * 2, 30) * 1000), max_block_ms=int(args.timeout * 1000), **security(args),
     ) as producer:
         sep = args.key_separator.encode() if args.key_separator is not None else None
         count = 0
@@ -306,6 +307,7 @@ async def consume(args: argparse.Namespace) -> int:
     consumer = Consumer(
         bootstrap(args), group_id=args.group, auto_offset_reset=start, enable_auto_commit=args.group is not None, isolation_level=args.isolation,
         request_timeout_ms=int(args.timeout * 1000), session_timeout_ms=args.session_timeout_ms, heartbeat_interval_ms=min(3000, args.session_timeout_ms // 3),
+        **security(args),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

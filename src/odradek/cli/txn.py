@@ -20,11 +20,11 @@ from typing import Any
 from ..client import Admin, TopicPartition
 from ..client.admin import ProducerState
 from ..client.errors import ErrorCode, KafkaError
-from .common import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE, CommandError, bootstrap, client_parent, emit_json, run, table
+from .common import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE, CommandError, bootstrap, client_parent, emit_json, run, security, table
 
 
 def _admin(args: argparse.Namespace) -> Admin:
-    return Admin(bootstrap(args), request_timeout_ms=int(args.timeout * 1000))
+    return Admin(bootstrap(args), request_timeout_ms=int(args.timeout * 1000), **security(args))
 
 
 async def txn_list(args: argparse.Namespace) -> int:

@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol.errors import ErrorCode, KafkaError
+from ..security import scram
 from . import cluster as apis
 from .cluster import Cluster
+from .acls import AclBinding, AclFilter, ScramCredentialInfo
 from .consumer import commit_offsets, fetch_committed, list_offsets
 from .group_protocol import decode_assignment, decode_subscription
+from .security import from_client_kwargs
 from .types import EARLIEST, LATEST, BrokerInfo, OffsetAndMetadata, TopicInfo, TopicPartition
 
 __all__ = [
@@ -197,8 +201,10 @@ def _check(results: dict[str, KafkaError | None], raise_errors: bool) -> dict[st
 class Admin:
     """An asyncio admin client. ``await start()`` (or ``async with``), call methods, ``await close()``."""
 
-    def __init__(self, bootstrap_servers: str | Iterable[str] = "127.0.0.1:9092", *, client_id: str = "odradek-admin", request_timeout_ms: int = 30000, retry_backoff_ms: int = 100) -> None:
-        self.cluster = Cluster(bootstrap_servers, client_id=client_id, request_timeout_ms=request_timeout_ms, retry_backoff_ms=retry_backoff_ms)
+    def __init__(self, bootstrap_servers: str | Iterable[str] = "127.0.0.1:9092", *, client_id: str = "odradek-admin",
+                 request_timeout_ms: int = 30000, retry_backoff_ms: int = 100, **security: Any) -> None:
+        self.cluster = Cluster(bootstrap_servers, client_id=client_id, request_timeout_ms=request_timeout_ms, retry_backoff_ms=retry_backoff_ms,
+                               security=from_client_kwargs(security))
         self.timeout_ms = request_timeout_ms
         self.retry_backoff = retry_backoff_ms / 1000
 
@@ -718,3 +724,105 @@ class Admin:
                 for p in t.partitions:
                     if p.error_code != ErrorCode.none:
                         raise KafkaError(p.error_code, f"abort of producer {producer_id} on {t.name}-{p.partition_index}")
+
+    # ------------------------------------------------------------------ ACLs
+
+    async def create_acls(self, acls: Sequence[AclBinding], *, raise_errors: bool = True) -> list[KafkaError | None]:
+        """Add ACL bindings (CreateAcls); one result per binding, in order."""
+        acls = list(acls)
+        if not acls:
+            return []
+        resp = await self.cluster.send(None, apis.CREATE_ACLS, {"creations": [b.to_request() for b in acls]})
+        out = [_err(r.error_code, r.error_message, f"create ACL {b}") for r, b in zip(resp.results, acls)]
+        if raise_errors:
+            for e in out:
+                if e is not None:
+                    raise e
+        return out
+
+    async def describe_acls(self, acl_filter: AclFilter | None = None) -> list[AclBinding]:
+        """The ACL bindings the filter selects (DescribeAcls); every binding without a filter."""
+        f = acl_filter or AclFilter()
+        resp = await self.cluster.send(None, apis.DESCRIBE_ACLS, f.to_request())
+        if resp.error_code != ErrorCode.none:
+            raise KafkaError(resp.error_code, resp.error_message or "describe ACLs")
+        return [AclBinding.from_codes(r.resource_type, r.resource_name, getattr(r, "pattern_type", 3), a.principal, a.host,
+                                      a.operation, a.permission_type)
+                for r in resp.resources for a in r.acls]
+
+    async def delete_acls(self, filters: Sequence[AclFilter]) -> list[list[AclBinding]]:
+        """Delete the bindings each filter selects (DeleteAcls); per filter, the bindings deleted."""
+        filters = list(filters)
+        if not filters:
+            return []
+        resp = await self.cluster.send(None, apis.DELETE_ACLS, {"filters": [f.to_request() for f in filters]})
+        out = []
+        for r in resp.filter_results:
+            if r.error_code != ErrorCode.none:
+                raise KafkaError(r.error_code, r.error_message or "delete ACLs")
+            deleted = []
+            for m in r.matching_acls:
+                if m.error_code != ErrorCode.none:
+                    raise KafkaError(m.error_code, m.error_message or "delete ACLs")
+                deleted.append(AclBinding.from_codes(m.resource_type, m.resource_name, getattr(m, "pattern_type", 3),
+                                                     m.principal, m.host, m.operation, m.permission_type))
+            out.append(deleted)
+        return out
+
+    # ------------------------------------------------------------------ SCRAM users
+
+    async def describe_user_scram_credentials(self, users: Iterable[str] | None = None) -> dict[str, list[ScramCredentialInfo]]:
+        """The SCRAM mechanisms and iteration counts of ``users`` (None: every user that has one).
+        A named user without credentials raises RESOURCE_NOT_FOUND."""
+        names = None if users is None else list(users)
+        resp = await self.cluster.send(None, apis.DESCRIBE_USER_SCRAM_CREDENTIALS,
+                                       {"users": None if names is None else [{"name": n} for n in names]})
+        if resp.error_code != ErrorCode.none:
+            raise KafkaError(resp.error_code, resp.error_message or "describe SCRAM credentials")
+        out: dict[str, list[ScramCredentialInfo]] = {}
+        for r in resp.results:
+            if r.error_code != ErrorCode.none:
+                raise KafkaError(r.error_code, r.error_message or f"user {r.user!r}")
+            out[r.user] = [ScramCredentialInfo(scram.MECHANISM_CODES.get(c.mechanism, str(c.mechanism)), c.iterations)
+                           for c in r.credential_infos]
+        return out
+
+    async def alter_user_scram_credentials(
+        self, upsertions: Iterable[tuple[str, str, str] | tuple[str, str, str, int]] = (),
+        deletions: Iterable[tuple[str, str]] = (), *, raise_errors: bool = True,
+    ) -> dict[str, KafkaError | None]:
+        """Set ``(user, mechanism, password[, iterations])`` credentials and delete ``(user,
+        mechanism)`` ones (AlterUserScramCredentials, KIP-554). As Kafka's admin client does, the
+        password never leaves this process: a random salt is drawn and only the salted password
+        (PBKDF2 with ``iterations``, 4096 by default) is sent. Goes to the controller."""
+        codes = {v: k for k, v in scram.MECHANISM_CODES.items()}
+        ups, dels, users = [], [], []
+        for item in upsertions:
+            user, mech, password, *rest = item
+            iterations = rest[0] if rest else scram.MIN_ITERATIONS
+            mech = str(mech).upper()
+            if mech not in codes:
+                raise ValueError(f"unknown SCRAM mechanism {mech}: use SCRAM-SHA-256 or SCRAM-SHA-512")
+            salt = os.urandom(32)
+            salted = scram.salted_password(mech, password, salt, iterations) if iterations > 0 else b""
+            ups.append({"name": user, "mechanism": codes[mech], "iterations": iterations, "salt": salt, "salted_password": salted})
+            users.append(user)
+        for user, mech in deletions:
+            mech = str(mech).upper()
+            if mech not in codes:
+                raise ValueError(f"unknown SCRAM mechanism {mech}: use SCRAM-SHA-256 or SCRAM-SHA-512")
+            dels.append({"name": user, "mechanism": codes[mech]})
+            users.append(user)
+        if not users:
+            return {}
+        deadline = asyncio.get_running_loop().time() + self.cluster.request_timeout
+        while True:
+            node = await self._controller()
+            resp = await self.cluster.send(node, apis.ALTER_USER_SCRAM_CREDENTIALS, {"deletions": dels, "upsertions": ups})
+            if any(r.error_code == ErrorCode.not_controller for r in resp.results) and asyncio.get_running_loop().time() < deadline:
+                await self.cluster.refresh([])  # the controller moved: ask the new one
+                await asyncio.sleep(self.retry_backoff)
+                continue
+            break
+        out = {r.user: _err(r.error_code, r.error_message, f"SCRAM credential of {r.user!r}") for r in resp.results}
+        return _check(out, raise_errors)

@@ -12,13 +12,14 @@ import asyncio
 import logging
 import os
 import random
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..protocol.errors import ErrorCode, KafkaError
 from .connection import BrokerConnection, ConnectionClosed
-from .errors import BrokerUnreachable, RequestTimedOut
+from .errors import AuthenticationFailed, BrokerUnreachable, RequestTimedOut, TlsHandshakeFailed
 from .types import BrokerInfo, PartitionInfo, TopicInfo
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ DELETE_GROUPS, INCREMENTAL_ALTER_CONFIGS, OFFSET_DELETE, DESCRIBE_CLUSTER = 42, 
 DESCRIBE_LOG_DIRS, ELECT_LEADERS, ALTER_PARTITION_REASSIGNMENTS, LIST_PARTITION_REASSIGNMENTS = 35, 43, 45, 46
 ADD_PARTITIONS_TO_TXN, ADD_OFFSETS_TO_TXN, END_TXN, WRITE_TXN_MARKERS, TXN_OFFSET_COMMIT = 24, 25, 26, 27, 28
 DESCRIBE_PRODUCERS, DESCRIBE_TRANSACTIONS, LIST_TRANSACTIONS = 61, 65, 66
+DESCRIBE_ACLS, CREATE_ACLS, DELETE_ACLS = 29, 30, 31
+DESCRIBE_USER_SCRAM_CREDENTIALS, ALTER_USER_SCRAM_CREDENTIALS = 50, 51
 
 #: The versions this client fills, per api key. Shapes change above these maxima (topic ids in
 #: Fetch v13, batched groups in OffsetFetch v8 and FindCoordinator v4), so the client stays below.
@@ -79,6 +82,12 @@ API_RANGES: dict[int, tuple[int, int]] = {
     DESCRIBE_PRODUCERS: (0, 0),
     DESCRIBE_TRANSACTIONS: (0, 0),
     LIST_TRANSACTIONS: (0, 2),
+    # ACLs: v1 adds pattern types (Kafka 4 clients start there), v3 the USER resource type
+    DESCRIBE_ACLS: (1, 3),
+    CREATE_ACLS: (1, 3),
+    DELETE_ACLS: (1, 3),
+    DESCRIBE_USER_SCRAM_CREDENTIALS: (0, 0),
+    ALTER_USER_SCRAM_CREDENTIALS: (0, 0),
 }
 
 Request = dict | Callable[[int], dict]
@@ -125,8 +134,11 @@ class Cluster:
         request_timeout_ms: int = 30000,
         metadata_max_age_ms: int = 300000,
         retry_backoff_ms: int = 100,
+        security: "SecurityConfig | None" = None,
     ) -> None:
         self.bootstrap = parse_bootstrap(bootstrap_servers)
+        #: TLS and SASL for every connection (:mod:`odradek.client.security`); PLAINTEXT when None
+        self.security = security
         self.client_id = client_id
         self.request_timeout = request_timeout_ms / 1000
         self.metadata_max_age = metadata_max_age_ms / 1000
@@ -165,8 +177,15 @@ class Cluster:
         self._connecting[node] = fut
         try:
             host, port = self._address(node)
+            sec = self.security
             try:
-                conn = await BrokerConnection(host, port, client_id=self.client_id, timeout=self.request_timeout).connect()
+                conn = await BrokerConnection(host, port, client_id=self.client_id, timeout=self.request_timeout,
+                                              ssl=sec.ssl() if sec else None,
+                                              sasl=sec.credentials() if sec else None).connect()
+            except ssl.SSLCertVerificationError as e:
+                raise TlsHandshakeFailed(f"TLS with {host}:{port} failed: {e.verify_message or e}") from None
+            except ssl.SSLError as e:
+                raise TlsHandshakeFailed(f"TLS with {host}:{port} failed: {e.reason or e}") from None
             except (OSError, asyncio.TimeoutError, ConnectionClosed) as e:
                 raise BrokerUnreachable(f"cannot connect to {host}:{port}: {e or type(e).__name__}") from None
             self._conns[node] = conn
@@ -197,6 +216,8 @@ class Cluster:
             try:
                 await self.connection(node)
                 return node
+            except AuthenticationFailed:
+                raise  # credentials or certificates refused: trying another broker would not help
             except (BrokerUnreachable, KafkaError) as e:
                 last = e
         addrs = ",".join(f"{h}:{p}" for h, p in self.bootstrap)

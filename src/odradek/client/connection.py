@@ -8,6 +8,7 @@ be in flight; responses are matched by correlation id in order, as the protocol 
 from __future__ import annotations
 
 import asyncio
+import ssl as _ssl
 import struct
 from typing import Any
 
@@ -21,6 +22,21 @@ API_VERSIONS = 18
 
 class ConnectionClosed(ConnectionError):
     pass
+
+
+class AuthenticationFailed(KafkaError):
+    """The broker refused this client's SASL credentials (SASL_AUTHENTICATION_FAILED, with the
+    broker's message), or its mechanism (UNSUPPORTED_SASL_MECHANISM, ILLEGAL_SASL_STATE). Not
+    retriable: the same credentials would be refused again (Kafka's AuthenticationException)."""
+
+
+class TlsHandshakeFailed(AuthenticationFailed):
+    """TLS with the broker failed: its certificate was not trusted or did not name the host, or it
+    refused ours (Kafka's SslAuthenticationException). Carries NETWORK_EXCEPTION's code; not
+    retriable."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(ErrorCode.network_exception, message)
 
 
 class RequestTimedOut(KafkaError, TimeoutError):
@@ -52,19 +68,24 @@ class BrokerConnection:
         self._read_task: asyncio.Task | None = None
         self.versions: dict[int, tuple[int, int]] = {}
         self.closed = False
+        self._answered = False  # a response came on this connection
 
     async def connect(self, negotiate: bool = True) -> "BrokerConnection":
         async with asyncio.timeout(self.timeout):
             self._reader, self._writer = await asyncio.open_connection(
                 self.host, self.port, limit=1 << 20, ssl=self.ssl, server_hostname=self.host if self.ssl else None)
         self._read_task = asyncio.create_task(self._read_loop())
-        if self.sasl is not None:
-            await self._authenticate()
-        if negotiate:
-            resp = await self.request(API_VERSIONS, 3, {"client_software_name": "odradek", "client_software_version": "0.1"})
-            if resp.error_code != ErrorCode.none:
-                raise KafkaError(resp.error_code, "ApiVersions failed")
-            self.versions = {k.api_key: (k.min_version, k.max_version) for k in resp.api_keys}
+        try:
+            if self.sasl is not None:
+                await self._authenticate()
+            if negotiate:
+                resp = await self.request(API_VERSIONS, 3, {"client_software_name": "odradek", "client_software_version": "0.1"})
+                if resp.error_code != ErrorCode.none:
+                    raise KafkaError(resp.error_code, "ApiVersions failed")
+                self.versions = {k.api_key: (k.min_version, k.max_version) for k in resp.api_keys}
+        except BaseException:
+            await self.close()
+            raise
         return self
 
     async def _authenticate(self) -> None:
@@ -73,18 +94,25 @@ class BrokerConnection:
 
         from ..security.sasl import ClientMechanism
 
+        from ..security.scram import ScramError
+
         mech = ClientMechanism(self.sasl)
         resp = await self.request(17, 1, {"mechanism": mech.mechanism}, _auth=True)
         if resp.error_code != ErrorCode.none:
-            raise KafkaError(resp.error_code, f"SASL mechanism {mech.mechanism} refused; the broker offers {list(resp.mechanisms)}")
+            raise AuthenticationFailed(resp.error_code, f"SASL mechanism {mech.mechanism} refused by {self.host}:{self.port}; "
+                                                        f"it offers {', '.join(resp.mechanisms) or 'none'}")
         token: bytes | None = mech.initial()
         lifetime = 0
         while token is not None:
             resp = await self.request(36, 1, {"auth_bytes": token}, _auth=True)
             if resp.error_code != ErrorCode.none:
-                raise KafkaError(resp.error_code, resp.error_message or "SASL authentication failed")
-            lifetime = resp.session_lifetime_ms
-            token = mech.respond(bytes(resp.auth_bytes))
+                raise AuthenticationFailed(resp.error_code, resp.error_message or "SASL authentication failed")
+            lifetime = int(resp.session_lifetime.total_seconds() * 1000)
+            try:
+                token = mech.respond(bytes(resp.auth_bytes))
+            except (ScramError, ValueError, KeyError) as e:
+                # the broker's answer did not prove it knows the credential (SCRAM server signature)
+                raise AuthenticationFailed(ErrorCode.sasl_authentication_failed, f"{mech.mechanism} with {self.host}:{self.port}: {e}") from None
         # re-authenticate at 85% of the session the broker gave (Java does 85-95 %)
         self._reauth_at = time.monotonic() + lifetime * 0.85 / 1000 if lifetime > 0 else None
 
@@ -153,6 +181,7 @@ class BrokerConnection:
                 (size,) = _SIZE.unpack(await self._reader.readexactly(4))
                 frame = await self._reader.readexactly(size)
                 (corr,) = struct.unpack_from(">i", frame)
+                self._answered = True
                 entry = self._pending.pop(corr, None)
                 if entry is None:
                     continue
@@ -166,8 +195,19 @@ class BrokerConnection:
                     continue
                 if not fut.done():
                     fut.set_result(resp)
+        except _ssl.SSLError as e:
+            if self._answered or isinstance(e, (_ssl.SSLEOFError, _ssl.SSLZeroReturnError)):
+                # an established session that ended (a broker gone): retriable like any lost connection
+                self._fail(ConnectionClosed(f"connection to {self.host}:{self.port} lost: {e}"))
+            else:
+                # a TLS alert before any answer: e.g. TLS 1.3 servers refuse a client certificate here
+                self._fail(TlsHandshakeFailed(f"TLS with {self.host}:{self.port} failed: {e.reason or e}"))
         except (asyncio.IncompleteReadError, ConnectionError, OSError) as e:
-            self._fail(ConnectionClosed(f"connection to {self.host}:{self.port} lost: {e}"))
+            hint = ""
+            if self.ssl is not None and not self._answered:
+                # asyncio servers (Odradek's) close without a TLS alert when they refuse a certificate
+                hint = " (closed before any answer: does the listener require a client certificate, or refuse this one?)"
+            self._fail(ConnectionClosed(f"connection to {self.host}:{self.port} lost: {e}{hint}"))
         except asyncio.CancelledError:
             self._fail(ConnectionClosed("connection closed"))
             raise

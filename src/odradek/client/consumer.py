@@ -48,6 +48,7 @@ from ..protocol.records import HEADER_SIZE, check_header, read_header
 from . import cluster as apis
 from .assignors import Assignor, assignor as make_assignor
 from .cluster import Cluster
+from .security import from_client_kwargs
 from .errors import BrokerUnreachable, is_retriable
 from .group_protocol import Assignment, Subscription, decode_assignment, decode_subscription, encode_assignment, encode_subscription
 from .types import EARLIEST, LATEST, ConsumerGroupMetadata, ConsumerRecord, OffsetAndMetadata, OffsetAndTimestamp, TopicPartition
@@ -268,6 +269,7 @@ class Consumer:
         request_timeout_ms: int = 30000,
         retry_backoff_ms: int = 100,
         metadata_max_age_ms: int = 300000,
+        **security: Any,
     ) -> None:
         if auto_offset_reset not in ("earliest", "latest", "none"):
             raise ValueError("auto_offset_reset must be earliest, latest or none")
@@ -297,6 +299,7 @@ class Consumer:
         self.cluster = Cluster(
             bootstrap_servers, client_id=client_id, request_timeout_ms=request_timeout_ms,
             retry_backoff_ms=retry_backoff_ms, metadata_max_age_ms=metadata_max_age_ms,
+            security=from_client_kwargs(security),
         )
         self.client_id = client_id
 

@@ -17,12 +17,14 @@ too long is ``REQUEST_TIMED_OUT`` (:class:`RequestTimedOut`, also a ``TimeoutErr
 from __future__ import annotations
 
 from ..protocol.errors import ErrorCode, KafkaError
-from .connection import ConnectionClosed, RequestTimedOut
+from .connection import AuthenticationFailed, ConnectionClosed, RequestTimedOut, TlsHandshakeFailed
 
 __all__ = [
     "ErrorCode",
     "KafkaError",
     "BrokerUnreachable",
+    "AuthenticationFailed",
+    "TlsHandshakeFailed",
     "RequestTimedOut",
     "ConnectionClosed",
     "is_retriable",
@@ -66,7 +68,10 @@ class BrokerUnreachable(KafkaError, ConnectionError):
 
 
 def is_retriable(error: BaseException | ErrorCode | int) -> bool:
-    """True for errors after which retrying the same request may succeed."""
+    """True for errors after which retrying the same request may succeed (never for refused
+    credentials or certificates)."""
+    if isinstance(error, AuthenticationFailed):
+        return False
     if isinstance(error, ConnectionError):
         return True
     if isinstance(error, KafkaError):

@@ -46,6 +46,7 @@ from ..protocol import record_codec
 from ..protocol.errors import ErrorCode, KafkaError
 from ..protocol.records import _HEADER, COMPRESSION_MASK, HEADER_SIZE, LOG_OVERHEAD, TRANSACTIONAL_MASK
 from .cluster import INIT_PRODUCER_ID, PRODUCE, Cluster
+from .security import from_client_kwargs
 from .errors import BrokerUnreachable, RequestTimedOut, is_retriable
 from .murmur2 import partition_for_key
 from .transactions import ProducerFenced, TransactionManager, TransactionState
@@ -215,6 +216,7 @@ class Producer:
         allow_auto_create_topics: bool = True,
         transactional_id: str | None = None,
         transaction_timeout_ms: int = 60000,
+        **security: Any,
     ) -> None:
         if transactional_id is not None:
             if not enable_idempotence:
@@ -246,7 +248,8 @@ class Producer:
         self.retry_backoff = retry_backoff_ms / 1000
         self.max_block = max_block_ms / 1000
         self.allow_auto_create = allow_auto_create_topics
-        self.cluster = Cluster(bootstrap_servers, client_id=client_id, request_timeout_ms=request_timeout_ms, retry_backoff_ms=retry_backoff_ms)
+        self.cluster = Cluster(bootstrap_servers, client_id=client_id, request_timeout_ms=request_timeout_ms, retry_backoff_ms=retry_backoff_ms,
+                               security=from_client_kwargs(security))
 
         self.producer_id = -1
         self.producer_epoch = -1

@@ -216,8 +216,10 @@ def client_context(s: Settings) -> ssl.SSLContext:
     if not _load_truststore(ctx, s):
         ctx.load_default_certs()
     _load_keystore(ctx, s, required=False)
-    algo = s.value("ssl.endpoint.identification.algorithm", "https")
-    ctx.check_hostname = (algo or "").lower() == "https"
+    # unset means https; an empty value turns the host name check off (Kafka's way to disable it)
+    raw = s.get("ssl.endpoint.identification.algorithm")
+    algo = "https" if raw is None else str(raw).strip()
+    ctx.check_hostname = algo.lower() == "https"
     ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx
 

@@ -6,7 +6,7 @@ by the kernel straight into a buffer of its own, which the produce path then pat
 writes to the log, with no copy in Python. Requests are decoded in order; a response that must
 wait (delayed produce, long poll, join) does not hold up the requests behind it, and responses go
 out in request order. Fetch responses go out as a few header bytes plus file regions sent with
-``sendfile``. A malformed frame closes only this connection, with a log line.
+``sendfile`` (over TLS, copied with ``pread``). A malformed frame closes only this connection, with a log line.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import os
 import socket
 import struct
 import time
@@ -35,6 +36,7 @@ QUIET_READS = 64  # small reads in a row on an empty big buffer before it shrink
 DIRECT_FRAME = 64 * 1024  # frames larger than this are received into a buffer of their own
 MAX_FRAMES_BUFFERED = 16  # frames received but not yet routed; past this (or the bytes), reading pauses
 MAX_BYTES_BUFFERED = 64 * 1024 * 1024
+TLS_COPY_CHUNK = 256 * 1024  # file bytes read at a time for a fetch response over TLS
 
 
 class FrameProtocol(asyncio.BufferedProtocol):
@@ -420,5 +422,27 @@ class Connection:
             await self.proto.drain()
 
     async def _sendfile(self, region: Any) -> None:
+        if self.listener.tls:
+            await self._send_copy(region)
+            return
         loop = asyncio.get_running_loop()
         await loop.sendfile(self.transport, region.file, region.position, region.size)
+
+    async def _send_copy(self, region: Any) -> None:
+        """TLS cannot use sendfile: copy the region through the TLS transport. The bytes are read
+        with pread, at their position: a segment's file object is shared by every connection, and
+        asyncio's sendfile fallback (seek, then read) let concurrent fetches of one segment read
+        each other's bytes, sending a client short or foreign records."""
+        loop = asyncio.get_running_loop()
+        fd = region.file.fileno()
+        position, left = region.position, region.size
+        while left > 0:
+            n = min(left, TLS_COPY_CHUNK)
+            data = await loop.run_in_executor(None, os.pread, fd, n, position)
+            if not data:
+                raise ConnectionError(f"segment ended {left} bytes short of a fetch response")
+            self.transport.write(data)
+            position += len(data)
+            left -= len(data)
+            if self.transport.get_write_buffer_size() > 1 << 20:
+                await self.proto.drain()

@@ -190,3 +190,18 @@ def test_authorizer_semantics():
     assert {x.resource_name for x in az.describe(f)} == {"ord", "*"}
     assert b(A.CLUSTER, "other", A.ALTER).invalid() and b(A.TOPIC, "t", A.READ, pattern=A.P_MATCH).invalid()
     assert A.normalize_host("0:0:0:0:0:0:0:1") == A.normalize_host("::1")
+
+
+def test_client_context_host_name_check_follows_endpoint_identification(tmp_path):
+    """Unset: https (checked); set to https: checked; set empty: Kafka's way to turn it off."""
+    from tls_certs import CA
+
+    from odradek.security import tls
+
+    ca = CA(tmp_path)
+    for value, checked in ((None, True), ("https", True), ("HTTPS", True), ("", False), ("  ", False)):
+        settings = {"ssl.truststore.type": "PEM", "ssl.truststore.location": str(ca.pem)}
+        if value is not None:
+            settings["ssl.endpoint.identification.algorithm"] = value
+        ctx = tls.client_context(tls.Settings(settings.get))
+        assert ctx.check_hostname is checked, value

@@ -34,7 +34,7 @@ async def sasl_handshake(conn, header, request):
 @register(SASL_AUTHENTICATE, 0, 2)
 async def sasl_authenticate(conn, header, request):
     sess = conn.sasl
-    empty = {"auth_bytes": b"", "session_lifetime_ms": 0}
+    empty = {"auth_bytes": b"", "session_lifetime": 0}
     if sess is None or sess.state != AUTHENTICATE:
         return {"error_code": ErrorCode.illegal_sasl_state, "error_message": "no SASL exchange is under way", **empty}
     try:
@@ -47,4 +47,4 @@ async def sasl_authenticate(conn, header, request):
     if sess.state == COMPLETE:
         conn.authenticated()
         lifetime = sess.session_lifetime_ms() if header.api_version >= 1 else 0
-    return {"error_code": 0, "error_message": None, "auth_bytes": reply, "session_lifetime_ms": lifetime}
+    return {"error_code": 0, "error_message": None, "auth_bytes": reply, "session_lifetime": lifetime}

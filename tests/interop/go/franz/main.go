@@ -16,6 +16,11 @@
 //	                                 -> {"steps":{...}}: commit, abort, fencing (txn.go)
 //	franz ctp     --brokers B --topic IN --out OUT --group G --id X [--batch n] [--abort-every k]
 //	                                 -> one line per transaction: GroupTransactSession consume-transform-produce
+//	franz roundtrip --brokers B --topic T --group G --records N
+//	                                 -> {"produced", "consumed", "committed", "error"}: produce, consume in a group, commit
+//
+// Every subcommand takes the security flags of secure.go (--tls-ca, --tls-cert, --tls-key,
+// --sasl, --user, --password, --token).
 package main
 
 import (
@@ -54,11 +59,12 @@ type flags struct {
 	out         string
 	batch       int
 	abortEvery  int
+	sec         security
 }
 
 func main() {
 	if len(os.Args) < 2 {
-		wire.Fatal("usage: franz produce|consume|load|group|admin|txn|ctp [flags]")
+		wire.Fatal("usage: franz produce|consume|load|group|admin|txn|ctp|roundtrip [flags]")
 	}
 	cmd := os.Args[1]
 	var f flags
@@ -79,6 +85,7 @@ func main() {
 	fs.StringVar(&f.out, "out", "", "ctp: output topic")
 	fs.IntVar(&f.batch, "batch", 10, "ctp: most records per transaction")
 	fs.IntVar(&f.abortEvery, "abort-every", 0, "ctp: abort every n-th transaction (0: never)")
+	f.sec.register(fs)
 	fs.Parse(os.Args[2:])
 	switch cmd {
 	case "produce":
@@ -95,6 +102,8 @@ func main() {
 		txn(f)
 	case "ctp":
 		ctp(f)
+	case "roundtrip":
+		roundtrip(f)
 	default:
 		wire.Fatal("unknown subcommand %q", cmd)
 	}
@@ -132,6 +141,7 @@ func acks(name string) kgo.Acks {
 
 func newClient(f flags, opts ...kgo.Opt) *kgo.Client {
 	base := []kgo.Opt{kgo.SeedBrokers(wire.Brokers(f.brokers)...), kgo.ClientID("odradek-franz-" + os.Args[1])}
+	base = append(base, f.sec.opts()...)
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		wire.Fatal("kgo.NewClient: %v", err)
