@@ -375,10 +375,10 @@ def test_start_up_refusals(tmp_path):
     props = tmp_path / "client.properties"
     props.write_text("security.protocol=SASL_SSL\nsasl.mechanism=PLAIN\n")
     r = run_console("--command-config", str(props))
-    assert r.returncode == 2 and "security.protocol=SASL_SSL is not supported" in r.stderr
-    props.write_text("sasl.jaas.config=secret\n")
+    assert r.returncode == 2 and "PLAIN needs a user name and a password" in r.stderr
+    props.write_text("security.protocol=SASL_SSL\nsasl.mechanism=PLAIN\nsasl.jaas.config=secret\n")
     r = run_console("--command-config", str(props))
-    assert r.returncode == 2 and "sasl.jaas.config needs TLS or SASL" in r.stderr
+    assert r.returncode == 2 and "sasl.jaas.config: a JAAS entry starts with a login module class" in r.stderr
     r = run_console("--password-file", str(tmp_path / "missing"))
     assert r.returncode == 2 and "cannot read the password file" in r.stderr
     r = run_console("--listen", "localhost")
@@ -430,3 +430,26 @@ def test_admin_describe_log_dirs(cluster):
     assert d.total_bytes > 0 and 0 <= d.usable_bytes <= d.total_bytes
     assert d.replicas[TopicPartition("many", 0)].size > 0 and d.replicas[TopicPartition("many", 0)].offset_lag == 0
     assert {tp.topic for tp in only[0][0].replicas} == {"web"} and len(only[0][0].replicas) == 3
+
+
+def test_console_over_sasl_ssl(consoles, tmp_path):
+    """--command-config with Kafka's client properties (SASL_SSL, SCRAM-SHA-512, a PEM trust
+    store): the console's admin, producer and message browser log in as that user."""
+    from security_env import SecureBroker
+
+    sb = SecureBroker(tmp_path / "secure").start()
+    try:
+        props = sb.write_properties("console", sb.java("scram", user="admin"))
+        c = consoles(sb.sasl_ssl, "--command-config", str(props))
+        s = Session(c.url)
+        token = s.get("/new-topic").csrf()
+        r = s.post("/topics", {"name": "sec-web", "partitions": "1", "_csrf": token})
+        assert r.status == 200, r.text
+        wait_for(lambda: "sec-web" in s.get("/topics").text, 20, what="the topic listed")
+        token = s.get("/topics/sec-web/produce").csrf()
+        r = s.post("/topics/sec-web/produce", {"partition": "0", "key": "k", "value": "over-tls", "_csrf": token})
+        assert r.status == 200 and "Produced to partition 0" in r.text, r.text
+        events = stream(s, "sec-web", mode="newest", n="5")
+        assert any("over-tls" in e.get("html", "") for e in events if e["type"] == "record"), events
+    finally:
+        sb.stop()

@@ -167,7 +167,13 @@ class ClientSettings:
     request_timeout_ms: int = 15000
     metadata_max_age_ms: int = 300000
     retry_backoff_ms: int = 100
+    # security.protocol, ssl.* and sasl.* as given (the client's security_config); empty: PLAINTEXT
+    security: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+    def client_kwargs(self) -> dict:
+        """What every client the console makes is given besides its own settings."""
+        return {"security_config": dict(self.security)} if self.security else {}
 
 
 #: Keys of a client.properties file that the console's client honours.
@@ -178,10 +184,11 @@ _SECURITY_PREFIXES = ("ssl.", "sasl.")
 def load_client_settings(path: str | Path | None) -> ClientSettings:
     """Read a Kafka ``client.properties`` file (as ``kafka-topics.sh --command-config`` takes).
 
-    Fails closed: ``security.protocol`` other than PLAINTEXT and any ``ssl.*`` / ``sasl.*`` key
-    are refused, because Odradek's client does not speak TLS or SASL yet and connecting in the
-    clear instead would leak what the file meant to protect. Other keys it does not use are
-    named in :attr:`ClientSettings.warnings`."""
+    ``security.protocol``, ``ssl.*`` and ``sasl.*`` go to the client as Kafka's clients take them
+    (TLS and SASL); a setting that cannot work (a missing file, an unknown mechanism) is refused
+    here, never dropped. Other keys it does not use are named in :attr:`ClientSettings.warnings`."""
+    from ..client.security import SecurityConfig
+
     settings = ClientSettings()
     if path is None:
         return settings
@@ -189,12 +196,12 @@ def load_client_settings(path: str | Path | None) -> ClientSettings:
         props = read_properties(Path(path))
     except (OSError, ConfigError) as e:
         raise InputError(f"cannot read the client config {path}: {e}") from None
-    proto = props.get("security.protocol", "PLAINTEXT").strip().upper()
-    if proto != "PLAINTEXT":
-        raise InputError(f"{path}: security.protocol={proto} is not supported: Odradek's client speaks PLAINTEXT only (no TLS or SASL yet)")
-    for key in sorted(props):
-        if key.startswith(_SECURITY_PREFIXES):
-            raise InputError(f"{path}: {key} needs TLS or SASL, which Odradek's client does not speak yet")
+    security = {k: v for k, v in props.items() if k == "security.protocol" or k.startswith(_SECURITY_PREFIXES)}
+    try:
+        SecurityConfig.from_properties(security).validate()
+    except (ValueError, OSError) as e:
+        raise InputError(f"{path}: {e}") from None
+    settings.security = security
     if "bootstrap.servers" in props:
         settings.bootstrap = props["bootstrap.servers"].strip()
     if "client.id" in props:
@@ -205,5 +212,9 @@ def load_client_settings(path: str | Path | None) -> ClientSettings:
                 setattr(settings, attr, parse_int(props[key], key, minimum=1, maximum=2**31 - 1))
             except InputError as e:
                 raise InputError(f"{path}: {e}") from None
-    settings.warnings = [f"{path}: {key} is not used by the console's client; ignored" for key in sorted(props) if key not in _HONOURED]
+    settings.warnings = [f"{path}: {key} is not used by the console's client; ignored" for key in sorted(props)
+                         if key not in _HONOURED and key not in security]
+    proto = security.get("security.protocol", "PLAINTEXT").strip().upper()
+    settings.warnings += [f"{path}: {key} is not used with security.protocol={proto}; ignored" for key in sorted(security)
+                          if (key.startswith("ssl.") and "SSL" not in proto) or (key.startswith("sasl.") and "SASL" not in proto)]
     return settings

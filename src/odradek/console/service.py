@@ -205,7 +205,7 @@ class ClusterService:
         self.hide_values = hide_values
         self.admin = Admin(
             bootstrap, client_id=settings.client_id, request_timeout_ms=settings.request_timeout_ms,
-            retry_backoff_ms=settings.retry_backoff_ms,
+            retry_backoff_ms=settings.retry_backoff_ms, **settings.client_kwargs(),
         )
         self._producer: Producer | None = None
         self._producer_lock = asyncio.Lock()
@@ -334,6 +334,7 @@ class ClusterService:
                     self.bootstrap, client_id=self.settings.client_id, acks="all", linger_ms=0,
                     request_timeout_ms=timeout, delivery_timeout_ms=max(2 * timeout, 30000), max_block_ms=timeout,
                     retry_backoff_ms=self.settings.retry_backoff_ms, allow_auto_create_topics=False,
+                    **self.settings.client_kwargs(),
                 )
                 await self._producer.start()
             return self._producer
@@ -487,6 +488,7 @@ class ClusterService:
         consumer = Consumer(
             self.bootstrap, client_id=s.client_id + "-browser", enable_auto_commit=False, auto_offset_reset="earliest",
             fetch_max_wait_ms=100, request_timeout_ms=s.request_timeout_ms, retry_backoff_ms=s.retry_backoff_ms,
+            **s.client_kwargs(),
         )
         try:
             await consumer.start()
@@ -626,7 +628,7 @@ class _Scan:
         consumer = Consumer(
             self.service.bootstrap, client_id=s.client_id + "-browser", enable_auto_commit=False, auto_offset_reset="earliest",
             fetch_max_wait_ms=100, request_timeout_ms=s.request_timeout_ms, retry_backoff_ms=s.retry_backoff_ms,
-            max_poll_records=500, max_partition_fetch_bytes=1024 * 1024,
+            max_poll_records=500, max_partition_fetch_bytes=1024 * 1024, **s.client_kwargs(),
         )
         try:
             await consumer.start()

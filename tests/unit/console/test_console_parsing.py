@@ -32,7 +32,7 @@ def test_timestamps():
 
 def test_topic_names_like_kafka():
     assert parse_topic_name(" orders.v1_x-y ") == "orders.v1_x-y"
-    for bad, msg in (("", "empty"), (".", "cannot be"), ("a b", "ASCII"), ("x" * 250, "longer than 249"), ("<script>", "ASCII")):
+    for bad, msg in (("", "empty"), (".", "is not allowed"), ("a b", "ASCII"), ("x" * 250, "longer than the max allowed length 249"), ("<script>", "ASCII")):
         with pytest.raises(InputError, match=msg):
             parse_topic_name(bad)
 
@@ -66,8 +66,16 @@ def test_client_settings(tmp_path):
     s = load_client_settings(f)
     assert (s.bootstrap, s.client_id, s.request_timeout_ms) == ("h:1", "ops", 2500)
     assert s.warnings == [f"{f}: acks is not used by the console's client; ignored"]
-    for text, msg in (("security.protocol=SSL", "security.protocol=SSL is not supported"),
-                      ("ssl.truststore.location=/x", "ssl.truststore.location needs TLS or SASL"),
+    # TLS/SASL settings go to the client; one that cannot work is refused, one that does nothing warned of
+    f.write_text("security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\nsasl.jaas.config=org.apache.kafka.common."
+                 "security.scram.ScramLoginModule required username=\"u\" password=\"p\";\n")
+    s = load_client_settings(f)
+    assert s.security["security.protocol"] == "SASL_SSL" and s.warnings == []
+    assert set(s.client_kwargs()["security_config"]) == {"security.protocol", "sasl.mechanism", "sasl.jaas.config"}
+    f.write_text("ssl.truststore.location=/x\n")
+    assert load_client_settings(f).warnings == [f"{f}: ssl.truststore.location is not used with security.protocol=PLAINTEXT; ignored"]
+    for text, msg in (("security.protocol=BOGUS", "expected one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"),
+                      ("security.protocol=SASL_SSL\nsasl.mechanism=PLAIN", "PLAIN needs a user name and a password"),
                       ("request.timeout.ms=soon", "request.timeout.ms must be a whole number")):
         f.write_text(text + "\n")
         with pytest.raises(InputError, match=msg):
