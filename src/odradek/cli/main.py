@@ -27,8 +27,11 @@ def _serve(args: argparse.Namespace) -> int:
     except (ConfigError, OSError) as e:
         print(f"odradek: {e}", file=sys.stderr)
         return 2
+    # with metrics on, a loop whose selector measures how long it sits idle
+    factory = broker.metrics.loop_factory if broker.metrics is not None else None
     try:
-        asyncio.run(broker.serve_forever())
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(broker.serve_forever())
     except OSError as e:
         print(f"odradek: cannot start: {e}", file=sys.stderr)
         return 1

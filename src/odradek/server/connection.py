@@ -58,6 +58,9 @@ class FrameProtocol(asyncio.BufferedProtocol):
         self._big_mv: memoryview | None = None
         self._filled = 0
         self._frames: collections.deque[bytearray] = collections.deque()
+        # arrival times of the frames, when metrics are on (request queue time)
+        self._arrivals: collections.deque[float] | None = collections.deque() if broker.metrics is not None else None
+        self.arrived = 0.0  # arrival time of the frame next_frame() returned last
         self._frame_bytes = 0
         self._waiter: asyncio.Future | None = None
         self._reading_paused = False
@@ -180,6 +183,8 @@ class FrameProtocol(asyncio.BufferedProtocol):
         if self.ended:
             return
         self._frames.append(frame)
+        if self._arrivals is not None:
+            self._arrivals.append(time.monotonic())
         self._frame_bytes += len(frame)
         if not self._reading_paused and (len(self._frames) >= MAX_FRAMES_BUFFERED or self._frame_bytes >= MAX_BYTES_BUFFERED):
             self._reading_paused = True
@@ -206,12 +211,18 @@ class FrameProtocol(asyncio.BufferedProtocol):
             finally:
                 self._waiter = None
         frame = self._frames.popleft()
+        if self._arrivals is not None:
+            self.arrived = self._arrivals.popleft()
         self._frame_bytes -= len(frame)
         if self._reading_paused and len(self._frames) < MAX_FRAMES_BUFFERED // 2 and self._frame_bytes < MAX_BYTES_BUFFERED // 2:
             self._reading_paused = False
             if not self.ended:
                 self.transport.resume_reading()  # type: ignore[union-attr]
         return frame
+
+    def pending_frames(self) -> int:
+        """Frames received and not yet taken by the connection (metrics)."""
+        return len(self._frames)
 
     # --- writing ----------------------------------------------------------------------------------
 
@@ -269,6 +280,16 @@ class Connection:
     def idle(self) -> bool:
         """Nothing in progress: no response waiting to be written."""
         return not self._queue
+
+    def pending_responses(self) -> tuple[list[int], int]:
+        """(api keys of the deferred answers still waiting, responses ready but not yet written)."""
+        waiting, ready = [], 0
+        for item in self._queue:
+            if isinstance(item, Deferred) and not item.task.done():
+                waiting.append(item.api_key)
+            else:
+                ready += 1
+        return waiting, ready
 
     def fail_authentication(self, reason: str) -> None:
         """Log once (no secrets), answer what was asked, then close after
@@ -399,6 +420,9 @@ class Connection:
         self.transport.close()
 
     async def send(self, response: Response) -> None:
+        timing = response.timing
+        if timing is not None:
+            started = time.monotonic()
         chunks = response.chunks
         head = _SIZE.pack(response.size)
         transport = self.transport
@@ -418,6 +442,8 @@ class Connection:
                 transport.writelines(pending)
         if transport.get_write_buffer_size() > 1 << 20:
             await self.proto.drain()
+        if timing is not None:
+            timing.finish(started, time.monotonic())
 
     async def _sendfile(self, region: Any) -> None:
         loop = asyncio.get_running_loop()
