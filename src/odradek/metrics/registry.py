@@ -196,6 +196,7 @@ class BrokerMetrics:
         self.server = None
         self.started_at = time_now()
         self._api_names: dict[int, str] = {}
+        from ..server import apis  # noqa: F401  (registers every API)
         from ..server.router import APIS
 
         for key in sorted(APIS):

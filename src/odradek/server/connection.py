@@ -59,7 +59,8 @@ class FrameProtocol(asyncio.BufferedProtocol):
         self._filled = 0
         self._frames: collections.deque[bytearray] = collections.deque()
         # arrival times of the frames, when metrics are on (request queue time)
-        self._arrivals: collections.deque[float] | None = collections.deque() if broker.metrics is not None else None
+        self._arrivals: collections.deque[float] | None = (
+            collections.deque() if getattr(broker, "metrics", None) is not None else None)
         self.arrived = 0.0  # arrival time of the frame next_frame() returned last
         self._frame_bytes = 0
         self._waiter: asyncio.Future | None = None

@@ -126,3 +126,14 @@ def test_reassignment_adds_waits_for_isr_then_removes():
     st = store.meta.partitions[0]
     assert st.replicas == [3, 4] and st.leader == 3 and st.isr == [3, 4]
     assert store.reassign == {}
+
+
+def test_unclean_elections_are_counted():
+    store = FakeStore([3], [PartitionState(0, [1, 2, 3], 1, 4, [1, 2])])
+    c = controller(store, unclean=True)
+    c.on_change()
+    assert c.unclean_elections == 1
+    store2 = FakeStore([2, 3], [PartitionState(0, [1, 2, 3], 1, 4, [1, 2])])
+    c2 = controller(store2, unclean=True)
+    c2.on_change()  # a clean election from the ISR
+    assert store2.meta.partitions[0].leader == 2 and c2.unclean_elections == 0
