@@ -318,22 +318,23 @@ def test_consumer_lag_as_kafka_exporter_names_it(mb):
 
 
 def test_connections_per_listener(mb):
-    before = scrape(mb.mport)
-    base = before.value("kafka_server_socket_server_metrics_connection_count", listener="PLAINTEXT", networkProcessor=0)
+    lab = {"listener": "PLAINTEXT", "networkProcessor": 0}
+
+    def open_now(n: int):
+        s = scrape(mb.mport)
+        return s if s.value("kafka_server_socket_server_metrics_connection_count", **lab) == n else None
+
+    # the clients of the tests before have all gone (they close in the background)
+    before = wait_for(lambda: open_now(0), 20, what="no client connections")
     clients = [WireClient(mb.port) for _ in range(3)]
     try:
         for c in clients:  # a request each: the broker has taken every connection in
             c.request(18, 0, {})
-        s = scrape(mb.mport)
-        assert s.value("kafka_server_socket_server_metrics_connection_count", listener="PLAINTEXT",
-                       networkProcessor=0) >= base + 3
+        assert open_now(3)
     finally:
         for c in clients:
             c.close()
-    s = wait_for(lambda: (x := scrape(mb.mport)).value(
-        "kafka_server_socket_server_metrics_connection_count", listener="PLAINTEXT", networkProcessor=0) <= base and x,
-        10, what="the connections to be gone")
-    lab = {"listener": "PLAINTEXT", "networkProcessor": 0}
+    s = wait_for(lambda: open_now(0), 10, what="the connections to be gone")
     assert _delta(s, before, "kafka_server_socket_server_metrics_connection_creation_total", **lab) >= 3
     assert _delta(s, before, "kafka_server_socket_server_metrics_connection_close_total", **lab) >= 3
 

@@ -21,7 +21,7 @@ import sys
 from time import monotonic
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from .exposition import Family, labels
+from .exposition import Family, labels, number
 from .registry import LATENCY_BUCKETS, BrokerMetrics, RequestStats
 
 if TYPE_CHECKING:
@@ -44,6 +44,9 @@ TIME_PARTS = (
 PURGATORY = {0: "Produce", 1: "Fetch", 11: "Rebalance", 14: "Rebalance", 21: "DeleteRecords", 19: "topic",
              20: "topic", 43: "ElectLeader"}
 YIELD_AFTER = 0.005  # s of rendering before the loop gets a turn
+CHUNK = 200  # partitions between the points where it may
+# APIs whose time series are served from the start (dashboards' request panels); others once used
+ALWAYS = ("Produce", "Fetch", "FetchConsumer", "FetchFollower")
 P = "0"  # networkProcessor: one event loop
 
 
@@ -66,7 +69,7 @@ class Collector:
     def __init__(self, broker: "Broker", metrics: BrokerMetrics) -> None:
         self.broker = broker
         self.m = metrics
-        self._sorted: dict[str, tuple[int, list[list[float]]]] = {}  # name -> (count, sorted parts)
+        self._sorted: dict[str, tuple[int, list[list[str]]]] = {}  # API -> (count, its quantile lines)
         self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
         self._ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -75,20 +78,27 @@ class Collector:
                 self.controller, self.exporter_topics, self.consumer_groups, self.network, self.process]
 
     async def render(self) -> bytes:
+        """Every family as text. A group yields None where the loop may get a turn (between
+        chunks of partitions); it does when rendering has held it for ``YIELD_AFTER``."""
         out: list[str] = []
         t = monotonic()
         for group in self.groups():
             for fam in group():
-                if fam.lines:
-                    out.append(fam.text())
+                if fam is not None:
+                    if fam.lines:
+                        out.append(fam.text())
+                    continue
+                if monotonic() - t > YIELD_AFTER:
+                    await asyncio.sleep(0)
+                    t = monotonic()
             if monotonic() - t > YIELD_AFTER:
                 await asyncio.sleep(0)
                 t = monotonic()
         return "".join(out).encode()
 
     def render_now(self) -> str:
-        """All families at once (tests and tools, off the loop's critical path)."""
-        return "".join(f.text() for g in self.groups() for f in g() if f.lines)
+        """All families at once (tests and tools)."""
+        return "".join(f.text() for g in self.groups() for f in g() if f is not None and f.lines)
 
     # --- BrokerTopicMetrics -----------------------------------------------------------------------
 
@@ -163,28 +173,36 @@ class Collector:
                     f.histogram(LATENCY_BUCKETS, h.counts, h.sum, (("request", name),))
             yield f
 
-    def _sorted_parts(self, s: RequestStats) -> list[list[float]]:
+    def request_times(self) -> Iterator[Family | None]:
+        """Quantiles of each time part over the last requests of an API, and their count. An API
+        has series once it has served a request (the fetch and produce ones from the start)."""
+        reqs = [(n, s) for n, s in sorted(self.m.requests.items()) if s.count or n in ALWAYS]
+        lines = {}
+        for name, s in reqs:
+            lines[name] = self._time_lines(s)
+            yield None
+        for k, (short, _idx, _scale, help_) in enumerate(TIME_PARTS):
+            f = Family(f"kafka_network_requestmetrics_{short}", "gauge", help_ + " (quantiles of the last 1024 requests)")
+            c = Family(f"kafka_network_requestmetrics_{short}_count", "counter", help_ + ": requests measured")
+            for name, s in reqs:
+                f.lines.extend(lines[name][k])
+                c.add(s.count, labels(("request", name)))
+            yield f
+            yield c
+
+    def _time_lines(self, s: RequestStats) -> list[list[str]]:
+        """An API's quantile lines per time part (cached until it serves another request)."""
         cached = self._sorted.get(s.name)
         if cached is not None and cached[0] == s.count:
             return cached[1]
         samples = s.samples()
-        parts = [sorted(x[i] for x in samples) for i in range(7)]
-        self._sorted[s.name] = (s.count, parts)
-        return parts
-
-    def request_times(self) -> Iterator[Family]:
-        reqs = sorted(self.m.requests.items())
-        parts = {name: self._sorted_parts(s) for name, s in reqs}
-        for short, idx, scale, help_ in TIME_PARTS:
-            f = Family(f"kafka_network_requestmetrics_{short}", "gauge", help_ + " (quantiles of the last 1024 requests)")
-            c = Family(f"kafka_network_requestmetrics_{short}_count", "counter", help_ + ": requests measured")
-            for name, s in reqs:
-                values = parts[name][idx] if idx is not None else []
-                for q, qs in QUANTILES:
-                    f.add(_quantile(values, q) * scale, labels(("request", name), ("quantile", qs)))
-                c.add(s.count, labels(("request", name)))
-            yield f
-            yield c
+        out = []
+        for short, idx, scale, _help in TIME_PARTS:
+            values = sorted(x[idx] for x in samples) if idx is not None else []
+            out.append([f'kafka_network_requestmetrics_{short}{{request="{s.name}",quantile="{qs}"}} '
+                        f"{number(_quantile(values, q) * scale)}" for q, qs in QUANTILES])
+        self._sorted[s.name] = (s.count, out)
+        return out
 
     # --- ReplicaManager, Partition, Log -------------------------------------------------------------
 
@@ -262,7 +280,11 @@ class Collector:
         lnames = (("size", "Bytes of the partition's log segments"), ("logendoffset", "Log end offset"),
                   ("logstartoffset", "Log start offset"), ("numlogsegments", "Segments in the log"))
         lf = [Family(f"kafka_log_log_{n}", "gauge", h) for n, h in lnames]
-        for (t, p), part in sorted(broker.partitions.items()):
+        cl = [(f.name, f.lines) for f in cf]
+        ll = [(f.name, f.lines) for f in lf]
+        for i, ((t, p), part) in enumerate(sorted(broker.partitions.items())):
+            if i and not i % CHUNK:
+                yield None
             lab = labels(("topic", t), ("partition", p))
             lg = part.log
             try:
@@ -276,10 +298,10 @@ class Collector:
                 vals = (int(isr < reps), isr, int(isr < mi), int(isr == mi), reps, max(0, hw - lso))
             else:
                 vals = (0, 0, 0, 0, 0, max(0, hw - lso))
-            for fam, v in zip(cf, vals):
-                fam.add(v, lab)
-            for fam, v in zip(lf, (size, leo, lstart, nseg)):
-                fam.add(v, lab)
+            for (n, lines), v in zip(cl, vals):
+                lines.append(f"{n}{lab} {v}")
+            for (n, lines), v in zip(ll, (size, leo, lstart, nseg)):
+                lines.append(f"{n}{lab} {v}")
         yield from cf
         yield from lf
 
@@ -345,7 +367,10 @@ class Collector:
                 ("leader_is_preferred", "1 when the leader is the preferred replica"),
                 ("under_replicated_partition", "1 when the ISR is smaller than the replicas"))
         fams = [Family(f"kafka_topic_partition_{n}", "gauge", h) for n, h in spec]
-        for (t, p), part in sorted(broker.partitions.items()):
+        fl = [(f.name, f.lines) for f in fams]
+        for i, ((t, p), part) in enumerate(sorted(broker.partitions.items())):
+            if i and not i % CHUNK:
+                yield None
             if not part.is_leader:
                 continue
             lab = labels(("topic", t), ("partition", p))
@@ -356,8 +381,8 @@ class Collector:
             reps, isr = part.replicas, part.isr
             vals = (hw, start, part.leader, len(reps), len(isr), int(bool(reps) and reps[0] == part.leader),
                     int(len(isr) < len(reps)))
-            for fam, v in zip(fams, vals):
-                fam.add(v, lab)
+            for (n, lines), v in zip(fl, vals):
+                lines.append(f"{n}{lab} {v}")
         yield from fams
 
     def consumer_groups(self) -> Iterator[Family]:
