@@ -137,4 +137,3 @@ def test_reassignment_adds_waits_for_isr_then_removes():
     st = store.meta.partitions[0]
     assert st.replicas == [3, 4] and st.leader == 3 and st.isr == [3, 4]
     assert store.reassign == {}
-
