@@ -278,6 +278,15 @@ class Connection:
     def close(self) -> None:
         self.transport.close()
 
+    def log_fields(self, frame: bytes | None = None) -> dict:
+        """What a log line about this connection carries (``--log-format json``): the connection,
+        its listener and principal, the client id, and the request's API when ``frame`` is given."""
+        fields = {"connection": self.peer, "listener": self.listener.name, "client_id": self.client_id,
+                  "principal": str(self.principal)}
+        if frame is not None and len(frame) >= 4:
+            fields["api_key"], fields["api_version"] = struct.unpack_from(">hh", frame)
+        return {"fields": fields}
+
     def idle(self) -> bool:
         """Nothing in progress: no response waiting to be written."""
         return not self._queue
@@ -298,7 +307,8 @@ class Connection:
         if self.refusing:
             return
         self.refusing = True
-        log.warning("authentication failed for %s on listener %s: %s", self.peer, self.listener.name, reason)
+        log.warning("authentication failed for %s on listener %s: %s", self.peer, self.listener.name, reason,
+                    extra=self.log_fields())
         asyncio.get_running_loop().call_later(self.broker.security.failed_auth_delay_ms / 1000, self.close)
 
     def authenticated(self) -> None:
@@ -322,7 +332,7 @@ class Connection:
                 frame: bytes | bytearray | None = await self.proto.next_frame()
                 if frame is None:
                     if self.proto.error:
-                        log.warning("closing %s: %s", self.peer, self.proto.error)
+                        log.warning("closing %s: %s", self.peer, self.proto.error, extra=self.log_fields())
                     return
                 self.last_active = time.monotonic()
                 if self.refusing:
@@ -337,11 +347,12 @@ class Connection:
                 try:
                     response = await route(self, frame)
                 except KafkaError as e:
-                    log.warning("closing %s: %s", self.peer, e)
+                    log.warning("closing %s: %s", self.peer, e, extra=self.log_fields(frame))
                     return
                 except Exception:
                     api = messages.parse_header_prefix(frame)
-                    log.exception("closing %s: internal error on request api_key=%d v%d", self.peer, api[0], api[1])
+                    log.exception("closing %s: internal error on request api_key=%d v%d", self.peer, api[0], api[1],
+                                  extra=self.log_fields(frame))
                     return
                 if isinstance(response, Deferred) or self._queue:
                     self._queue.append(response)
@@ -393,11 +404,12 @@ class Connection:
                     try:
                         item = await item.task
                     except KafkaError as e:
-                        log.warning("closing %s: %s", self.peer, e)
+                        log.warning("closing %s: %s", self.peer, e, extra=self.log_fields())
                         self._abort()
                         return
                     except Exception:
-                        log.exception("closing %s: internal error in a delayed request", self.peer)
+                        log.exception("closing %s: internal error in a delayed request", self.peer,
+                                      extra=self.log_fields())
                         self._abort()
                         return
                 if item is not None:
