@@ -420,3 +420,15 @@ def test_bad_metrics_listener_is_refused(tmp_path):
                            env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
         assert r.returncode == 2, r.stderr
         assert "metrics.listener" in r.stderr
+    # a metrics port already taken: the broker does not start, and says which setting
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "odradek", "serve", "--override", f"metrics.listener=http://127.0.0.1:{port}",
+                            "--override", f"log.dirs={tmp_path / 'e'}", "--override",
+                            f"listeners=PLAINTEXT://127.0.0.1:{free_port()}"],
+                           capture_output=True, text=True, timeout=60, cwd=str(ROOT),
+                           env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 1, r.stderr
+    assert f"metrics.listener http://127.0.0.1:{port}" in r.stderr

@@ -201,13 +201,9 @@ class BrokerMetrics:
         self.loop = LoopMonitor()
         self.server = None
         self.started_at = time_now()
-        self._api_names: dict[int, str] = {}
-        from ..server import apis  # noqa: F401  (registers every API)
-        from ..server.router import APIS
-
-        for key in sorted(APIS):
-            self._api_names[key] = name = api_name(key)
-            self._by_key[key] = (self._stats(name),)
+        # an API's stats are made on its first request (its name comes from its kio schema, which
+        # decoding the request loads anyway); Produce's and Fetch's exist from the start
+        self._by_key[PRODUCE] = (self._stats("Produce"),)
         self._fetch_consumer = (self._stats("FetchConsumer"), self._stats("Fetch"))
         self._fetch_follower = (self._stats("FetchFollower"), self._stats("Fetch"))
         self._produce_errors = self._stats("Produce").errors
@@ -218,9 +214,6 @@ class BrokerMetrics:
         if s is None:
             s = self.requests[name] = RequestStats(name)
         return s
-
-    def api_names(self) -> dict[int, str]:
-        return self._api_names
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -234,7 +227,10 @@ class BrokerMetrics:
 
         self.loop.start()
         self.server = MetricsServer(Collector(self.broker, self), self.host, self.port)
-        await self.server.start()
+        try:
+            await self.server.start()
+        except OSError as e:
+            raise OSError(e.errno, f"metrics.listener http://{self.host}:{self.port}: {e.strerror or e}") from None
         self.port = self.server.port
 
     async def stop(self) -> None:
@@ -248,7 +244,9 @@ class BrokerMetrics:
         if api_key == FETCH:
             stats = self._fetch_follower if _replica_id(request, version) >= 0 else self._fetch_consumer
         else:
-            stats = self._by_key[api_key]
+            stats = self._by_key.get(api_key)
+            if stats is None:
+                stats = self._by_key[api_key] = (self._stats(api_name(api_key)),)
         return InFlight(self, stats, api_key, version, conn.proto.arrived, nbytes)
 
     # --- produce and fetch (once per partition, never per record) --------------------------------

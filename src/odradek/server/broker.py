@@ -206,6 +206,9 @@ class Broker:
     async def start(self) -> None:
         self._stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
+        if self.metrics is not None:  # first: a metrics port in use stops the start before anything is registered
+            await self.metrics.start()
+            log.info("metrics on http://%s:%d/metrics", self.metrics.host or "0.0.0.0", self.metrics.port)
         if self.zookeeper:
             from ..metadata.zk_store import ZooKeeperStore
 
@@ -247,9 +250,6 @@ class Broker:
                 None if rate >= 1e300 else rate,
                 backoff_ms=self.config.get("log.cleaner.backoff.ms"),
             )
-        if self.metrics is not None:
-            await self.metrics.start()
-            log.info("metrics on http://%s:%d/metrics", self.metrics.host or "0.0.0.0", self.metrics.port)
         self._tasks = [
             asyncio.create_task(self._housekeeping_loop()),
             asyncio.create_task(self._coordinator_loop()),

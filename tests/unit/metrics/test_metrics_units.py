@@ -114,7 +114,7 @@ def test_request_timing_parts():
         assert s.samples()[0] == (0.5, 0.5, 2.0, 0.25, 0.75, 4.0, 64)
         assert s.total.count == 1 and s.total.sum == 4.0 and s.local.sum == 0.5
     # a handler that answers at once: no remote time; answers without a response finish then
-    rec = InFlight(m, (m.requests["Metadata"],), 3, 12, arrival=0.0, nbytes=10)
+    rec = m.begin(SimpleNamespace(proto=SimpleNamespace(arrived=0.0)), 3, 12, None, 10)  # its stats made now
     rec.handled({"error_code": 0, "topics": [{"error_code": 3}]}, None)
     s = m.requests["Metadata"]
     assert s.count == 1 and s.errors == {0: 1, 3: 1}
