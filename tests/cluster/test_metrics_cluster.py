@@ -31,11 +31,11 @@ def test_cluster_metrics(tmp_path, zookeeper):
         admin = AdminClient({"bootstrap.servers": c.bootstrap})
         admin.create_topics([NewTopic(topic, 1, 2)])[topic].result(15)
 
-        def leader_id():
+        def leader_id():  # (id,): broker 0 must count as found
             p = admin.list_topics(topic, timeout=5).topics[topic].partitions[0]
-            return p.leader if p.leader >= 0 and len(p.isrs) == 2 else None
+            return (p.leader,) if p.leader >= 0 and len(p.isrs) == 2 else None
 
-        lid = wait_for(lambda: leader_id() is not None and leader_id(), 15, what="a leader with both in sync")
+        (lid,) = wait_for(leader_id, 15, what="a leader with both in sync")
         leader = next(b for b in c.brokers if b.broker_id == lid)
         follower = next(b for b in c.brokers if b.broker_id != lid)
         batch = build_batch([(None, b"r" * 50)] * 5)
