@@ -166,8 +166,10 @@ def test_produce_and_fetch_counted_exactly(mb):
             assert _produce(w, topic, b).error_code == 0
         too_big = build_batch([(None, b"x" * 3000)])
         assert _produce(w, topic, too_big).error_code == 10  # MESSAGE_TOO_LARGE
-        control = build_batch([(b"\x00\x00\x00\x00", b"\x00\x00\x00\x00\x00\x00")], is_control=True)
-        assert _produce(w, topic, control).error_code == 87  # INVALID_RECORD: Kafka counts it as failed
+        # an idempotent producer the partition never saw, starting at sequence 7: OUT_OF_ORDER_SEQUENCE_NUMBER,
+        # which Kafka counts as a failed produce request (unlike the "expected" errors above)
+        gap = build_batch([(None, b"z")], producer_id=424242, producer_epoch=0, base_sequence=7)
+        assert _produce(w, topic, gap).error_code == 45
         resp = w.request(1, FETCH_V, _fetch_request(topic, 0))
         assert resp.responses[0].partitions[0].error_code == 0
         unknown = w.request(1, FETCH_V, _fetch_request("m-no-such-topic", 0))
@@ -212,7 +214,8 @@ def test_produce_and_fetch_counted_exactly(mb):
     assert _delta(s, before, "kafka_network_requestmetrics_requests_total", request="Produce", version=PRODUCE_V) == 5
     assert _delta(s, before, "kafka_network_requestmetrics_errors_total", request="Produce", error="NONE") == 3
     assert _delta(s, before, "kafka_network_requestmetrics_errors_total", request="Produce", error="MESSAGE_TOO_LARGE") == 1
-    assert _delta(s, before, "kafka_network_requestmetrics_errors_total", request="Produce", error="INVALID_RECORD") == 1
+    assert _delta(s, before, "kafka_network_requestmetrics_errors_total", request="Produce",
+                  error="OUT_OF_ORDER_SEQUENCE_NUMBER") == 1
     for name in ("FetchConsumer", "Fetch"):  # Kafka counts a consumer's fetch under both names
         assert _delta(s, before, "kafka_network_requestmetrics_requests_total", request=name, version=FETCH_V) == 2
     assert s.get("kafka_network_requestmetrics_requests_total", request="FetchFollower", version=FETCH_V) is None
