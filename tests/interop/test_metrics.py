@@ -159,6 +159,8 @@ def test_produce_and_fetch_counted_exactly(mb):
     topic = "m-traffic"
     _create(mb.bootstrap, topic, configs={"max.message.bytes": "2000"})
     batches = [build_batch([(b"k%d" % i, b"v" * 20) for i in range(n)]) for n in (5, 3, 7)]
+    # an idempotent producer's first batch (sequence 0); its next one jumps to 5
+    batches.append(build_batch([(None, b"i")], producer_id=424242, producer_epoch=0, base_sequence=0))
     before = scrape(mb.mport)
     w = WireClient(mb.port)
     try:
@@ -166,9 +168,9 @@ def test_produce_and_fetch_counted_exactly(mb):
             assert _produce(w, topic, b).error_code == 0
         too_big = build_batch([(None, b"x" * 3000)])
         assert _produce(w, topic, too_big).error_code == 10  # MESSAGE_TOO_LARGE
-        # an idempotent producer the partition never saw, starting at sequence 7: OUT_OF_ORDER_SEQUENCE_NUMBER,
-        # which Kafka counts as a failed produce request (unlike the "expected" errors above)
-        gap = build_batch([(None, b"z")], producer_id=424242, producer_epoch=0, base_sequence=7)
+        # the idempotent producer skips sequences 1-4: OUT_OF_ORDER_SEQUENCE_NUMBER, which Kafka counts as a
+        # failed produce request (unlike the "expected" error above)
+        gap = build_batch([(None, b"z")], producer_id=424242, producer_epoch=0, base_sequence=5)
         assert _produce(w, topic, gap).error_code == 45
         resp = w.request(1, FETCH_V, _fetch_request(topic, 0))
         assert resp.responses[0].partitions[0].error_code == 0
@@ -190,9 +192,9 @@ def test_produce_and_fetch_counted_exactly(mb):
 
     s = wait_for(counted, 10, what="the requests to be recorded")
     T = {"topic": topic}
-    assert s.value("kafka_server_brokertopicmetrics_messagesin_total", **T) == 15
+    assert s.value("kafka_server_brokertopicmetrics_messagesin_total", **T) == 16
     assert s.value("kafka_server_brokertopicmetrics_bytesin_total", **T) == stored
-    assert s.value("kafka_server_brokertopicmetrics_totalproducerequests_total", **T) == 5
+    assert s.value("kafka_server_brokertopicmetrics_totalproducerequests_total", **T) == 6
     assert s.value("kafka_server_brokertopicmetrics_bytesrejected_total", **T) == len(too_big)
     assert s.value("kafka_server_brokertopicmetrics_failedproducerequests_total", **T) == 1
     assert s.value("kafka_server_brokertopicmetrics_bytesout_total", **T) == stored
@@ -201,18 +203,18 @@ def test_produce_and_fetch_counted_exactly(mb):
     assert not [x for x in s.series("kafka_server_brokertopicmetrics_totalfetchrequests_total")
                 if x.get("topic") == "m-no-such-topic"], "an unknown topic gets no meters"
     # the broker-wide series (no topic label) moved by the same amounts
-    assert _delta(s, before, "kafka_server_brokertopicmetrics_messagesin_total") == 15
+    assert _delta(s, before, "kafka_server_brokertopicmetrics_messagesin_total") == 16
     assert _delta(s, before, "kafka_server_brokertopicmetrics_bytesin_total") == stored
     assert _delta(s, before, "kafka_server_brokertopicmetrics_bytesout_total") == stored
     # the log holds the batches as they came
     P = {"topic": topic, "partition": 0}
     assert s.value("kafka_log_log_size", **P) == stored
-    assert s.value("kafka_log_log_logendoffset", **P) == 15
+    assert s.value("kafka_log_log_logendoffset", **P) == 16
     assert s.value("kafka_log_log_logstartoffset", **P) == 0
     assert s.value("kafka_log_log_numlogsegments", **P) == 1
     # per API: rates by version, errors by code, time parts
-    assert _delta(s, before, "kafka_network_requestmetrics_requests_total", request="Produce", version=PRODUCE_V) == 5
-    assert _delta(s, before, "kafka_network_requestmetrics_errors_total", request="Produce", error="NONE") == 3
+    assert _delta(s, before, "kafka_network_requestmetrics_requests_total", request="Produce", version=PRODUCE_V) == 6
+    assert _delta(s, before, "kafka_network_requestmetrics_errors_total", request="Produce", error="NONE") == 4
     assert _delta(s, before, "kafka_network_requestmetrics_errors_total", request="Produce", error="MESSAGE_TOO_LARGE") == 1
     assert _delta(s, before, "kafka_network_requestmetrics_errors_total", request="Produce",
                   error="OUT_OF_ORDER_SEQUENCE_NUMBER") == 1
@@ -226,14 +228,14 @@ def test_produce_and_fetch_counted_exactly(mb):
     assert _delta(s, before, "kafka_network_requestmetrics_errors_total", request="ApiVersions", error="NONE") == 1
     for part in ("totaltimems", "requestqueuetimems", "localtimems", "remotetimems", "responsequeuetimems",
                  "responsesendtimems", "throttletimems", "requestbytes"):
-        assert _delta(s, before, f"kafka_network_requestmetrics_{part}_count", request="Produce") == 5
+        assert _delta(s, before, f"kafka_network_requestmetrics_{part}_count", request="Produce") == 6
         qs = {x["quantile"] for x in s.series(f"kafka_network_requestmetrics_{part}") if x["request"] == "Produce"}
         assert qs == {"0.50", "0.75", "0.95", "0.98", "0.99", "0.999"}
     # the largest Produce request is the 3000-byte batch's: the request-size quantiles see it
     assert s.value("kafka_network_requestmetrics_requestbytes", request="Produce", quantile="0.999") > 3000
     assert 0 < s.value("kafka_network_requestmetrics_totaltimems", request="Produce", quantile="0.50") < 10_000
-    assert _delta(s, before, "odradek_request_duration_seconds_count", request="Produce") == 5
-    assert _delta(s, before, "odradek_request_duration_seconds_bucket", request="Produce", le="+Inf") == 5
+    assert _delta(s, before, "odradek_request_duration_seconds_count", request="Produce") == 6
+    assert _delta(s, before, "odradek_request_duration_seconds_bucket", request="Produce", le="+Inf") == 6
     assert _delta(s, before, "odradek_request_local_duration_seconds_count", request="Metadata") == 4
 
 

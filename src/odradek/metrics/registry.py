@@ -288,6 +288,15 @@ class BrokerMetrics:
                 code = int(r.error)
                 errors[code] = errors.get(code, 0) + 1
 
+    def counting(self, finish, follower: bool):
+        """Fetch's ``finish`` (what was read -> the response's topics), counting what it is given."""
+
+        def counted(topics):
+            self.fetched(topics, follower)
+            return finish(topics)
+
+        return counted
+
     def fetched(self, topics, follower: bool) -> None:
         """A fetch response is about to be sent: bytes out (or replication bytes out for a
         follower), fetch requests and failures per topic, error codes per partition."""

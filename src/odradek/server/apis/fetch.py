@@ -40,10 +40,10 @@ async def handle(conn, header, request):
     except SessionError as e:
         chunks, size = codec.encode_response(version, [], error=e.code)
         return Response(chunks, size)
+    if broker.metrics is not None:  # counts what is read into the answer, whenever it is answered
+        finish = broker.metrics.counting(finish, replica_id >= 0)
     topics, total, parts, errors = _read(broker, version, wanted, max_bytes, replica_id, True, committed)
     if total >= min_bytes or errors or max_wait <= 0 or not parts:
-        if broker.metrics is not None:
-            broker.metrics.fetched(topics, replica_id >= 0)
         chunks, size = codec.encode_response(version, *finish(topics))
         return Response(chunks, size)
     deadline = asyncio.get_running_loop().time() + max_wait
@@ -98,8 +98,6 @@ async def _long_poll(broker, version, wanted, finish, max_bytes, min_bytes, dead
         if total >= min_bytes or errors or loop.time() >= deadline or not parts:
             break
         ends = _positions(parts, replica_id)
-    if broker.metrics is not None:
-        broker.metrics.fetched(topics, follower)
     chunks, size = codec.encode_response(version, *finish(topics))
     return Response(chunks, size)
 
