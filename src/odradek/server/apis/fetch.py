@@ -37,11 +37,11 @@ async def handle(conn, header, request):
     committed = getattr(request, "isolation_level", 0) == 1 and replica_id < 0
     try:
         wanted, finish = _session(broker, version, request)
+        if broker.metrics is not None:  # counts what is read into the answer, whenever it is answered
+            finish = broker.metrics.counting(finish, replica_id >= 0)
     except SessionError as e:
         chunks, size = codec.encode_response(version, [], error=e.code)
         return Response(chunks, size)
-    if broker.metrics is not None:  # counts what is read into the answer, whenever it is answered
-        finish = broker.metrics.counting(finish, replica_id >= 0)
     topics, total, parts, errors = _read(broker, version, wanted, max_bytes, replica_id, True, committed)
     if total >= min_bytes or errors or max_wait <= 0 or not parts:
         chunks, size = codec.encode_response(version, *finish(topics))
