@@ -1719,4 +1719,9 @@ def _git_rev() -> str | None:
 if __name__ == "__main__":
     if len(sys.argv) >= 4 and sys.argv[1] == "worker":
         sys.exit(worker_main(sys.argv[2], sys.argv[3]))
+    if len(sys.argv) >= 2 and sys.argv[1] == "metrics-cost":  # metrics off and on, interleaved
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import metrics_cost
+
+        sys.exit(metrics_cost.main(sys.argv[2:]))
     sys.exit(main())

@@ -178,6 +178,9 @@ BROKER_DEFS: list[ConfigDef] = [
        "Incremental fetch sessions (KIP-227) kept at once; the least recently used goes first. 0 turns sessions off.",
        minimum=0, read_only=True),
     _D("cluster.id", "string", None, "Cluster id; generated and stored on first start when unset.", read_only=True),
+    _D("metrics.listener", "string", None,
+       "Odradek's own: serve Prometheus metrics (Kafka's JMX exporter names, docs/metrics.md) at http://HOST:PORT/metrics; "
+       "unset or empty = off.", read_only=True),
 ]
 
 # Topic-only keys (no broker key of their own).

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
 from ..config import BrokerConfig, ConfigError
@@ -16,10 +15,9 @@ def _serve(args: argparse.Namespace) -> int:
     except (ConfigError, OSError) as e:
         print(f"odradek: {e}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="[%(asctime)s] %(levelname)s %(name)s: %(message)s",
-    )
+    from ..logformat import setup as setup_logging
+
+    setup_logging(args.log_level, args.log_format)
     from ..server.broker import Broker
 
     try:
@@ -27,8 +25,11 @@ def _serve(args: argparse.Namespace) -> int:
     except (ConfigError, OSError) as e:
         print(f"odradek: {e}", file=sys.stderr)
         return 2
+    # with metrics on, a loop whose selector measures how long it sits idle
+    factory = broker.metrics.loop_factory if broker.metrics is not None else None
     try:
-        asyncio.run(broker.serve_forever())
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(broker.serve_forever())
     except OSError as e:
         print(f"odradek: cannot start: {e}", file=sys.stderr)
         return 1
@@ -50,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("config", nargs="?", help="a server.properties file")
     serve.add_argument("--override", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--log-format", default="text", choices=["text", "json"],
+                       help="log lines as text (default) or one JSON object each, with the client id and "
+                            "connection on a connection's errors")
     serve.set_defaults(func=_serve)
 
     from ..console import cli as console_cli

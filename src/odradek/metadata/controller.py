@@ -24,6 +24,7 @@ class Controller:
         self.unclean_allowed = unclean_allowed
         self.epoch: int | None = None  # set while this broker is the controller
         self._seen_live: set[int] = set()  # the live brokers when partitions were last decided
+        self.unclean_elections = 0  # leaders elected from outside the ISR (metrics)
 
     @property
     def active(self) -> bool:
@@ -81,6 +82,8 @@ class Controller:
         for (name, st, new), ok in zip(batch, results):
             if ok:
                 changed += 1
+                if new.leader >= 0 and new.leader != st.leader and new.leader not in st.isr:
+                    self.unclean_elections += 1
                 log.info("%s-%d: leader %d -> %d, epoch %d, isr %s", name, st.partition, st.leader, new.leader,
                          new.leader_epoch, new.isr)
         return changed

@@ -63,6 +63,11 @@ class Broker:
         self.logs = LogManager([self.data_dir], self._log_config({}))
         self.partitions: dict[tuple[str, int], Partition] = {}
         self.listeners = list(self.security.listeners)
+        # Prometheus metrics (metrics.listener); None when off, which every hook checks first
+        from ..metrics import BrokerMetrics, parse_listener_url
+
+        metrics_at = parse_listener_url(config.get("metrics.listener"))
+        self.metrics: BrokerMetrics | None = BrokerMetrics(self, metrics_at) if metrics_at is not None else None
         self.limits = ConnectionLimits(self)
         first = self.listeners[0]
         self.listener_name, self.host, self.port = first.name, first.host, first.port
@@ -200,6 +205,9 @@ class Broker:
     async def start(self) -> None:
         self._stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
+        if self.metrics is not None:  # first: a metrics port in use stops the start before anything is registered
+            await self.metrics.start()
+            log.info("metrics on http://%s:%d/metrics", self.metrics.host or "0.0.0.0", self.metrics.port)
         if self.zookeeper:
             from ..metadata.zk_store import ZooKeeperStore
 
@@ -259,12 +267,16 @@ class Broker:
             self.limits.refuse(conn, why)
             return
         self.connections.add(conn)
+        if self.metrics is not None:
+            self.metrics.connection_opened(conn.listener.name)
         task = asyncio.get_running_loop().create_task(conn.serve())
         conn.task = task  # held here: the event loop keeps only weak references to tasks
 
         def gone(_t, conn=conn) -> None:
             self.connections.discard(conn)
             self.limits.release(conn)
+            if self.metrics is not None:
+                self.metrics.connection_closed(conn.listener.name)
 
         task.add_done_callback(gone)
 
@@ -317,6 +329,8 @@ class Broker:
         if self.cluster is not None:
             await self.cluster.stop()
             done("replica fetchers")
+        if self.metrics is not None:
+            await self.metrics.stop()
         for server in self.servers:
             server.close()
         for conn in list(self.connections):

@@ -173,6 +173,7 @@ class ReplicaFetcher:
                             self.partitions[key] = True  # out of step: truncate again
                             continue
                         part.append_replicated(buf, batches, p.high_watermark)
+                        self.manager.replication_bytes_in += len(buf)
                     else:
                         part.update_follower_hw(p.high_watermark)
                 elif err == ErrorCode.offset_out_of_range:
@@ -200,6 +201,9 @@ class ClusterManager:
         self.lag_max_ms = cfg.get("replica.lag.time.max.ms")
         self.tasks: list[asyncio.Task] = []
         self.isr_writes: set[tuple[str, int]] = set()
+        # totals read by the metrics (kafka_server_replicamanager_isr*, replicationbytesin)
+        self.isr_shrinks = self.isr_expands = self.failed_isr_updates = 0
+        self.replication_bytes_in = 0
         self.shutting_down = False
         self._reconcile_scheduled = False
 
@@ -351,9 +355,15 @@ class ClusterManager:
         new = replace(st, isr=new_isr)
         if self.store.update_partition_state(part.topic, new):
             log.info("%s-%d: ISR %s -> %s", part.topic, part.index, st.isr, new_isr)
+            if len(new_isr) < len(st.isr):
+                self.isr_shrinks += 1
+            else:
+                self.isr_expands += 1
             part.zk_version = new.version
             part.set_isr(new_isr)
             self.broker.metadata_changed()
+        else:
+            self.failed_isr_updates += 1
 
     # --- preferred leaders ----------------------------------------------------------------------
 

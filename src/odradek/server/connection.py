@@ -60,6 +60,10 @@ class FrameProtocol(asyncio.BufferedProtocol):
         self._big_mv: memoryview | None = None
         self._filled = 0
         self._frames: collections.deque[bytearray] = collections.deque()
+        # arrival times of the frames, when metrics are on (request queue time)
+        self._arrivals: collections.deque[float] | None = (
+            collections.deque() if getattr(broker, "metrics", None) is not None else None)
+        self.arrived = 0.0  # arrival time of the frame next_frame() returned last
         self._frame_bytes = 0
         self._waiter: asyncio.Future | None = None
         self._reading_paused = False
@@ -182,6 +186,8 @@ class FrameProtocol(asyncio.BufferedProtocol):
         if self.ended:
             return
         self._frames.append(frame)
+        if self._arrivals is not None:
+            self._arrivals.append(time.monotonic())
         self._frame_bytes += len(frame)
         if not self._reading_paused and (len(self._frames) >= MAX_FRAMES_BUFFERED or self._frame_bytes >= MAX_BYTES_BUFFERED):
             self._reading_paused = True
@@ -208,12 +214,18 @@ class FrameProtocol(asyncio.BufferedProtocol):
             finally:
                 self._waiter = None
         frame = self._frames.popleft()
+        if self._arrivals is not None:
+            self.arrived = self._arrivals.popleft()
         self._frame_bytes -= len(frame)
         if self._reading_paused and len(self._frames) < MAX_FRAMES_BUFFERED // 2 and self._frame_bytes < MAX_BYTES_BUFFERED // 2:
             self._reading_paused = False
             if not self.ended:
                 self.transport.resume_reading()  # type: ignore[union-attr]
         return frame
+
+    def pending_frames(self) -> int:
+        """Frames received and not yet taken by the connection (metrics)."""
+        return len(self._frames)
 
     # --- writing ----------------------------------------------------------------------------------
 
@@ -268,9 +280,28 @@ class Connection:
     def close(self) -> None:
         self.transport.close()
 
+    def log_fields(self, frame: bytes | None = None) -> dict:
+        """What a log line about this connection carries (``--log-format json``): the connection,
+        its listener and principal, the client id, and the request's API when ``frame`` is given."""
+        fields = {"connection": self.peer, "listener": self.listener.name, "client_id": self.client_id,
+                  "principal": str(self.principal)}
+        if frame is not None and len(frame) >= 4:
+            fields["api_key"], fields["api_version"] = struct.unpack_from(">hh", frame)
+        return {"fields": fields}
+
     def idle(self) -> bool:
         """Nothing in progress: no response waiting to be written."""
         return not self._queue
+
+    def pending_responses(self) -> tuple[list[int], int]:
+        """(api keys of the deferred answers still waiting, responses ready but not yet written)."""
+        waiting, ready = [], 0
+        for item in self._queue:
+            if isinstance(item, Deferred) and not item.task.done():
+                waiting.append(item.api_key)
+            else:
+                ready += 1
+        return waiting, ready
 
     def fail_authentication(self, reason: str) -> None:
         """Log once (no secrets), answer what was asked, then close after
@@ -278,7 +309,8 @@ class Connection:
         if self.refusing:
             return
         self.refusing = True
-        log.warning("authentication failed for %s on listener %s: %s", self.peer, self.listener.name, reason)
+        log.warning("authentication failed for %s on listener %s: %s", self.peer, self.listener.name, reason,
+                    extra=self.log_fields())
         asyncio.get_running_loop().call_later(self.broker.security.failed_auth_delay_ms / 1000, self.close)
 
     def authenticated(self) -> None:
@@ -302,7 +334,7 @@ class Connection:
                 frame: bytes | bytearray | None = await self.proto.next_frame()
                 if frame is None:
                     if self.proto.error:
-                        log.warning("closing %s: %s", self.peer, self.proto.error)
+                        log.warning("closing %s: %s", self.peer, self.proto.error, extra=self.log_fields())
                     return
                 self.last_active = time.monotonic()
                 if self.refusing:
@@ -317,11 +349,12 @@ class Connection:
                 try:
                     response = await route(self, frame)
                 except KafkaError as e:
-                    log.warning("closing %s: %s", self.peer, e)
+                    log.warning("closing %s: %s", self.peer, e, extra=self.log_fields(frame))
                     return
                 except Exception:
                     api = messages.parse_header_prefix(frame)
-                    log.exception("closing %s: internal error on request api_key=%d v%d", self.peer, api[0], api[1])
+                    log.exception("closing %s: internal error on request api_key=%d v%d", self.peer, api[0], api[1],
+                                  extra=self.log_fields(frame))
                     return
                 if isinstance(response, Deferred) or self._queue:
                     self._queue.append(response)
@@ -373,11 +406,12 @@ class Connection:
                     try:
                         item = await item.task
                     except KafkaError as e:
-                        log.warning("closing %s: %s", self.peer, e)
+                        log.warning("closing %s: %s", self.peer, e, extra=self.log_fields())
                         self._abort()
                         return
                     except Exception:
-                        log.exception("closing %s: internal error in a delayed request", self.peer)
+                        log.exception("closing %s: internal error in a delayed request", self.peer,
+                                      extra=self.log_fields())
                         self._abort()
                         return
                 if item is not None:
@@ -401,6 +435,9 @@ class Connection:
         self.transport.close()
 
     async def send(self, response: Response) -> None:
+        timing = response.timing
+        if timing is not None:
+            started = time.monotonic()
         chunks = response.chunks
         head = _SIZE.pack(response.size)
         transport = self.transport
@@ -420,6 +457,8 @@ class Connection:
                 transport.writelines(pending)
         if transport.get_write_buffer_size() > 1 << 20:
             await self.proto.drain()
+        if timing is not None:
+            timing.finish(started, time.monotonic())
 
     async def _sendfile(self, region: Any) -> None:
         if self.listener.tls:

@@ -28,6 +28,7 @@ SASL_HANDSHAKE = 17
 class Response:
     chunks: list[Any]  # bytes, or file regions with .file/.position/.size
     size: int
+    timing: Any = None  # the request's metrics.registry.InFlight, when metrics are on
 
     @classmethod
     def of(cls, data: bytes) -> "Response":
@@ -50,12 +51,13 @@ class Deferred:
     responses in request order, so one waiting request does not hold up the ones behind it.
     """
 
-    __slots__ = ("task",)
+    __slots__ = ("task", "api_key")
 
-    def __init__(self, coro) -> None:
+    def __init__(self, coro, api_key: int = -1) -> None:
         import asyncio
 
         self.task = asyncio.ensure_future(coro)
+        self.api_key = api_key  # what it waits for (purgatory sizes in the metrics)
 
 
 APIS: dict[int, Api] = {}
@@ -108,14 +110,25 @@ async def route(conn: "Connection", frame: bytes) -> Response | Deferred | None:
         request = api.decode(frame, header.body_offset, version)
     else:
         request = messages.decode_request(api_key, version, frame, header.body_offset)
+    metrics = conn.broker.metrics
+    timing = None if metrics is None else metrics.begin(conn, api_key, version, request, len(frame))
     result = await api.handler(conn, header, request)
     if isinstance(result, Deferred):
-        return Deferred(_finish(result.task, api_key, version, correlation_id, flexible))
-    return _frame(result, api_key, version, correlation_id, flexible)
+        if timing is not None:
+            timing.park()
+        return Deferred(_finish(result.task, api_key, version, correlation_id, flexible, timing), api_key)
+    out = _frame(result, api_key, version, correlation_id, flexible)
+    if timing is not None:
+        timing.handled(result, out)
+    return out
 
 
-async def _finish(task, api_key: int, version: int, correlation_id: int, flexible: bool) -> Response | None:
-    return _frame(await task, api_key, version, correlation_id, flexible)
+async def _finish(task, api_key: int, version: int, correlation_id: int, flexible: bool, timing=None) -> Response | None:
+    result = await task
+    out = _frame(result, api_key, version, correlation_id, flexible)
+    if timing is not None:
+        timing.handled(result, out)
+    return out
 
 
 def _frame(result, api_key: int, version: int, correlation_id: int, flexible: bool) -> Response | None:

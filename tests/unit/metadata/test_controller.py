@@ -80,6 +80,17 @@ def test_no_live_isr_member_means_offline_unless_unclean():
     assert store2.meta.partitions[0].leader == 3 and store2.meta.partitions[0].isr == [3]
 
 
+def test_unclean_elections_are_counted():
+    store = FakeStore([3], [PartitionState(0, [1, 2, 3], 1, 4, [1, 2])])
+    c = controller(store, unclean=True)
+    c.on_change()
+    assert c.unclean_elections == 1
+    store2 = FakeStore([2, 3], [PartitionState(0, [1, 2, 3], 1, 4, [1, 2])])
+    c2 = controller(store2, unclean=True)
+    c2.on_change()  # a clean election from the ISR
+    assert store2.meta.partitions[0].leader == 2 and c2.unclean_elections == 0
+
+
 def test_offline_partition_comes_back_with_its_last_isr_member():
     store = FakeStore([2], [PartitionState(0, [1, 2], -1, 6, [2])])
     controller(store).on_change()

@@ -38,6 +38,8 @@ async def handle(conn, header, request):
     committed = getattr(request, "isolation_level", 0) == 1 and replica_id < 0
     try:
         wanted, finish = _session(broker, version, request)
+        if broker.metrics is not None:  # counts what is read into the answer, whenever it is answered
+            finish = broker.metrics.counting(finish, replica_id >= 0)
     except SessionError as e:
         chunks, size = codec.encode_response(version, [], error=e.code)
         return Response(chunks, size)

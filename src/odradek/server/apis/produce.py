@@ -70,6 +70,7 @@ def _check_counts(batches, name: str) -> None:
 @register(PRODUCE, 0, 10, decode=codec.decode_request)
 async def handle(conn, header, request: codec.ProduceRequest):
     broker = conn.broker
+    stats = broker.metrics  # None when metrics are off
     acks = request.acks
     results: list[tuple[str, list[codec.PartitionResult]]] = []
     waits = []
@@ -124,18 +125,26 @@ async def handle(conn, header, request: codec.ProduceRequest):
                     raise KafkaError(ErrorCode.invalid_record, "a transactional produce request must carry transactional batches")
                 _check_counts(batches, f"{topic.name}-{p.index}")
                 res = part.append(buf, batches, acks=acks, min_insync=cfg["min.insync.replicas"])
+                if stats is not None:
+                    stats.produced(topic.name, len(buf), res.last_offset - res.base_offset + 1)
                 out.append(codec.PartitionResult(p.index, 0, res.base_offset, res.log_append_time, res.log_start_offset))
                 if acks == -1 and part.high_watermark <= res.last_offset:
                     waits.append((len(results) - 1, len(out) - 1, part, res.last_offset, cfg["min.insync.replicas"]))
             except KafkaError as e:
+                if stats is not None:
+                    stats.produce_failed(topic.name, e.code, len(p.records) if p.records is not None else 0)
                 if e.code in (ErrorCode.corrupt_message, ErrorCode.message_too_large):
                     log.info("produce to %s-%d from %s refused: %s", topic.name, p.index, conn.peer, e)
                 start = -1 if part is None or e.code in _NO_LOG_START else part.log_start_offset
                 out.append(codec.PartitionResult(p.index, e.code, log_start_offset=start, error_message=e.message or None,
                                                  record_errors=e.record_errors))
             except OSError as e:
+                if stats is not None:
+                    stats.produce_failed(topic.name, ErrorCode.kafka_storage_error, 0)
                 log.error("storage error on %s-%d: %s", topic.name, p.index, e)
                 out.append(codec.PartitionResult(p.index, ErrorCode.kafka_storage_error, error_message=str(e)))
+    if stats is not None and not waits:
+        stats.produce_errors(results)
     if acks == 0:
         failed = [(t, r) for t, rs in results for r in rs if r.error]
         if failed:
@@ -145,7 +154,7 @@ async def handle(conn, header, request: codec.ProduceRequest):
             raise KafkaError(r.error, f"acks=0 produce to {t}-{r.index} failed ({ErrorCode(r.error).name.upper()})")
         return None
     if waits:
-        return Deferred(_respond_when_committed(header.api_version, results, waits, request.timeout_ms / 1000))
+        return Deferred(_respond_when_committed(header.api_version, results, waits, request.timeout_ms / 1000, stats))
     return Response.of(codec.encode_response(header.api_version, results))
 
 
@@ -168,8 +177,10 @@ async def _check_transactional(broker, transactional_id, batches, topic: str, in
         raise KafkaError(code)
 
 
-async def _respond_when_committed(version, results, waits, timeout: float) -> Response:
+async def _respond_when_committed(version, results, waits, timeout: float, stats=None) -> Response:
     await _wait_committed(results, waits, timeout)
+    if stats is not None:
+        stats.produce_errors(results)
     return Response.of(codec.encode_response(version, results))
 
 
