@@ -215,51 +215,30 @@ def test_librdkafka_idempotent_in_flight_5_across_broker_kill(broker):
 CLEAN_FAIL_S = 5.0
 
 
-def test_aiokafka_transactional_producer_fails_cleanly(shared_broker):
-    """Odradek has no transactions. aiokafka's transactional producer must get an error it does
-    not retry (as against a Kafka cluster that refuses the transactional id: a
-    TRANSACTIONAL_ID_AUTHORIZATION_FAILED), not wait forever in start()."""
-    from aiokafka import AIOKafkaProducer
-    from aiokafka.errors import KafkaError as AkError
-
-    bs = shared_broker.bootstrap
-
-    async def run():
-        p = AIOKafkaProducer(bootstrap_servers=bs, transactional_id=uniq("ak-txn"), request_timeout_ms=5000)
-        try:
-            await asyncio.wait_for(p.start(), CLEAN_FAIL_S)
-            async with p.transaction():
-                await asyncio.wait_for(p.send_and_wait("whatever", b"v"), CLEAN_FAIL_S)
-        finally:
-            await asyncio.wait_for(p.stop(), 10)
-
-    t0 = time.monotonic()
-    with pytest.raises(AkError):
-        asyncio.run(run())
-    assert time.monotonic() - t0 < CLEAN_FAIL_S
-
-
-def test_librdkafka_transactional_producer_fails_cleanly(shared_broker):
-    """librdkafka's init_transactions gets a fatal or abortable error, not a local timeout."""
+def test_transaction_timeout_above_the_broker_maximum_fails_cleanly(shared_broker):
+    """A transaction.timeout.ms above the broker's transaction.max.timeout.ms (15 min by default):
+    InitProducerId answers INVALID_TRANSACTION_TIMEOUT, which librdkafka and kafka-python report at
+    once (a fatal error, not a local timeout)."""
     from confluent_kafka import KafkaError, KafkaException, Producer
-
-    p = Producer(ck_config(shared_broker.bootstrap, **{"transactional.id": uniq("ck-txn")}))
-    with pytest.raises(KafkaException) as ei:
-        p.init_transactions(CLEAN_FAIL_S)
-    assert ei.value.args[0].code() != KafkaError._TIMED_OUT, ei.value
-
-
-def test_kafka_python_transactional_producer_fails_cleanly(shared_broker):
     from kafka.errors import KafkaError as KpError
     from kafka.errors import KafkaTimeoutError
 
-    p = KafkaProducer(bootstrap_servers=shared_broker.bootstrap, transactional_id=uniq("kp-txn"), max_block_ms=int(CLEAN_FAIL_S * 1000))
+    p = Producer(ck_config(shared_broker.bootstrap, **{"transactional.id": uniq("ck-txn"),
+                                                       "transaction.timeout.ms": 3_600_000}))
+    t0 = time.monotonic()
+    with pytest.raises(KafkaException) as ei:
+        p.init_transactions(CLEAN_FAIL_S)
+    assert ei.value.args[0].code() == KafkaError.INVALID_TRANSACTION_TIMEOUT, ei.value
+    assert time.monotonic() - t0 < CLEAN_FAIL_S
+    kp = KafkaProducer(bootstrap_servers=shared_broker.bootstrap, transactional_id=uniq("kp-txn"),
+                       transaction_timeout_ms=3_600_000, max_block_ms=int(CLEAN_FAIL_S * 1000))
     try:
         with pytest.raises(KpError) as ei:
-            p.init_transactions()
+            kp.init_transactions()
         assert not isinstance(ei.value, KafkaTimeoutError), ei.value
+        assert "InvalidTransactionTimeout" in str(ei.value), ei.value
     finally:
-        p.close(timeout=5)
+        kp.close(timeout=5)
 
 
 # --- acks=0 and errors -------------------------------------------------------------------------------

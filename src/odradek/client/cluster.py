@@ -15,12 +15,15 @@ import random
 import ssl
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..protocol.errors import ErrorCode, KafkaError
 from .connection import BrokerConnection, ConnectionClosed
 from .errors import AuthenticationFailed, BrokerUnreachable, RequestTimedOut, TlsHandshakeFailed
 from .types import BrokerInfo, PartitionInfo, TopicInfo
+
+if TYPE_CHECKING:
+    from .security import SecurityConfig
 
 log = logging.getLogger(__name__)
 
