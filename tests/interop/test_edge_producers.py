@@ -9,7 +9,6 @@ Every assertion is what a real Kafka broker does with the same client calls.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 
