@@ -57,7 +57,17 @@ def read_all(cluster, topic: str, nparts: int, expect: int, timeout: float = 60)
     also hold records written but never acknowledged)."""
     c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": f"reader-{uuid.uuid4().hex[:6]}",
                   "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), 10)[1] for p in range(nparts)}
+    ends: dict[int, int] = {}
+
+    def watermarks() -> bool:
+        # a leader named in ZooKeeper may not have taken the partition over yet (NOT_LEADER, as
+        # on Kafka until LeaderAndIsr arrives): ask again until each answers
+        for p in range(nparts):
+            if p not in ends:
+                ends[p] = c.get_watermark_offsets(TopicPartition(topic, p), 10)[1]
+        return True
+
+    wait_for(watermarks, timeout, what="every partition's high watermark")
     c.assign([TopicPartition(topic, p, 0) for p in range(nparts)])
     got: dict[int, dict[int, bytes]] = {p: {} for p in range(nparts)}
     position = {p: 0 for p in range(nparts)}

@@ -101,7 +101,7 @@ def test_bad_topic_names_are_refused_like_kafka(kafka, console):
     s = Session(console.url)
     token = s.get("/new-topic").csrf()
     r = s.post("/topics", {"name": "x" * 250, "_csrf": token})
-    assert r.status == 400 and "longer than 249" in r.text
+    assert r.status == 400 and "longer than the max allowed length 249" in r.text
     with SyncAdmin(kafka.bootstrap) as admin:
         # Kafka itself refuses the same name, so the console's check only says it sooner
         res = admin.create_topics([NewTopic("x" * 250, 1)], raise_errors=False)
