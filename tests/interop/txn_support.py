@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import pytest
 
-from helpers import ROOT, BrokerProcess, track
+from helpers import ROOT, BrokerProcess, odradek_env, track
 from interop_clients import uniq
 
 from odradek.client import Admin, Consumer, NewTopic, Producer, TopicPartition
@@ -230,10 +229,7 @@ class Hanger:
     line (``{"sent": true, ...}``) and waits; :meth:`kill` sends SIGKILL."""
 
     def __init__(self, argv: list[str], *, cwd: str | None = None, env: dict[str, str] | None = None, timeout: float = 120.0) -> None:
-        full_env = dict(os.environ)
-        full_env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + full_env.get("PYTHONPATH", "")
-        full_env.update(env or {})
-        self.proc = track(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd or str(ROOT), env=full_env, text=True))
+        self.proc = track(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd or str(ROOT), env=odradek_env(env), text=True))
         self.line = self._read_line(timeout)
 
     def _read_line(self, timeout: float) -> dict:
