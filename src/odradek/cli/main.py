@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 
 from ..config import BrokerConfig, ConfigError
+from .common import serve
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -27,14 +27,7 @@ def _serve(args: argparse.Namespace) -> int:
     except (ConfigError, OSError) as e:
         print(f"odradek: {e}", file=sys.stderr)
         return 2
-    try:
-        asyncio.run(broker.serve_forever())
-    except OSError as e:
-        print(f"odradek: cannot start: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return serve(broker.serve_forever(), lambda e: f"odradek: cannot start: {e}")
 
 
 def build_parser() -> argparse.ArgumentParser:
