@@ -14,7 +14,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -388,17 +387,20 @@ func (h handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGr
 	}
 }
 
-// group is one member of a consumer group with the range balance strategy; "leave" (or EOF) on
-// stdin ends its session, commits and leaves the group.
-func group(f flags) {
-	emit := wire.MemberEvents(f.Name)
+// groupConfig is a group member's config: from the oldest offset when the group has none, offsets
+// committed only when the program says so, heartbeats every 500 ms, errors returned.
+func groupConfig(f flags, session time.Duration) *sarama.Config {
 	cfg := config(f)
-	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Consumer.Offsets.AutoCommit.Enable = false
-	cfg.Consumer.Group.Session.Timeout = 10 * time.Second
+	cfg.Consumer.Group.Session.Timeout = session
 	cfg.Consumer.Group.Heartbeat.Interval = 500 * time.Millisecond
 	cfg.Consumer.Return.Errors = true
+	return cfg
+}
+
+// newGroup is a consumer group of f.Group with cfg; emit reports its errors as "group_error".
+func newGroup(f flags, cfg *sarama.Config, emit func(string, map[string]any)) sarama.ConsumerGroup {
 	cg, err := sarama.NewConsumerGroup(wire.Brokers(f.Brokers), f.Group, cfg)
 	if err != nil {
 		wire.Fatal("NewConsumerGroup: %v", err)
@@ -408,15 +410,18 @@ func group(f flags) {
 			emit("group_error", map[string]any{"error": e.Error()})
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), wire.Deadline(f.Timeout))
-	go func() {
-		for c := range wire.Commands() {
-			if c == "leave" {
-				break
-			}
-		}
-		cancel()
-	}()
+	return cg
+}
+
+// group is one member of a consumer group with the range balance strategy; "leave" (or EOF) on
+// stdin ends its session, commits and leaves the group.
+func group(f flags) {
+	emit := wire.MemberEvents(f.Name)
+	cfg := groupConfig(f, 10*time.Second)
+	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
+	cg := newGroup(f, cfg, emit)
+	ctx, cancel := wire.Until("leave", f.Timeout)
+	defer cancel()
 	h := handler{f: f, emit: emit}
 	for ctx.Err() == nil {
 		if err := cg.Consume(ctx, []string{f.Topic}, h); err != nil && ctx.Err() == nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -209,31 +208,14 @@ func ctp(f flags) {
 	if err != nil {
 		wire.Fatal("NewSyncProducer: %v", err)
 	}
-	cfg := config(f)
+	cfg := groupConfig(f, 6*time.Second)
 	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
-	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
-	cfg.Consumer.Offsets.AutoCommit.Enable = false
-	cfg.Consumer.Group.Session.Timeout = 6 * time.Second
-	cfg.Consumer.Group.Heartbeat.Interval = 500 * time.Millisecond
-	cfg.Consumer.Return.Errors = true
-	cg, err := sarama.NewConsumerGroup(wire.Brokers(f.Brokers), f.Group, cfg)
-	if err != nil {
-		wire.Fatal("NewConsumerGroup: %v", err)
-	}
-	go func() {
-		for e := range cg.Errors() {
-			wire.Emit(map[string]any{"event": "group_error", "error": e.Error()})
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), wire.Deadline(f.Timeout))
-	go func() {
-		for c := range wire.Commands() {
-			if c == "stop" {
-				break
-			}
-		}
-		cancel()
-	}()
+	cg := newGroup(f, cfg, func(event string, fields map[string]any) {
+		fields["event"] = event
+		wire.Emit(fields)
+	})
+	ctx, cancel := wire.Until("stop", f.Timeout)
+	defer cancel()
 	var restart atomic.Bool
 	n := 0
 	h := ctpHandler{f: f, p: p, mu: &sync.Mutex{}, n: &n, restart: &restart}

@@ -8,6 +8,7 @@ package wire
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -170,6 +171,20 @@ func MemberEvents(member string) func(event string, fields map[string]any) {
 		fields["member"] = member
 		Emit(fields)
 	}
+}
+
+// Until is a context that ends when word (or EOF) comes on stdin, or after timeout seconds.
+func Until(word string, timeout float64) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), Deadline(timeout))
+	go func() {
+		for c := range Commands() {
+			if c == word {
+				break
+			}
+		}
+		cancel()
+	}()
+	return ctx, cancel
 }
 
 // Paced calls send with 0, 1, 2, ... at rate calls per second until "stop" or EOF on stdin, or
