@@ -274,7 +274,6 @@ class KafkaBroker:
     def kill(self) -> None:
         if self.proc is not None:
             kill_process(self.proc)
-        if self.proc is not None:
             self._log.close()
         self.proc = None
 
