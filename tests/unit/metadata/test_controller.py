@@ -95,26 +95,6 @@ def test_preferred_election_rules():
     assert elect_preferred(store, "t", store.meta.partitions[0], 1) == ErrorCode.preferred_leader_not_available
 
 
-def test_unclean_election_on_request():
-    # a live leader: nothing to do
-    store = FakeStore([1, 2], [PartitionState(0, [1, 2], 1, 3, [1])])
-    assert elect_unclean(store, "t", store.meta.partitions[0], 0) == ErrorCode.election_not_needed
-    # no leader, a live ISR member: it leads (a clean election)
-    store = FakeStore([2, 3], [PartitionState(0, [1, 2, 3], -1, 3, [1, 3])])
-    assert elect_unclean(store, "t", store.meta.partitions[0], 0) is None
-    st = store.meta.partitions[0]
-    assert (st.leader, st.leader_epoch, st.isr) == (3, 4, [3])
-    # no leader, no live ISR member: the first live replica leads alone
-    store = FakeStore([2, 3], [PartitionState(0, [1, 3, 2], -1, 5, [1])])
-    assert elect_unclean(store, "t", store.meta.partitions[0], 0) is None
-    st = store.meta.partitions[0]
-    assert (st.leader, st.leader_epoch, st.isr) == (3, 6, [3])
-    # nobody alive
-    store = FakeStore([4], [PartitionState(0, [1, 2], -1, 5, [1])])
-    assert elect_unclean(store, "t", store.meta.partitions[0], 0) == ErrorCode.eligible_leaders_not_available
-    assert store.writes == []
-
-
 def test_reassignment_adds_waits_for_isr_then_removes():
     store = FakeStore([1, 2, 3, 4], [PartitionState(0, [1, 2], 1, 0, [1, 2])], {("t", 0): [3, 4]})
     c = controller(store)
