@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -53,15 +52,58 @@ _STARTED: list[subprocess.Popen] = []
 def _stop_leftovers() -> None:
     """Processes a failed test left running are stopped by PID when the test run ends."""
     for proc in _STARTED:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_process(proc)
 
 
 def track(proc: subprocess.Popen) -> subprocess.Popen:
     _STARTED[:] = [p for p in _STARTED if p.poll() is None]
     _STARTED.append(proc)
     return proc
+
+
+def odradek_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment with the worktree's ``src`` first on PYTHONPATH, and ``extra``: for an
+    ``odradek`` (or Python client) subprocess."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra or {})
+    return env
+
+
+def wait_listening(proc: subprocess.Popen, port: int, timeout: float, what: str, log_text: Callable[[], str]) -> None:
+    """Wait until the server ``proc`` (``what``) accepts connections on ``port``; if it exits
+    first, RuntimeError with ``log_text()`` (the end of its log)."""
+    wait_for(lambda: proc.poll() is not None or port_open(port), timeout, what=f"{what} on {port}")
+    if proc.poll() is not None:
+        raise RuntimeError(f"{what} exited with {proc.returncode}:\n{log_text()}")
+
+
+def wait_or_kill(proc: subprocess.Popen, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for ``proc`` to exit, else SIGKILL it; reaped either way.
+    True when it exited by itself."""
+    try:
+        proc.wait(timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return False
+
+
+def stop_process(proc: subprocess.Popen, timeout: float) -> bool:
+    """SIGTERM (unless it exited already), then :func:`wait_or_kill`: True when it ended within
+    ``timeout`` seconds."""
+    if proc.poll() is not None:
+        return True
+    proc.terminate()
+    return wait_or_kill(proc, timeout)
+
+
+def kill_process(proc: subprocess.Popen) -> None:
+    """SIGKILL (unless it exited already) and reap."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
 
 
 class BrokerProcess:
@@ -95,15 +137,10 @@ class BrokerProcess:
         return out
 
     def start(self, timeout: float = 20.0) -> "BrokerProcess":
-        env = dict(os.environ)
-        env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
-        env.update(self.env)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
-        self.proc = track(subprocess.Popen(self.args(), stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT)))
-        wait_for(lambda: self.proc.poll() is not None or port_open(self.port), timeout, what=f"broker on {self.port}")
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"broker exited with {self.proc.returncode}:\n{self.log_text()}")
+        self.proc = track(subprocess.Popen(self.args(), stdout=self._log, stderr=subprocess.STDOUT, env=odradek_env(self.env), cwd=str(ROOT)))
+        wait_listening(self.proc, self.port, timeout, "broker", self.log_text)
         return self
 
     def log_text(self) -> str:
@@ -119,15 +156,9 @@ class BrokerProcess:
         """SIGTERM and wait: a clean shutdown."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                # the log says which shutdown step hung: show it with the failure
-                sys.stderr.write(f"broker {self.broker_id} did not stop within {timeout} s; its log ends:\n{self.log_text()}\n")
+        if not stop_process(self.proc, timeout):
+            # the log says which shutdown step hung: show it with the failure
+            sys.stderr.write(f"broker {self.broker_id} did not stop within {timeout} s; its log ends:\n{self.log_text()}\n")
         self._log.close()
         rc = self.proc.returncode
         self.proc = None
@@ -135,10 +166,8 @@ class BrokerProcess:
 
     def kill(self) -> None:
         """SIGKILL: a crash."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
         if self.proc is not None:
+            kill_process(self.proc)
             self._log.close()
         self.proc = None
 

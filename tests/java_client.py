@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 import kafka_jvm
-from helpers import track
+from helpers import track, wait_or_kill
 
 SOURCES = Path(__file__).resolve().parent / "interop" / "java" / "client"
 PROFILES = ("kafka-4", "kafka-3")
@@ -76,12 +76,7 @@ def run_all(main: str, args_for: dict[str, Sequence[str]], timeout: float = 240)
         results = {}
         failures = []
         for profile, (proc, out, err) in procs.items():
-            try:
-                rc = proc.wait(max(1.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                rc = "timeout"
+            rc = proc.returncode if wait_or_kill(proc, max(1.0, deadline - time.monotonic())) else "timeout"
             out.seek(0)
             err.seek(0)
             stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
@@ -119,9 +114,5 @@ class Driver:
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.stdin.close()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            wait_or_kill(self.proc, 30)
         self.err.close()

@@ -26,6 +26,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from helpers import free_port, kill_process, port_open, stop_process, track
+
 HERE = Path(__file__).resolve().parent
 JVM_DIR = HERE / "jvm"
 PROFILES = ("kafka-4", "kafka-3", "connect-file")
@@ -165,24 +167,6 @@ def tool(main: str, *args: str, profile: str = "kafka-4", timeout: float = 120, 
     return proc
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _port_open(port: int) -> bool:
-    import socket
-
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
 class KafkaBroker:
     """A real Apache Kafka 4.x broker (KRaft, broker and controller in one process, one node).
 
@@ -256,8 +240,7 @@ class KafkaBroker:
         :meth:`wait_started`)."""
         cmd = cmd or self.command()
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        _track(self.proc)
+        self.proc = track(subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
         return self.proc
 
     def wait_started(self, timeout: float = 90.0) -> "KafkaBroker":
@@ -266,7 +249,7 @@ class KafkaBroker:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"Apache Kafka exited with {self.proc.returncode}:\n{self.log_text()}")
-            if _port_open(self.port) and "started" in self.log_text(20000).lower():
+            if port_open(self.port) and "started" in self.log_text(20000).lower():
                 return self
             time.sleep(0.1)
         raise RuntimeError(f"Apache Kafka did not start within {timeout} s:\n{self.log_text()}")
@@ -283,36 +266,16 @@ class KafkaBroker:
             return ""
 
     def stop(self, timeout: float = 30.0) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
         if self.proc is not None:
+            stop_process(self.proc, timeout)
             self._log.close()
         self.proc = None
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
         if self.proc is not None:
+            kill_process(self.proc)
             self._log.close()
         self.proc = None
-
-
-def _track(proc: subprocess.Popen) -> None:
-    """Stop the process by PID when the test run ends, should a test leave it running."""
-    try:
-        from helpers import track
-    except ImportError:
-        import atexit
-
-        atexit.register(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
-        return
-    track(proc)
 
 
 def prefetch() -> None:

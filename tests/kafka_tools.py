@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import kafka_jvm
+from helpers import track, wait_or_kill
 
 PROGRAM = kafka_jvm.JVM_DIR / "programs" / "ToolShell.java"
 
@@ -68,9 +69,8 @@ class ToolShell:
     def __init__(self, heap: str = "384m") -> None:
         classes = kafka_jvm.compile_java([PROGRAM], "kafka-4")
         cmd = kafka_jvm.java_command("ToolShell", [], profile="kafka-4", heap=heap, extra_cp=[classes])
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, bufsize=1)
-        kafka_jvm._track(self.proc)
+        self.proc = track(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                           text=True, bufsize=1))
         self.history: list[tuple[list[str], Result]] = []
         ready = self._read_line(60)
         assert json.loads(ready) == {"ready": True}, ready
@@ -106,11 +106,7 @@ class ToolShell:
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.stdin.close()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            wait_or_kill(self.proc, 10)
 
     def timings(self) -> str:
         """How long the commands took: the total and the slowest five."""
@@ -123,9 +119,7 @@ class ToolShell:
 def tool_process(script: str, *args: str, heap: str = "256m") -> subprocess.Popen:
     """Start one tool in its own JVM (for tools that call System.exit, or must run alongside others)."""
     cmd = kafka_jvm.java_command(MAIN.get(script, script), list(args), heap=heap, quick=True)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    kafka_jvm._track(proc)
-    return proc
+    return track(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
 
 
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")

@@ -59,3 +59,12 @@ class WireClient:
             "transactional_id": None, "acks": acks, "timeout": timeout_ms,
             "topic_data": [{"name": topic, "partition_data": [{"index": 0, "records": records}]}],
         })
+
+
+def ask(port: int, api_key: int, version: int, data: dict, timeout: float = 10.0):
+    """One request on a connection of its own to the broker at ``port``: its decoded response."""
+    c = WireClient(port, timeout=timeout)
+    try:
+        return c.request(api_key, version, data)
+    finally:
+        c.close()

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 
-from helpers import BrokerProcess, free_port, port_open, track, wait_for
-from wire import WireClient
+from helpers import BrokerProcess, free_port, port_open, stop_process, track, wait_for
+from wire import WireClient, ask
 
 ZK_CLASSPATH = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
 
@@ -45,13 +44,8 @@ class ZooKeeper:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, 10)
         self.proc = None
 
 
@@ -98,6 +92,15 @@ class Cluster:
             return True
 
         wait_for(seen_by_all, timeout, what="all brokers registered")
+
+    def transaction_coordinator(self, transactional_id: str) -> int | None:
+        """The broker FindCoordinator (key type 1: transaction) names for ``transactional_id``,
+        asked of the first live broker; None when it answers an error (or none is alive)."""
+        for b in self.brokers:
+            if b.alive():
+                r = ask(b.port, 10, 3, {"key": transactional_id, "key_type": 1})
+                return r.node_id if r.error_code == 0 else None
+        return None
 
     def stop(self) -> None:
         for b in self.brokers:

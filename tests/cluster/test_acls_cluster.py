@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 
 from helpers import BrokerProcess, free_port, wait_for
-from wire import WireClient
+from sasl_users import plain_jaas, sasl_plain_conf
+from wire import ask
 from zk_cluster import Cluster
 
 ck = pytest.importorskip("confluent_kafka")
@@ -27,9 +28,7 @@ from confluent_kafka.admin import (  # noqa: E402
     ResourceType,
 )
 
-USERS = {"admin": "admin-secret", "alice": "alice-secret"}
-JAAS = ("org.apache.kafka.common.security.plain.PlainLoginModule required "
-        + " ".join(f'user_{u}="{p}"' for u, p in USERS.items()) + ";")
+JAAS = plain_jaas()
 
 
 class SecuredCluster(Cluster):
@@ -68,14 +67,9 @@ def secured(tmp_path, zookeeper):
     c.stop()
 
 
-def conf(bootstrap: str, user: str, **extra) -> dict:
-    return {"bootstrap.servers": bootstrap, "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN",
-            "sasl.username": user, "sasl.password": USERS[user], **extra}
-
-
 def produce_errors(bootstrap: str, topic: str, partitions: int) -> dict[int, int | None]:
     """alice writes one record to each partition: partition -> error code (None when written)."""
-    p = ck.Producer(conf(bootstrap, "alice", **{"message.timeout.ms": 10000, "retries": 0}))
+    p = ck.Producer(sasl_plain_conf(bootstrap, "alice", **{"message.timeout.ms": 10000, "retries": 0}))
     out: dict[int, int | None] = {}
     for part in range(partitions):
         p.produce(topic, b"v", partition=part,
@@ -86,7 +80,7 @@ def produce_errors(bootstrap: str, topic: str, partitions: int) -> dict[int, int
 
 
 def test_acl_changes_reach_every_broker(secured):
-    admin = AdminClient(conf(secured.sasl_bootstrap(0), "admin"))
+    admin = AdminClient(sasl_plain_conf(secured.sasl_bootstrap(0), "admin"))
     topic = "cl-acl"
     # one partition led by each broker
     fut = admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=-1, replica_assignment=[[0, 1, 2], [1, 2, 0], [2, 0, 1]])])[topic]
@@ -109,7 +103,7 @@ def test_acl_changes_reach_every_broker(secured):
         assert described(b, topic) == [("User:alice", "*", 4, 3)], b.broker_id
 
     # deleted through broker 2: every broker refuses alice again within seconds
-    other = AdminClient(conf(secured.sasl_bootstrap(2), "admin"))
+    other = AdminClient(sasl_plain_conf(secured.sasl_bootstrap(2), "admin"))
     assert len(other.delete_acls([flt])[flt].result(30)) == 1
     wait_for(lambda: set(produce_errors(secured.sasl_bootstrap(), topic, 3).values())
              == {KafkaError.TOPIC_AUTHORIZATION_FAILED}, 20, what="alice refused on every broker")
@@ -123,11 +117,7 @@ def test_acl_changes_reach_every_broker(secured):
 
 def described(b: BrokerProcess, topic: str) -> list[tuple]:
     """The topic's ACLs as broker ``b`` itself describes them: (principal, host, operation, permission)."""
-    c = WireClient(b.port, timeout=10)
-    try:
-        r = c.request(29, 2, {"resource_type_filter": 2, "resource_name_filter": topic, "pattern_type_filter": 3,
-                              "principal_filter": None, "host_filter": None, "operation": 1, "permission_type": 1})
-    finally:
-        c.close()
+    r = ask(b.port, 29, 2, {"resource_type_filter": 2, "resource_name_filter": topic, "pattern_type_filter": 3,
+                            "principal_filter": None, "host_filter": None, "operation": 1, "permission_type": 1})
     assert r.error_code == 0, r
     return sorted((a.principal, a.host, a.operation, a.permission_type) for res in r.resources for a in res.acls)

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from helpers import wait_for
-from odradek.protocol.errors import ErrorCode
-from wire import WireClient
+from wire import ask
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "interop"))  # the Streams application's helpers
 from streams_app import (  # noqa: E402
@@ -31,12 +30,9 @@ from streams_app import (  # noqa: E402
     Instance,
     aborted_offsets,
     all_tasks,
-    check_exact,
+    committed_updates,
     compile_app,
-    last_values,
-    read_input,
-    read_outputs,
-    reference,
+    stop_input_and_check_exact,
     transactions,
 )
 
@@ -52,27 +48,10 @@ CLUSTER = {
 }
 
 
-def _ask(port: int, api_key: int, version: int, data: dict):
-    c = WireClient(port)
-    try:
-        return c.request(api_key, version, data)
-    finally:
-        c.close()
-
-
-def _coordinator(cluster, tid: str) -> int | None:
-    """The broker FindCoordinator (key type 1: transaction) names for ``tid``, asked of a live one."""
-    for b in cluster.brokers:
-        if b.alive():
-            r = _ask(b.port, 10, 3, {"key": tid, "key_type": 1})
-            return r.node_id if r.error_code == ErrorCode.none else None
-    return None
-
-
 def _leaders(cluster, topics: list[str]) -> dict[tuple[str, int], int]:
     for b in cluster.brokers:
         if b.alive():
-            r = _ask(b.port, 3, 1, {"topics": [{"name": t} for t in topics]})
+            r = ask(b.port, 3, 1, {"topics": [{"name": t} for t in topics]})
             return {(t.name, p.partition_index): p.leader_id for t in r.topics for p in t.partitions}
     return {}
 
@@ -92,7 +71,7 @@ def _create_topics(cluster) -> None:
 def check_replicas(cluster) -> None:
     """Every topic, Streams' own and the internal ones included, has three replicas."""
     port = next(b.port for b in cluster.brokers if b.alive())
-    r = _ask(port, 3, 1, {"topics": None})
+    r = ask(port, 3, 1, {"topics": None})
     replicas = {t.name: {len(p.replica_nodes) for p in t.partitions} for t in r.topics}
     assert {"__consumer_offsets", "__transaction_state", "wordcounts-by-word-repartition",
             "wordcounts-word-counts-changelog", "wordcounts-windowed-counts-changelog", IN} <= set(replicas), replicas
@@ -113,15 +92,14 @@ def test_streams_exactly_once_v2_transaction_coordinator_killed(cluster_factory,
         wait_for(lambda: sorted(app.active_tasks() or []) == all_tasks(), 120, 0.2, what="the Streams instance running every task")
         clock("instance running")
         feeder = Feeder(bs, rate=40, base_ts=base, span_ms=12 * WINDOW_MS).start()
-        wait_for(lambda: sum(len(v) for v in read_outputs(bs)[COUNTS_OUT].values()) >= 100, 90, 0.3,
-                 what="committed output")
+        wait_for(lambda: committed_updates(bs) >= 100, 90, 0.3, what="committed output")
         check_replicas(cluster)
         tids = app.transactional_ids()
         assert len(tids) == 1, tids
         tid = tids[0]
         live_ports = [b.port for b in cluster.brokers if b.alive()]
         assert tid in transactions(live_ports), (tid, transactions(live_ports))
-        coordinator = wait_for(lambda: (_coordinator(cluster, tid),), 30, what=f"the coordinator of {tid}")[0]
+        coordinator = wait_for(lambda: (cluster.transaction_coordinator(tid),), 30, what=f"the coordinator of {tid}")[0]
         assert coordinator is not None
         victim = next(b for b in cluster.brokers if b.broker_id == coordinator)
         # killed while the application's transaction is open (as far as a poll can tell)
@@ -129,33 +107,15 @@ def test_streams_exactly_once_v2_transaction_coordinator_killed(cluster_factory,
                          what=f"{tid} in a transaction")
         victim.kill()
         clock(f"transaction coordinator {coordinator} killed ({tid} was {state}) with {feeder.delivered} lines in")
-        delivered = feeder.delivered
-        wait_for(lambda: feeder.delivered >= delivered + 120, 60, 0.1, what="more input after the kill")
-        moved = wait_for(lambda: (_coordinator(cluster, tid),) if _coordinator(cluster, tid) not in (None, coordinator) else None,
+        feeder.wait_for_more(120, 60, what="more input after the kill")
+        moved = wait_for(lambda: (c,) if (c := cluster.transaction_coordinator(tid)) not in (None, coordinator) else None,
                          60, 0.2, what=f"a new coordinator of {tid}")[0]
         # the application commits through the new coordinator: committed output keeps growing
-        committed_then = sum(len(v) for v in read_outputs(bs)[COUNTS_OUT].values())
-        wait_for(lambda: app.check_alive() or sum(len(v) for v in read_outputs(bs)[COUNTS_OUT].values()) > committed_then + 50,
-                 90, 0.5, what="transactions committed through the new coordinator")
+        committed_then = committed_updates(bs)
+        wait_for(lambda: app.check_alive() or committed_updates(bs) > committed_then + 50, 90, 0.5,
+                 what="transactions committed through the new coordinator")
         clock(f"coordinator moved to {moved}, transactions committing")
-        sent = feeder.stop()
-        clock(f"input stopped after {sent} lines")
-        lines = read_input(bs)
-        assert len(lines) == sent, (len(lines), sent)
-        counts, windowed = reference(lines)
-
-        def done():
-            app.check_alive()
-            return last_values(read_outputs(bs)) == (counts, windowed)
-
-        try:
-            wait_for(done, 120, 0.5, what="final counts of every input line")
-        except AssertionError:
-            got, _ = last_values(read_outputs(bs))
-            wrong = {w: (got.get(w), n) for w, n in counts.items() if got.get(w) != n}
-            raise AssertionError(f"word counts (got, expected) that differ: {wrong}") from None
-        clock("final counts")
-        check_exact(read_outputs(bs), counts, windowed)
+        stop_input_and_check_exact(bs, feeder, app, clock)
         aborted = {t: len(aborted_offsets(bs, t)) for t in (COUNTS_OUT, WINDOWED_OUT)}
         print(f"records of aborted transactions in the outputs: {aborted}")
         assert app.proc.poll() is None

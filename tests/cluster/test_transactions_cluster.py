@@ -5,15 +5,18 @@ nothing of an aborted one."""
 
 from __future__ import annotations
 
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from helpers import wait_for
-from odradek.protocol.errors import ErrorCode
-from wire import WireClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "interop"))  # the confluent-kafka helpers
+from interop_clients import ck_read_to_end  # noqa: E402
 
 TXN = {"transaction_state_log_num_partitions": "6", "transaction_abort_timed_out_transaction_cleanup_interval_ms": "500"}
 
@@ -27,19 +30,9 @@ def _create(cluster, topic: str, partitions: int = 3) -> None:
 
 
 def _coordinator(cluster, tid: str) -> int:
-    def find():
-        for b in cluster.brokers:
-            if not b.alive():
-                continue
-            c = WireClient(b.port)
-            try:
-                r = c.request(10, 3, {"key": tid, "key_type": 1})
-            finally:
-                c.close()
-            return (r.node_id,) if r.error_code == ErrorCode.none else None  # a tuple: node 0 is an answer
-        return None
-
-    return wait_for(find, 30, what=f"the coordinator of {tid}")[0]
+    # a tuple: node 0 is an answer
+    return wait_for(lambda: (c,) if (c := cluster.transaction_coordinator(tid)) is not None else None, 30,
+                    what=f"the coordinator of {tid}")[0]
 
 
 def _producer(cluster, tid: str) -> Producer:
@@ -50,26 +43,7 @@ def _producer(cluster, tid: str) -> Producer:
 
 
 def _read_committed(cluster, topic: str, partitions: int = 3) -> list[bytes]:
-    c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": f"rc-{uuid.uuid4().hex[:6]}",
-                  "isolation.level": "read_committed", "enable.auto.commit": False, "enable.partition.eof": True})
-    c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
-    got: list[bytes] = []
-    eof: set[int] = set()
-
-    def more():
-        for m in c.consume(500, 0.3):
-            if m.error() is None:
-                got.append(m.value())
-                eof.discard(m.partition())
-            elif m.error().code() == -191:
-                eof.add(m.partition())
-        return len(eof) == partitions
-
-    try:
-        wait_for(more, 60, what=f"read_committed of {topic}")
-    finally:
-        c.close()
-    return got
+    return [v for _p, _o, _k, v, _ts in ck_read_to_end(cluster.bootstrap, topic, "read_committed", partitions=partitions, timeout=60)]
 
 
 def _send(p: Producer, topic: str, tag: str, n: int = 30, partitions: int = 3) -> None:

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import select
-import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import threading
 import urllib.parse
 from pathlib import Path
 
-from helpers import ROOT, free_port, port_open, track, wait_for
+from helpers import ROOT, free_port, odradek_env, stop_process, track, wait_for, wait_listening
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -53,14 +52,9 @@ class ConsoleProcess:
                 "--listen", f"127.0.0.1:{self.port}", *self.extra]
 
     def start(self, timeout: float = 20.0) -> "ConsoleProcess":
-        env = dict(os.environ)
-        env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
-        env.update(self.env)
         self._log = open(self.log_path, "ab")
-        self.proc = track(subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT)))
-        wait_for(lambda: self.proc.poll() is not None or port_open(self.port), timeout, what=f"console on {self.port}")
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"console exited with {self.proc.returncode}:\n{self.log_text()}")
+        self.proc = track(subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT, env=odradek_env(self.env), cwd=str(ROOT)))
+        wait_listening(self.proc, self.port, timeout, "console", self.log_text)
         return self
 
     def log_text(self) -> str:
@@ -72,14 +66,8 @@ class ConsoleProcess:
     def stop(self, timeout: float = 10.0) -> int | None:
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError(f"console did not stop within {timeout} s:\n{self.log_text()[-3000:]}")
+        if not stop_process(self.proc, timeout):
+            raise AssertionError(f"console did not stop within {timeout} s:\n{self.log_text()[-3000:]}")
         self._log.close()
         rc = self.proc.returncode
         self.proc = None

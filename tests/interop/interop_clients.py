@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from helpers import wait_for
 from murmur2 import partition_for
 
 HERE = Path(__file__).resolve().parent
@@ -298,6 +299,40 @@ def ck_consume(bootstrap: str, topic: str, until: dict[int, int], *, timeout: fl
     finally:
         c.close()
     return out
+
+
+def ck_read_to_end(bootstrap: str, topic: str, isolation: str = "read_uncommitted", *, partitions: int | None = None,
+                   timeout: float = 30.0, strict: bool = False) -> list[tuple[int, int, bytes | None, bytes | None, int]]:
+    """Every record of ``topic`` from the start of each partition (``partitions`` of them, or as
+    many as the metadata lists) to where a consumer with ``isolation`` sees its end (partition
+    EOF: the last stable offset for read_committed), in the order consumed: (partition, offset,
+    key, value, timestamp). ``strict``: any other consumer error is a failure (else librdkafka is
+    left to retry)."""
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": uniq("ck-reader"), "isolation.level": isolation,
+                  "enable.auto.commit": False, "enable.partition.eof": True, "fetch.wait.max.ms": 100})
+    try:
+        parts = list(range(partitions)) if partitions is not None else sorted(c.list_topics(topic, timeout=10).topics[topic].partitions)
+        c.assign([TopicPartition(topic, p, 0) for p in parts])
+        got = []
+        eof: set[int] = set()
+
+        def more() -> bool:
+            for m in c.consume(1000, 0.2):
+                if m.error() is None:
+                    got.append((m.partition(), m.offset(), m.key(), m.value(), m.timestamp()[1]))
+                    eof.discard(m.partition())
+                elif m.error().code() == KafkaError._PARTITION_EOF:
+                    eof.add(m.partition())
+                elif strict:
+                    raise AssertionError(f"reading {topic}: {m.error()}")
+            return len(eof) == len(parts)
+
+        wait_for(more, timeout, 0, what=f"{isolation} read of {topic} to its end")
+        return got
+    finally:
+        c.close()
 
 
 # --- kafka-python 3 -----------------------------------------------------------------------------

@@ -13,7 +13,8 @@ timestamps, so the expected counts are computed by :func:`reference` exactly.
 - :func:`read_input`, :func:`read_outputs`: what the topics hold, read back with confluent-kafka
   (``read_committed`` for the outputs when asked: aborted transactions are left out);
 - :func:`check_exact`: per key, the committed output values are exactly 1, 2, ... N with N the
-  reference count (nothing lost, nothing counted twice, nothing of an aborted transaction seen).
+  reference count (nothing lost, nothing counted twice, nothing of an aborted transaction seen);
+  :func:`stop_input_and_check_exact`: the end of an exactly_once_v2 run, input stopped, counts final.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ import signal
 import subprocess
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import kafka_jvm
-from helpers import track, wait_for
-from wire import WireClient
+from helpers import kill_process, stop_process, track, wait_for
+from interop_clients import ck_read_to_end
+from wire import ask
 
 HERE = Path(__file__).resolve().parent
 SOURCES = [HERE / "java" / "streams" / "StreamsWordCounts.java"]
@@ -107,18 +108,10 @@ class Instance:
         return f"--- {self.name} stdout\n{self.out_path.read_text()[-3000:]}\n--- {self.name} stderr\n{self.err_path.read_text(errors='replace')[-6000:]}"
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        kill_process(self.proc)
 
     def stop(self, timeout: float = 30.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout)
         self._out.close()
         self._err.close()
         return self.proc.returncode
@@ -190,6 +183,11 @@ class Feeder:
                 self.sent += 1
             self.producer.poll(0.02)
 
+    def wait_for_more(self, n: int, timeout: float, what: str) -> None:
+        """Wait until ``n`` more lines than now are acknowledged."""
+        delivered = self.delivered
+        wait_for(lambda: self.delivered >= delivered + n, timeout, 0.1, what=what)
+
     def abandon(self) -> None:
         """Stop producing (after a failure); what is queued is not waited for."""
         self._stop.set()
@@ -210,33 +208,7 @@ class Feeder:
 def _read(bootstrap: str, topic: str, isolation: str, timeout: float = 60) -> list[tuple[int, int, bytes, bytes, int]]:
     """Every record of every partition of ``topic`` (partition, offset, key, value, timestamp),
     up to where a consumer with ``isolation`` sees the end (the LSO for read_committed)."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex[:8]}",
-                  "isolation.level": isolation, "enable.auto.commit": False, "enable.partition.eof": True,
-                  "fetch.wait.max.ms": 100})
-    try:
-        md = c.list_topics(topic, timeout=10).topics[topic]
-        parts = sorted(md.partitions)
-        c.assign([TopicPartition(topic, p, 0) for p in parts])
-        got = []
-        eof: set[int] = set()
-
-        def more() -> bool:
-            for m in c.consume(1000, 0.2):
-                if m.error() is None:
-                    got.append((m.partition(), m.offset(), m.key(), m.value(), m.timestamp()[1]))
-                    eof.discard(m.partition())
-                elif m.error().code() == -191:  # _PARTITION_EOF
-                    eof.add(m.partition())
-                else:
-                    raise AssertionError(f"reading {topic}: {m.error()}")
-            return len(eof) == len(parts)
-
-        wait_for(more, timeout, 0, what=f"{isolation} read of {topic} to its end")
-        return got
-    finally:
-        c.close()
+    return ck_read_to_end(bootstrap, topic, isolation, timeout=timeout, strict=True)
 
 
 def read_input(bootstrap: str) -> list[tuple[str, str, int]]:
@@ -261,6 +233,11 @@ def aborted_offsets(bootstrap: str, topic: str) -> set[int]:
             - {o for _p, o, *_ in _read(bootstrap, topic, "read_committed")})
 
 
+def committed_updates(bootstrap: str) -> int:
+    """How many updates of the word counts are committed (read_committed) so far."""
+    return sum(len(v) for v in read_outputs(bootstrap)[COUNTS_OUT].values())
+
+
 def last_values(outputs: dict[str, dict[str, list[int]]]) -> tuple[dict[str, int], dict[str, int]]:
     return ({k: v[-1] for k, v in outputs[COUNTS_OUT].items()}, {k: v[-1] for k, v in outputs[WINDOWED_OUT].items()})
 
@@ -275,22 +252,39 @@ def check_exact(outputs: dict[str, dict[str, list[int]]], counts: dict[str, int]
         assert not wrong, f"{topic}: keys whose committed updates are not exactly 1..N (first, last, count, N): {dict(list(wrong.items())[:5])}"
 
 
-# ------------------------------------------------------------------------------ transactions, by wire
+def stop_input_and_check_exact(bootstrap: str, feeder: Feeder, running: Instance, clock: Clock) -> dict[str, dict[str, list[int]]]:
+    """Stop the input; wait (while ``running`` stays up) until the outputs show the counts of
+    every input line the topic holds, then :func:`check_exact`. Returns the committed outputs."""
+    sent = feeder.stop()
+    clock(f"input stopped after {sent} lines")
+    lines = read_input(bootstrap)
+    assert len(lines) == sent, (len(lines), sent)
+    counts, windowed = reference(lines)
 
+    def done():
+        running.check_alive()
+        return last_values(read_outputs(bootstrap)) == (counts, windowed)
 
-def _ask(port: int, api_key: int, version: int, data: dict):
-    c = WireClient(port)
     try:
-        return c.request(api_key, version, data)
-    finally:
-        c.close()
+        wait_for(done, 120, 0.5, what="final counts of every input line")
+    except AssertionError:
+        got, _ = last_values(read_outputs(bootstrap))
+        wrong = {w: (got.get(w), n) for w, n in counts.items() if got.get(w) != n}
+        raise AssertionError(f"word counts (got, expected) that differ: {wrong}") from None
+    clock("final counts")
+    committed = read_outputs(bootstrap)
+    check_exact(committed, counts, windowed)
+    return committed
+
+
+# ------------------------------------------------------------------------------ transactions, by wire
 
 
 def transactions(ports: list[int]) -> dict[str, tuple[int, str]]:
     """ListTransactions of every broker merged (as the admin client does): {id: (producer id, state)}."""
     out = {}
     for port in ports:
-        r = _ask(port, 66, 0, {"state_filters": [], "producer_id_filters": []})
+        r = ask(port, 66, 0, {"state_filters": [], "producer_id_filters": []})
         for s in r.transaction_states:
             out[s.transactional_id] = (s.producer_id, s.transaction_state)
     return out
@@ -299,7 +293,7 @@ def transactions(ports: list[int]) -> dict[str, tuple[int, str]]:
 def open_transaction_start(port: int, topic: str, partition: int, producer_id: int) -> int:
     """First offset of ``producer_id``'s open transaction on a partition (DescribeProducers to
     its leader at ``port``), or -1."""
-    r = _ask(port, 61, 0, {"topics": [{"name": topic, "partition_indexes": [partition]}]})
+    r = ask(port, 61, 0, {"topics": [{"name": topic, "partition_indexes": [partition]}]})
     p = r.topics[0].partitions[0]
     assert p.error_code == 0, p
     return next((a.current_txn_start_offset for a in p.active_producers if a.producer_id == producer_id), -1)

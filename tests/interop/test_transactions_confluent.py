@@ -10,32 +10,15 @@ import time
 
 import pytest
 
-from helpers import BrokerProcess
 from interop_clients import ck_config, uniq
-from txn_support import (
-    HANG_VALUE,
-    check_killed_producer,
-    create_topics,
-    expect_ctp,
-    offsets_not_ahead,
-    produce_plain,
-    python_hanger,
-    read,
-    transform,
-    txn_broker_overrides,
-    values,
-)
+import txn_support as txn
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition  # noqa: E402
 
 pytestmark = pytest.mark.interop
 
 
-@pytest.fixture(scope="module")
-def bs(tmp_path_factory):
-    b = BrokerProcess(tmp_path_factory.mktemp("txn-ck") / "data", overrides=txn_broker_overrides()).start()
-    yield b.bootstrap
-    b.kill()
+bs = txn.broker_fixture("txn-ck")
 
 
 def producer(bs: str, tid: str, **extra) -> Producer:
@@ -68,12 +51,10 @@ def ck_read(bs: str, tps: list[tuple[str, int]], isolation: str, timeout: float 
 
 
 def test_commit_and_abort_across_topics_and_partitions(bs):
-    a, b = uniq("ck-a"), uniq("ck-b")
-    create_topics(bs, {a: 3, b: 2})
-    tps = [(a, 0), (a, 1), (a, 2), (b, 0), (b, 1)]
+    tps = txn.across_topics(bs, "ck")
     p = producer(bs, uniq("ck"))
     p.init_transactions(30)
-    for name, commit in (("one", True), ("two", False), ("three", True)):
+    for name, commit in txn.ROUNDS:
         p.begin_transaction()
         for t, part in tps:
             for i in range(2):
@@ -84,19 +65,13 @@ def test_commit_and_abort_across_topics_and_partitions(bs):
             p.flush(30)  # in the logs before the abort marker
             p.abort_transaction(30)
 
-    def expected(*names):
-        return {(t, part): [f"{n}-{part}-{i}".encode() for n in names for i in range(2)] for t, part in tps}
-
-    assert ck_read(bs, tps, "read_committed") == expected("one", "three")
-    assert ck_read(bs, tps, "read_uncommitted") == expected("one", "two", "three")
-    assert values(read(bs, tps, "read_committed")) == expected("one", "three")
+    assert ck_read(bs, tps, "read_committed") == txn.round_values(tps, "one", "three")
+    assert ck_read(bs, tps, "read_uncommitted") == txn.round_values(tps, "one", "two", "three")
+    assert txn.values(txn.read(bs, tps, "read_committed")) == txn.round_values(tps, "one", "three")
 
 
 def test_consume_transform_produce_with_offsets_in_the_transaction(bs):
-    inp, out, group = uniq("ck-in"), uniq("ck-out"), uniq("ck-g")
-    create_topics(bs, {inp: 1, out: 1})
-    inputs = [f"v{i}".encode() for i in range(24)]
-    produce_plain(bs, inp, inputs)
+    inp, out, group, inputs = txn.ctp_input(bs, "ck")
     c = Consumer(ck_config(bs, **{"group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest",
                                   "isolation.level": "read_committed", "fetch.wait.max.ms": 100}))
     p = producer(bs, uniq("ck-ctp"))
@@ -113,27 +88,24 @@ def test_consume_transform_produce_with_offsets_in_the_transaction(bs):
                 continue
             p.begin_transaction()
             for m in msgs:
-                p.produce(out, transform(m.value()), partition=0)
+                p.produce(out, txn.transform(m.value()), partition=0)
             p.send_offsets_to_transaction(c.position(c.assignment()), c.consumer_group_metadata(), 30)
             txns += 1
             if txns == 3:
                 p.abort_transaction(30)
                 committed = c.committed([TopicPartition(inp, 0)], 10)
                 c.seek(TopicPartition(inp, 0, committed[0].offset))
-                checks.append(offsets_not_ahead(bs, inp, out, group))
+                checks.append(txn.offsets_not_ahead(bs, inp, out, group))
                 continue
             p.commit_transaction(30)
             done = msgs[-1].offset() + 1
     finally:
         c.close()
-    assert len(checks) == 1 and checks[0][0] == checks[0][1] > 0
-    expect_ctp(bs, inp, out, group, inputs)
+    txn.expect_ctp_one_abort(bs, inp, out, group, inputs, checks)
 
 
 def test_zombie_is_fenced_by_a_newer_producer(bs):
-    topic = uniq("ck-fence")
-    create_topics(bs, {topic: 1})
-    tid = uniq("ck-zombie")
+    topic, tid = txn.topic_and_id(bs, "ck-fence")
     zombie = producer(bs, tid)
     zombie.init_transactions(30)
     zombie.begin_transaction()
@@ -153,15 +125,13 @@ def test_zombie_is_fenced_by_a_newer_producer(bs):
         zombie.commit_transaction(30)
     assert e.value.args[0].fatal() and e.value.args[0].code() == KafkaError._FENCED
     fresh.commit_transaction(30)
-    assert values(read(bs, [(topic, 0)], "read_committed"))[(topic, 0)] == [b"fresh-1"]
+    assert txn.values(txn.read(bs, [(topic, 0)], "read_committed"))[(topic, 0)] == [b"fresh-1"]
     assert ck_read(bs, [(topic, 0)], "read_uncommitted")[(topic, 0)] == [b"zombie-1", b"fresh-1"]
 
 
 def test_sigkilled_producer_blocks_read_committed_until_its_timeout(bs):
-    topic = uniq("ck-kill")
-    create_topics(bs, {topic: 1})
-    tid = uniq("ck-kill")
-    hanger = python_hanger("confluent", bs, topic, tid, HANG_VALUE)
+    topic, tid = txn.topic_and_id(bs, "ck-kill")
+    hanger = txn.python_hanger("confluent", bs, topic, tid, txn.HANG_VALUE)
 
     def consume() -> list[bytes]:
         c = Consumer(ck_config(bs, **{"group.id": uniq("ck-kill"), "enable.auto.commit": False, "auto.offset.reset": "earliest",
@@ -178,4 +148,4 @@ def test_sigkilled_producer_blocks_read_committed_until_its_timeout(bs):
             c.close()
         return got
 
-    check_killed_producer(bs, topic, tid, hanger, consume)
+    txn.check_killed_producer(bs, topic, tid, hanger, consume)

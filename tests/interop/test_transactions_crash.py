@@ -8,10 +8,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from helpers import BrokerProcess, wait_for
+from interop_clients import ck_read_to_end
 from odradek.log import Log, LogConfig
 from odradek.protocol.control import parse_marker
 from odradek.protocol.errors import ErrorCode
@@ -45,25 +46,7 @@ def _send(p: Producer, topic: str, tag: str, n: int = 30) -> None:
 
 def _read(bootstrap: str, topic: str, isolation: str) -> list[bytes]:
     """Every record a consumer with ``isolation`` gets up to each partition's visible end."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex[:6]}",
-                  "isolation.level": isolation, "enable.auto.commit": False, "enable.partition.eof": True})
-    c.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
-    got: list[bytes] = []
-    eof: set[int] = set()
-
-    def more():
-        for m in c.consume(500, 0.3):
-            if m.error() is None:
-                got.append(m.value())
-            elif m.error().code() == -191:  # _PARTITION_EOF
-                eof.add(m.partition())
-        return len(eof) == PARTITIONS
-
-    try:
-        wait_for(more, 30, what=f"{isolation} read of {topic}")
-    finally:
-        c.close()
-    return got
+    return [v for _p, _o, _k, v, _ts in ck_read_to_end(bootstrap, topic, isolation, partitions=PARTITIONS)]
 
 
 def _stable(bootstrap_port: int, topic: str) -> bool:

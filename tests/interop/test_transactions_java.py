@@ -16,31 +16,15 @@ from pathlib import Path
 import pytest
 
 import kafka_jvm
-from helpers import BrokerProcess
 from interop_clients import uniq
-from txn_support import (
-    HANG_VALUE,
-    KILL_TIMEOUT_MS,
-    Hanger,
-    check_killed_producer,
-    create_topics,
-    expect_ctp,
-    produce_plain,
-    read,
-    txn_broker_overrides,
-    values,
-)
+import txn_support as txn
 
 pytestmark = pytest.mark.interop
 
 PROGRAM = Path(kafka_jvm.JVM_DIR) / "programs" / "TxnClient.java"
 
 
-@pytest.fixture(scope="module")
-def bs(tmp_path_factory):
-    b = BrokerProcess(tmp_path_factory.mktemp("txn-java") / "data", overrides=txn_broker_overrides()).start()
-    yield b.bootstrap
-    b.kill()
+bs = txn.broker_fixture("txn-java")
 
 
 @pytest.fixture(scope="module")
@@ -49,26 +33,24 @@ def classes():
 
 
 def test_java_client_transactions(bs, classes):
-    a, b, fence, inp, out, group = uniq("j-a"), uniq("j-b"), uniq("j-fence"), uniq("j-in"), uniq("j-out"), uniq("j-g")
-    create_topics(bs, {a: 3, b: 2, fence: 1, inp: 1, out: 1})
-    inputs = [f"v{i}".encode() for i in range(24)]
-    produce_plain(bs, inp, inputs)
+    tps = txn.across_topics(bs, "j")
+    a, b = tps[0][0], tps[-1][0]
+    fence = uniq("j-fence")
+    txn.create_topics(bs, {fence: 1})
+    inp, out, group, inputs = txn.ctp_input(bs, "j")
     cmd = kafka_jvm.java_command("TxnClient", ["scenario", bs, a, b, fence, inp, out, group, uniq("j"), str(len(inputs))],
                                  extra_cp=[classes], heap="256m")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, f"TxnClient failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
     res = json.loads(proc.stdout.strip().splitlines()[-1])
 
-    tps = [(a, 0), (a, 1), (a, 2), (b, 0), (b, 1)]
-
-    def expected(*names):
-        return {f"{t}-{p}": [f"{n}-{p}-{i}" for n in names for i in range(2)] for t, p in tps}
+    def expected(*names):  # as the program reports what it read: {"topic-partition": [values]}
+        return {f"{t}-{p}": [v.decode() for v in vs] for (t, p), vs in txn.round_values(tps, *names).items()}
 
     basic = res["basic"]
     assert {k: v for k, v in basic["read_committed"].items() if k != "ends"} == expected("one", "three")
     assert {k: v for k, v in basic["read_uncommitted"].items() if k != "ends"} == expected("one", "two", "three")
-    assert values(read(bs, tps, "read_committed")) == {(t, p): [v.encode() for v in vs] for (t, p), vs in
-                                                       zip(tps, expected("one", "three").values())}
+    assert txn.values(txn.read(bs, tps, "read_committed")) == txn.round_values(tps, "one", "three")
 
     # The zombie's write is answered INVALID_PRODUCER_EPOCH, which the Java client treats as an
     # abortable error; its commit then fails, and its abort (EndTxn v4) gets PRODUCER_FENCED: fatal.
@@ -76,8 +58,8 @@ def test_java_client_transactions(bs, classes):
     assert f["send"]["class"] == "InvalidProducerEpochException", f
     assert f["commit"]["class"] == "InvalidProducerEpochException", f
     assert f["abort"]["class"] == "ProducerFencedException", f
-    assert values(read(bs, [(fence, 0)], "read_committed"))[(fence, 0)] == [b"fresh-1"]
-    assert values(read(bs, [(fence, 0)], "read_uncommitted"))[(fence, 0)] == [b"zombie-1", b"fresh-1"]
+    assert txn.values(txn.read(bs, [(fence, 0)], "read_committed"))[(fence, 0)] == [b"fresh-1"]
+    assert txn.values(txn.read(bs, [(fence, 0)], "read_uncommitted"))[(fence, 0)] == [b"zombie-1", b"fresh-1"]
 
     # consume-transform-produce: the third transaction is aborted and read again from the group's offset
     log = res["ctp"]
@@ -85,25 +67,23 @@ def test_java_client_transactions(bs, classes):
     assert i == 2 and log[i]["committed_offset"] == log[1]["committed"] < log[i]["aborted"], log
     commits = [e["committed"] for e in log if "committed" in e and "aborted" not in e]
     assert commits == sorted(set(commits)) and commits[-1] == len(inputs), log
-    expect_ctp(bs, inp, out, group, inputs)
+    txn.expect_ctp(bs, inp, out, group, inputs)
 
 
 def test_sigkilled_java_producer_blocks_read_committed_until_its_timeout(bs, classes):
-    topic = uniq("j-kill")
-    create_topics(bs, {topic: 1})
-    tid = uniq("j-kill")
-    cmd = kafka_jvm.java_command("TxnClient", ["hang", bs, topic, tid, str(KILL_TIMEOUT_MS), HANG_VALUE], extra_cp=[classes], heap="128m")
-    hanger = Hanger(cmd)
+    topic, tid = txn.topic_and_id(bs, "j-kill")
+    cmd = kafka_jvm.java_command("TxnClient", ["hang", bs, topic, tid, str(txn.KILL_TIMEOUT_MS), txn.HANG_VALUE], extra_cp=[classes], heap="128m")
+    hanger = txn.Hanger(cmd)
 
     def consume() -> list[bytes]:
         # the reader is Odradek's client: the Java consumer's read_committed is checked above
-        got = read(bs, [(topic, 0)], "read_committed", timeout=60)
-        vals = values(got)[(topic, 0)]
+        got = txn.read(bs, [(topic, 0)], "read_committed", timeout=60)
+        vals = txn.values(got)[(topic, 0)]
         if b"after-the-kill" in vals:
             return vals
         from helpers import wait_for
 
-        return wait_for(lambda: (v := values(read(bs, [(topic, 0)], "read_committed"))[(topic, 0)]) and b"after-the-kill" in v and v, 60,
-                        what="the record after the killed transaction")
+        return wait_for(lambda: (v := txn.values(txn.read(bs, [(topic, 0)], "read_committed"))[(topic, 0)]) and b"after-the-kill" in v and v,
+                        60, what="the record after the killed transaction")
 
-    check_killed_producer(bs, topic, tid, hanger, consume)
+    txn.check_killed_producer(bs, topic, tid, hanger, consume)

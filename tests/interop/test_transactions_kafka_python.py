@@ -10,23 +10,9 @@ import time
 
 import pytest
 
-from helpers import BrokerProcess, wait_for
+from helpers import wait_for
 from interop_clients import uniq
-from txn_support import (
-    HANG_VALUE,
-    check_killed_producer,
-    create_topics,
-    expect_ctp,
-    high_watermark,
-    lso,
-    offsets_not_ahead,
-    produce_plain,
-    python_hanger,
-    read,
-    transform,
-    txn_broker_overrides,
-    values,
-)
+import txn_support as txn
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 from kafka.errors import KafkaError, ProducerFencedError  # noqa: E402
@@ -35,11 +21,7 @@ from kafka.structs import OffsetAndMetadata  # noqa: E402
 pytestmark = pytest.mark.interop
 
 
-@pytest.fixture(scope="module")
-def bs(tmp_path_factory):
-    b = BrokerProcess(tmp_path_factory.mktemp("txn-kp") / "data", overrides=txn_broker_overrides()).start()
-    yield b.bootstrap
-    b.kill()
+bs = txn.broker_fixture("txn-kp")
 
 
 def producer(bs: str, tid: str, **extra) -> KafkaProducer:
@@ -49,7 +31,7 @@ def producer(bs: str, tid: str, **extra) -> KafkaProducer:
 def kp_read(bs: str, tps: list[tuple[str, int]], isolation: str, timeout: float = 30.0) -> dict[tuple[str, int], list[bytes]]:
     """kafka-python's consumer from the start of each partition until its position reaches the end
     for ``isolation`` (the LSO for read_committed: the position moves past markers and aborted batches)."""
-    ends = {tp: (lso(bs, *tp) if isolation == "read_committed" else high_watermark(bs, *tp)) for tp in tps}
+    ends = txn.visible_ends(bs, tps, isolation)
     c = KafkaConsumer(bootstrap_servers=bs, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
                       isolation_level=isolation, fetch_max_wait_ms=100, request_timeout_ms=15000)
     try:
@@ -68,13 +50,11 @@ def kp_read(bs: str, tps: list[tuple[str, int]], isolation: str, timeout: float 
 
 
 def test_commit_and_abort_across_topics_and_partitions(bs):
-    a, b = uniq("kp-a"), uniq("kp-b")
-    create_topics(bs, {a: 3, b: 2})
-    tps = [(a, 0), (a, 1), (a, 2), (b, 0), (b, 1)]
+    tps = txn.across_topics(bs, "kp")
     p = producer(bs, uniq("kp"))
     try:
         p.init_transactions()
-        for name, commit in (("one", True), ("two", False), ("three", True)):
+        for name, commit in txn.ROUNDS:
             p.begin_transaction()
             for t, part in tps:
                 for i in range(2):
@@ -87,19 +67,13 @@ def test_commit_and_abort_across_topics_and_partitions(bs):
     finally:
         p.close()
 
-    def expected(*names):
-        return {(t, part): [f"{n}-{part}-{i}".encode() for n in names for i in range(2)] for t, part in tps}
-
-    assert kp_read(bs, tps, "read_committed") == expected("one", "three")
-    assert kp_read(bs, tps, "read_uncommitted") == expected("one", "two", "three")
-    assert values(read(bs, tps, "read_committed")) == expected("one", "three")
+    assert kp_read(bs, tps, "read_committed") == txn.round_values(tps, "one", "three")
+    assert kp_read(bs, tps, "read_uncommitted") == txn.round_values(tps, "one", "two", "three")
+    assert txn.values(txn.read(bs, tps, "read_committed")) == txn.round_values(tps, "one", "three")
 
 
 def test_consume_transform_produce_with_offsets_in_the_transaction(bs):
-    inp, out, group = uniq("kp-in"), uniq("kp-out"), uniq("kp-g")
-    create_topics(bs, {inp: 1, out: 1})
-    inputs = [f"v{i}".encode() for i in range(24)]
-    produce_plain(bs, inp, inputs)
+    inp, out, group, inputs = txn.ctp_input(bs, "kp")
     c = KafkaConsumer(inp, bootstrap_servers=bs, group_id=group, enable_auto_commit=False, auto_offset_reset="earliest",
                       isolation_level="read_committed", fetch_max_wait_ms=100, max_poll_records=5, request_timeout_ms=15000)
     p = producer(bs, uniq("kp-ctp"))
@@ -116,7 +90,7 @@ def test_consume_transform_produce_with_offsets_in_the_transaction(bs):
                 continue
             p.begin_transaction()
             for m in msgs:
-                p.send(out, transform(m.value), partition=0)
+                p.send(out, txn.transform(m.value), partition=0)
             meta = c.group_metadata()
             assert meta.generation_id > 0 and meta.member_id  # TxnOffsetCommit v3 carries them
             p.send_offsets_to_transaction({tp: OffsetAndMetadata(msgs[-1].offset + 1, "", -1)}, meta)
@@ -124,21 +98,18 @@ def test_consume_transform_produce_with_offsets_in_the_transaction(bs):
             if txns == 3:
                 p.abort_transaction()
                 c.seek(tp, c.committed(tp))
-                checks.append(offsets_not_ahead(bs, inp, out, group))
+                checks.append(txn.offsets_not_ahead(bs, inp, out, group))
                 continue
             p.commit_transaction()
             done = msgs[-1].offset + 1
     finally:
         p.close()
         c.close()
-    assert len(checks) == 1 and checks[0][0] == checks[0][1] > 0
-    expect_ctp(bs, inp, out, group, inputs)
+    txn.expect_ctp_one_abort(bs, inp, out, group, inputs, checks)
 
 
 def test_zombie_is_fenced_by_a_newer_producer(bs):
-    topic = uniq("kp-fence")
-    create_topics(bs, {topic: 1})
-    tid = uniq("kp-zombie")
+    topic, tid = txn.topic_and_id(bs, "kp-fence")
     zombie = producer(bs, tid)
     fresh = producer(bs, tid)
     try:
@@ -157,7 +128,7 @@ def test_zombie_is_fenced_by_a_newer_producer(bs):
     finally:
         zombie.close(timeout=5)
         fresh.close()
-    assert values(read(bs, [(topic, 0)], "read_committed"))[(topic, 0)] == [b"fresh-1"]
+    assert txn.values(txn.read(bs, [(topic, 0)], "read_committed"))[(topic, 0)] == [b"fresh-1"]
     assert kp_read(bs, [(topic, 0)], "read_uncommitted")[(topic, 0)] == [b"zombie-1", b"fresh-1"]
 
 
@@ -168,9 +139,7 @@ def test_zombie_write_bumps_the_epoch_and_fences_both(bs):
     transaction and bumps the epoch (fencing the newer producer too) before telling the zombie
     PRODUCER_FENCED. Apache Kafka 4.4 answers exactly so (run by hand with this scenario): nothing
     of either producer is committed, and a third producer with the id carries on."""
-    topic = uniq("kp-fence-w")
-    create_topics(bs, {topic: 1})
-    tid = uniq("kp-zombie-w")
+    topic, tid = txn.topic_and_id(bs, "kp-fence-w")
     zombie, fresh, third = producer(bs, tid), producer(bs, tid), producer(bs, tid)
     try:
         zombie.init_transactions()
@@ -197,14 +166,12 @@ def test_zombie_write_bumps_the_epoch_and_fences_both(bs):
     finally:
         for p in (zombie, fresh, third):
             p.close(timeout=5)
-    assert values(read(bs, [(topic, 0)], "read_committed"))[(topic, 0)] == [b"third-1"]
+    assert txn.values(txn.read(bs, [(topic, 0)], "read_committed"))[(topic, 0)] == [b"third-1"]
 
 
 def test_sigkilled_producer_blocks_read_committed_until_its_timeout(bs):
-    topic = uniq("kp-kill")
-    create_topics(bs, {topic: 1})
-    tid = uniq("kp-kill")
-    hanger = python_hanger("kafka-python", bs, topic, tid, HANG_VALUE)
+    topic, tid = txn.topic_and_id(bs, "kp-kill")
+    hanger = txn.python_hanger("kafka-python", bs, topic, tid, txn.HANG_VALUE)
 
     def consume() -> list[bytes]:
         c = KafkaConsumer(bootstrap_servers=bs, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
@@ -220,4 +187,4 @@ def test_sigkilled_producer_blocks_read_committed_until_its_timeout(bs):
             c.close()
         return got
 
-    check_killed_producer(bs, topic, tid, hanger, consume)
+    txn.check_killed_producer(bs, topic, tid, hanger, consume)

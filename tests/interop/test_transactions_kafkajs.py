@@ -16,33 +16,20 @@ import subprocess
 
 import pytest
 
-from helpers import BrokerProcess
 from interop_clients import KAFKAJS_DIR, uniq
-from txn_support import (
-    HANG_VALUE,
-    KILL_TIMEOUT_MS,
-    Hanger,
-    check_killed_producer,
-    create_topics,
-    expect_ctp,
-    produce_plain,
-    read,
-    txn_broker_overrides,
-    values,
-)
+import txn_support as txn
 
 pytestmark = pytest.mark.interop
 
 TXN_JS = KAFKAJS_DIR / "txn.js"
 
 
-@pytest.fixture(scope="module")
-def bs(tmp_path_factory):
+def _kafkajs_installed() -> None:
     assert shutil.which("node") is not None, "node is not installed (scripts/test installs it)"
     assert (KAFKAJS_DIR / "node_modules" / "kafkajs").is_dir(), "KafkaJS is not installed: run npm install in tests/interop/kafkajs"
-    b = BrokerProcess(tmp_path_factory.mktemp("txn-kjs") / "data", overrides=txn_broker_overrides()).start()
-    yield b.bootstrap
-    b.kill()
+
+
+bs = txn.broker_fixture("txn-kjs", check=_kafkajs_installed)
 
 
 def kjs(bs: str, op: str, timeout: float = 100.0, **args):
@@ -68,60 +55,49 @@ def kjs_read(bs: str, tps: list[tuple[str, int]], isolation: str) -> dict[tuple[
 
 
 def test_commit_and_abort_across_topics_and_partitions(bs):
-    a, b = uniq("kjs-a"), uniq("kjs-b")
-    create_topics(bs, {a: 3, b: 2})
-    tps = [(a, 0), (a, 1), (a, 2), (b, 0), (b, 1)]
-    txns = [{"sends": [{"topic": t, "partition": p, "value": f"{name}-{p}-{i}"} for t, p in tps for i in range(2)], "end": end}
-            for name, end in (("one", "commit"), ("two", "abort"), ("three", "commit"))]
+    tps = txn.across_topics(bs, "kjs")
+    txns = [{"sends": [{"topic": t, "partition": p, "value": f"{name}-{p}-{i}"} for t, p in tps for i in range(2)],
+             "end": "commit" if commit else "abort"} for name, commit in txn.ROUNDS]
     kjs(bs, "run", tid=uniq("kjs"), transactions=txns)
     for t, p in tps:  # a committed sentinel after the transactions tells the readers where the end is
-        produce_plain(bs, t, [b"END"], partition=p)
+        txn.produce_plain(bs, t, [b"END"], partition=p)
 
-    def expected(*names):
-        return {(t, part): [f"{n}-{part}-{i}".encode() for n in names for i in range(2)] for t, part in tps}
-
-    assert kjs_read(bs, tps, "read_committed") == expected("one", "three")
-    assert kjs_read(bs, tps, "read_uncommitted") == expected("one", "two", "three")
-    assert {tp: v[:-1] for tp, v in values(read(bs, tps, "read_committed")).items()} == expected("one", "three")
+    assert kjs_read(bs, tps, "read_committed") == txn.round_values(tps, "one", "three")
+    assert kjs_read(bs, tps, "read_uncommitted") == txn.round_values(tps, "one", "two", "three")
+    assert {tp: v[:-1] for tp, v in txn.values(txn.read(bs, tps, "read_committed")).items()} == txn.round_values(tps, "one", "three")
 
 
 def test_consume_transform_produce_with_offsets_in_the_transaction(bs):
-    inp, out, group = uniq("kjs-in"), uniq("kjs-out"), uniq("kjs-g")
-    create_topics(bs, {inp: 1, out: 1})
-    inputs = [f"v{i}".encode() for i in range(24)]
-    produce_plain(bs, inp, inputs)
+    inp, out, group, inputs = txn.ctp_input(bs, "kjs")
     log = kjs(bs, "ctp", tid=uniq("kjs-ctp"), group=group, input=inp, output=out, count=len(inputs), chunk=4, abortAt=3)
     # transactions of at most 4 records; the third is aborted and its records done again, then the rest
     (i,) = [i for i, e in enumerate(log) if "aborted" in e]
     commits = [e["committed"] for e in log if "committed" in e]
     assert i == 2 and commits == sorted(set(commits)) and commits[-1] == len(inputs), log
     assert log[i + 1]["committed"] <= log[i]["aborted"], log
-    expect_ctp(bs, inp, out, group, inputs)
+    txn.expect_ctp(bs, inp, out, group, inputs)
 
 
 def test_zombie_is_fenced_by_a_newer_producer(bs):
-    topic = uniq("kjs-fence")
-    create_topics(bs, {topic: 1})
-    res = kjs(bs, "fence", tid=uniq("kjs-zombie"), topic=topic)
+    topic, tid = txn.topic_and_id(bs, "kjs-fence")
+    res = kjs(bs, "fence", tid=tid, topic=topic)
     # KafkaJS sends Produce v7 and EndTxn v1: both answered INVALID_PRODUCER_EPOCH (PRODUCER_FENCED
     # is newer than EndTxn v1), which KafkaJS throws as a non-retriable protocol error
     for step in ("send", "commit"):
         err = res[step]
         assert err is not None and (err["type"], err["code"], err["retriable"]) == ("INVALID_PRODUCER_EPOCH", 47, False), res
-    assert values(read(bs, [(topic, 0)], "read_committed"))[(topic, 0)] == [b"fresh-1"]
-    assert values(read(bs, [(topic, 0)], "read_uncommitted"))[(topic, 0)] == [b"zombie-1", b"fresh-1"]
+    assert txn.values(txn.read(bs, [(topic, 0)], "read_committed"))[(topic, 0)] == [b"fresh-1"]
+    assert txn.values(txn.read(bs, [(topic, 0)], "read_uncommitted"))[(topic, 0)] == [b"zombie-1", b"fresh-1"]
 
 
 def test_sigkilled_producer_blocks_read_committed_until_its_timeout(bs):
-    topic = uniq("kjs-kill")
-    create_topics(bs, {topic: 1})
-    tid = uniq("kjs-kill")
-    hanger = Hanger(["node", str(TXN_JS), json.dumps({"brokers": [bs], "op": "hang", "tid": tid, "topic": topic, "value": HANG_VALUE,
-                                                      "timeoutMs": KILL_TIMEOUT_MS})], cwd=str(KAFKAJS_DIR))
+    topic, tid = txn.topic_and_id(bs, "kjs-kill")
+    hanger = txn.Hanger(["node", str(TXN_JS), json.dumps({"brokers": [bs], "op": "hang", "tid": tid, "topic": topic, "value": txn.HANG_VALUE,
+                                                      "timeoutMs": txn.KILL_TIMEOUT_MS})], cwd=str(KAFKAJS_DIR))
 
     def consume() -> list[bytes]:
         got = kjs(bs, "read", topics=[topic], until={f"{topic}/0": "after-the-kill"}, isolation="read_committed", groupId=uniq("kjs-kill"),
                   timeoutMs=60000)
         return [m["value"].encode() for m in got]
 
-    check_killed_producer(bs, topic, tid, hanger, consume)
+    txn.check_killed_producer(bs, topic, tid, hanger, consume)

@@ -10,26 +10,9 @@ import time
 
 import pytest
 
-from helpers import BrokerProcess, wait_for
+from helpers import wait_for
 from interop_clients import uniq
-from txn_support import (
-    HANG_VALUE,
-    KILL_TIMEOUT_MS,
-    check_killed_producer,
-    committed,
-    create_topics,
-    describe,
-    expect_ctp,
-    high_watermark,
-    lso,
-    offsets_not_ahead,
-    produce_plain,
-    python_hanger,
-    read,
-    transform,
-    txn_broker_overrides,
-    values,
-)
+import txn_support as txn
 
 from odradek.client import Consumer, Producer, TopicPartition
 from odradek.client.sync import SyncConsumer, SyncProducer
@@ -38,23 +21,17 @@ from odradek.client.transactions import ProducerFenced, TransactionAbortable, Tr
 pytestmark = pytest.mark.interop
 
 
-@pytest.fixture(scope="module")
-def bs(tmp_path_factory):
-    b = BrokerProcess(tmp_path_factory.mktemp("txn-odradek") / "data", overrides=txn_broker_overrides()).start()
-    yield b.bootstrap
-    b.kill()
+bs = txn.broker_fixture("txn-odradek")
 
 
 def test_commit_and_abort_across_topics_and_partitions(bs):
-    a, b = uniq("tx-a"), uniq("tx-b")
-    create_topics(bs, {a: 3, b: 2})
+    tps = txn.across_topics(bs, "tx")
     tid = uniq("tid")
-    tps = [(a, 0), (a, 1), (a, 2), (b, 0), (b, 1)]
 
     async def go():
         async with Producer(bs, transactional_id=tid) as p:
             await p.init_transactions()
-            for name, commit in (("one", True), ("two", False), ("three", True)):
+            for name, commit in txn.ROUNDS:
                 await p.begin_transaction()
                 for t, part in tps:
                     for i in range(2):
@@ -71,19 +48,16 @@ def test_commit_and_abort_across_topics_and_partitions(bs):
     def expected(*names):
         return {(t, part): [f"{n}-{t[-2:]}{part}-{i}".encode() for n in names for i in range(2)] for t, part in tps}
 
-    assert values(read(bs, tps, "read_committed")) == expected("one", "three")
-    assert values(read(bs, tps, "read_uncommitted")) == expected("one", "two", "three")
+    assert txn.values(txn.read(bs, tps, "read_committed")) == expected("one", "three")
+    assert txn.values(txn.read(bs, tps, "read_uncommitted")) == expected("one", "two", "three")
     for t, part in tps:  # nothing open: the LSO is the high watermark (which counts the markers)
-        assert lso(bs, t, part) == high_watermark(bs, t, part) == 6 + 3
-    d = describe(bs, tid)
+        assert txn.lso(bs, t, part) == txn.high_watermark(bs, t, part) == 6 + 3
+    d = txn.describe(bs, tid)
     assert d.state == "CompleteCommit" and d.partitions == [] and d.start_time_ms == -1
 
 
 def test_consume_transform_produce_with_offsets_in_the_transaction(bs):
-    inp, out, group = uniq("ctp-in"), uniq("ctp-out"), uniq("ctp-g")
-    create_topics(bs, {inp: 1, out: 1})
-    inputs = [f"v{i}".encode() for i in range(24)]
-    produce_plain(bs, inp, inputs)
+    inp, out, group, inputs = txn.ctp_input(bs, "ctp")
     tid = uniq("ctp")
     checks = []
 
@@ -102,7 +76,7 @@ def test_consume_transform_produce_with_offsets_in_the_transaction(bs):
                 continue
             await producer.begin_transaction()
             for r in records:
-                await producer.send(out, transform(r.value), r.key, partition=0)
+                await producer.send(out, txn.transform(r.value), r.key, partition=0)
             tp = TopicPartition(inp, 0)
             await producer.send_offsets_to_transaction({tp: records[-1].offset + 1}, consumer.group_metadata())
             txns += 1
@@ -110,7 +84,7 @@ def test_consume_transform_produce_with_offsets_in_the_transaction(bs):
                 await producer.abort_transaction()
                 om = (await consumer.committed([tp]))[tp]
                 consumer.seek(tp, om.offset)
-                checks.append(await asyncio.to_thread(offsets_not_ahead, bs, inp, out, group))
+                checks.append(await asyncio.to_thread(txn.offsets_not_ahead, bs, inp, out, group))
                 continue
             await producer.commit_transaction()
             done = records[-1].offset + 1
@@ -118,14 +92,11 @@ def test_consume_transform_produce_with_offsets_in_the_transaction(bs):
         await consumer.close()
 
     asyncio.run(go())
-    assert len(checks) == 1 and checks[0][0] == checks[0][1] > 0  # two transactions committed; the third aborted
-    expect_ctp(bs, inp, out, group, inputs)
+    txn.expect_ctp_one_abort(bs, inp, out, group, inputs, checks)  # two transactions committed; the third aborted
 
 
 def test_zombie_is_fenced_by_a_newer_producer(bs):
-    topic = uniq("fence")
-    create_topics(bs, {topic: 1})
-    tid = uniq("zombie")
+    topic, tid = txn.topic_and_id(bs, "fence")
 
     async def go():
         zombie = Producer(bs, transactional_id=tid)
@@ -158,16 +129,14 @@ def test_zombie_is_fenced_by_a_newer_producer(bs):
         await third.close()
 
     asyncio.run(go())
-    assert values(read(bs, [(topic, 0)], "read_committed"))[(topic, 0)] == [b"fresh-1"]
-    assert values(read(bs, [(topic, 0)], "read_uncommitted"))[(topic, 0)] == [b"zombie-1", b"fresh-1"]
+    assert txn.values(txn.read(bs, [(topic, 0)], "read_committed"))[(topic, 0)] == [b"fresh-1"]
+    assert txn.values(txn.read(bs, [(topic, 0)], "read_uncommitted"))[(topic, 0)] == [b"zombie-1", b"fresh-1"]
 
 
 def test_sigkilled_producer_blocks_read_committed_until_its_timeout(bs):
-    topic = uniq("kill")
-    create_topics(bs, {topic: 1})
-    tid = uniq("kill")
-    hanger = python_hanger("odradek", bs, topic, tid, HANG_VALUE)
-    assert describe(bs, tid).timeout_ms == KILL_TIMEOUT_MS
+    topic, tid = txn.topic_and_id(bs, "kill")
+    hanger = txn.python_hanger("odradek", bs, topic, tid, txn.HANG_VALUE)
+    assert txn.describe(bs, tid).timeout_ms == txn.KILL_TIMEOUT_MS
 
     def consume():
         async def go():
@@ -181,13 +150,13 @@ def test_sigkilled_producer_blocks_read_committed_until_its_timeout(bs):
 
         return asyncio.run(go())
 
-    check_killed_producer(bs, topic, tid, hanger, consume)
+    txn.check_killed_producer(bs, topic, tid, hanger, consume)
 
 
 def test_sync_wrapper_transactions(bs):
     inp, out, group = uniq("sync-in"), uniq("sync-out"), uniq("sync-g")
-    create_topics(bs, {inp: 1, out: 1})
-    produce_plain(bs, inp, [b"a", b"b", b"c"])
+    txn.create_topics(bs, {inp: 1, out: 1})
+    txn.produce_plain(bs, inp, [b"a", b"b", b"c"])
     with SyncConsumer(bs, group_id=group, enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_committed") as c, \
             SyncProducer(bs, transactional_id=uniq("sync")) as p:
         c.subscribe([inp])
@@ -199,17 +168,17 @@ def test_sync_wrapper_transactions(bs):
         assert [r.value for r in got] == [b"a", b"b", b"c"]
         p.begin_transaction()
         for r in got:
-            p.send(out, transform(r.value), partition=0)
+            p.send(out, txn.transform(r.value), partition=0)
         p.send_offsets_to_transaction({TopicPartition(inp, 0): 3}, c.group_metadata())
         p.commit_transaction()
-    expect_ctp(bs, inp, out, group, [b"a", b"b", b"c"])
-    assert committed(bs, group, [(inp, 0)]) == {(inp, 0): 3}
+    txn.expect_ctp(bs, inp, out, group, [b"a", b"b", b"c"])
+    assert txn.committed(bs, group, [(inp, 0)]) == {(inp, 0): 3}
 
 
 def test_offsets_only_transaction_and_close_aborts(bs):
     inp, out, group = uniq("only-in"), uniq("only-out"), uniq("only-g")
-    create_topics(bs, {inp: 1, out: 1})
-    produce_plain(bs, inp, [b"a", b"b"])
+    txn.create_topics(bs, {inp: 1, out: 1})
+    txn.produce_plain(bs, inp, [b"a", b"b"])
     tid = uniq("only")
 
     async def go():
@@ -227,17 +196,17 @@ def test_offsets_only_transaction_and_close_aborts(bs):
         # close() aborted the open transaction
 
     asyncio.run(go())
-    assert committed(bs, group, [(inp, 0)]) == {(inp, 0): 2}
-    assert describe(bs, tid).state == "CompleteAbort"
-    assert values(read(bs, [(out, 0)], "read_committed"))[(out, 0)] == []
-    assert lso(bs, out) == high_watermark(bs, out) == 2
+    assert txn.committed(bs, group, [(inp, 0)]) == {(inp, 0): 2}
+    assert txn.describe(bs, tid).state == "CompleteAbort"
+    assert txn.values(txn.read(bs, [(out, 0)], "read_committed"))[(out, 0)] == []
+    assert txn.lso(bs, out) == txn.high_watermark(bs, out) == 2
 
 
 def test_a_stale_group_generation_makes_the_transaction_abortable(bs):
     """KIP-447: offsets sent with the group metadata of a member that was rebalanced away are
     refused (ILLEGAL_GENERATION): the transaction must be aborted; the producer carries on."""
     inp, group = uniq("gen-in"), uniq("gen-g")
-    create_topics(bs, {inp: 2})
+    txn.create_topics(bs, {inp: 2})
 
     async def go():
         first = Consumer(bs, group_id=group, enable_auto_commit=False, session_timeout_ms=10000, heartbeat_interval_ms=200)
@@ -277,16 +246,14 @@ def test_a_stale_group_generation_makes_the_transaction_abortable(bs):
 
 
 def test_a_transaction_past_its_timeout_is_aborted_and_its_producer_fenced(bs):
-    topic = uniq("slow")
-    create_topics(bs, {topic: 1})
-    tid = uniq("slow")
+    topic, tid = txn.topic_and_id(bs, "slow")
 
     async def go():
         async with Producer(bs, transactional_id=tid, transaction_timeout_ms=1000) as p:
             await p.init_transactions()
             await p.begin_transaction()
             await p.send_and_wait(topic, b"too-slow", partition=0)
-            await asyncio.to_thread(wait_for, lambda: describe(bs, tid).state == "CompleteAbort", 30, what="the timeout abort")
+            await asyncio.to_thread(wait_for, lambda: txn.describe(bs, tid).state == "CompleteAbort", 30, what="the timeout abort")
             fut = await p.send(topic, b"later", partition=0)
             with pytest.raises(ProducerFenced):
                 await fut
@@ -294,5 +261,5 @@ def test_a_transaction_past_its_timeout_is_aborted_and_its_producer_fenced(bs):
                 await p.commit_transaction()
 
     asyncio.run(go())
-    assert values(read(bs, [(topic, 0)], "read_committed"))[(topic, 0)] == []
-    assert values(read(bs, [(topic, 0)], "read_uncommitted"))[(topic, 0)] == [b"too-slow"]
+    assert txn.values(txn.read(bs, [(topic, 0)], "read_committed"))[(topic, 0)] == []
+    assert txn.values(txn.read(bs, [(topic, 0)], "read_uncommitted"))[(topic, 0)] == [b"too-slow"]

@@ -4,11 +4,16 @@
   transactions are looked for every 200 ms (Kafka's default is 10 s), so a test that waits for a
   killed producer's transaction to be aborted waits about its ``transaction.timeout.ms``; fewer
   internal partitions than the default 50 so the first FindCoordinator is quick.
+  :func:`broker_fixture` makes a module's ``bs`` fixture: one such broker, its bootstrap.
+- The scenarios every client runs: :func:`across_topics` and :data:`ROUNDS` with
+  :func:`round_values` (commit, abort, commit across topics and partitions); :func:`ctp_input`
+  (the input of a consume-transform-produce run); :func:`topic_and_id` (fencing, a killed producer).
 - A neutral reader (Odradek's own client, checked on its own in test_transactions_odradek.py):
   :func:`read` reads partitions from the start to their end under one isolation level.
 - :func:`lso`, :func:`describe`, :func:`committed`: ListOffsets(read_committed), DescribeTransactions
   and OffsetFetch(require_stable) as plain functions.
-- :func:`expect_ctp`: what a consume-transform-produce run must leave behind.
+- :func:`expect_ctp`: what a consume-transform-produce run must leave behind
+  (:func:`expect_ctp_one_abort`: and one transaction aborted on the way, :func:`offsets_not_ahead`).
 - :class:`Hanger`: a producer in another process that opens a transaction, writes into it, says
   so on stdout and waits to be SIGKILLed; :func:`check_killed_producer` is the check that follows.
 """
@@ -17,14 +22,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
-from helpers import ROOT, track
+import pytest
+
+from helpers import ROOT, BrokerProcess, odradek_env, track
+from interop_clients import uniq
 
 from odradek.client import Admin, Consumer, NewTopic, Producer, TopicPartition
 
@@ -38,6 +45,21 @@ def txn_broker_overrides(**extra: str) -> dict[str, str]:
         "offsets.topic.num.partitions": "8",
         **extra,
     }
+
+
+def broker_fixture(name: str, check: Callable[[], None] | None = None):
+    """A module-scoped fixture: one broker with :func:`txn_broker_overrides` (data in a temporary
+    folder named ``name``), giving its bootstrap. ``check`` runs first (a tool the module needs)."""
+
+    @pytest.fixture(scope="module")
+    def bs(tmp_path_factory):
+        if check is not None:
+            check()
+        b = BrokerProcess(tmp_path_factory.mktemp(name) / "data", overrides=txn_broker_overrides()).start()
+        yield b.bootstrap
+        b.kill()
+
+    return bs
 
 
 def run(coro):
@@ -84,6 +106,12 @@ def read(bootstrap: str, tps: Iterable[tuple[str, int]], isolation: str, timeout
     return run(go())
 
 
+def visible_ends(bootstrap: str, tps: Iterable[tuple[str, int]], isolation: str) -> dict[tuple[str, int], int]:
+    """Where a reader with ``isolation`` stops: the LSO for read_committed, else the high watermark."""
+    end = lso if isolation == "read_committed" else high_watermark
+    return {tp: end(bootstrap, *tp) for tp in tps}
+
+
 def values(got: dict, tps: Iterable[tuple[str, int]] | None = None) -> dict[tuple[str, int], list[bytes | None]]:
     return {tp: [v for _o, _k, v in recs] for tp, recs in got.items() if tps is None or tp in tps}
 
@@ -127,6 +155,41 @@ def committed(bootstrap: str, group: str, tps: Iterable[tuple[str, int]]) -> dic
     return run(go())
 
 
+# --- the scenarios every client runs -------------------------------------------------------------
+
+ROUNDS = (("one", True), ("two", False), ("three", True))  # (name, commit?): committed, aborted, committed
+
+
+def across_topics(bootstrap: str, prefix: str) -> list[tuple[str, int]]:
+    """Two new topics (three partitions and two): the partitions a transaction of each round writes
+    to, two records each (:func:`round_values`)."""
+    a, b = uniq(f"{prefix}-a"), uniq(f"{prefix}-b")
+    create_topics(bootstrap, {a: 3, b: 2})
+    return [(a, 0), (a, 1), (a, 2), (b, 0), (b, 1)]
+
+
+def round_values(tps: Iterable[tuple[str, int]], *names: str) -> dict[tuple[str, int], list[bytes]]:
+    """What the rounds ``names`` wrote to each partition: ``{name}-{partition}-{i}``, i = 0, 1."""
+    return {(t, part): [f"{n}-{part}-{i}".encode() for n in names for i in range(2)] for t, part in tps}
+
+
+def ctp_input(bootstrap: str, prefix: str, n: int = 24) -> tuple[str, str, str, list[bytes]]:
+    """(input topic, output topic, group, input values) of a consume-transform-produce run: both
+    topics created with one partition, the ``n`` input values written (not in a transaction)."""
+    inp, out, group = uniq(f"{prefix}-in"), uniq(f"{prefix}-out"), uniq(f"{prefix}-g")
+    create_topics(bootstrap, {inp: 1, out: 1})
+    inputs = [f"v{i}".encode() for i in range(n)]
+    produce_plain(bootstrap, inp, inputs)
+    return inp, out, group, inputs
+
+
+def topic_and_id(bootstrap: str, prefix: str) -> tuple[str, str]:
+    """A new topic of one partition and a new transactional id, both named after ``prefix``."""
+    topic = uniq(prefix)
+    create_topics(bootstrap, {topic: 1})
+    return topic, uniq(f"{prefix}-tid")
+
+
 def transform(v: bytes) -> bytes:
     """What every consume-transform-produce loop of these tests writes for an input value."""
     return b"out:" + v
@@ -139,6 +202,14 @@ def expect_ctp(bootstrap: str, inp: str, out: str, group: str, inputs: Sequence[
     got = values(read(bootstrap, [(out, 0)], "read_committed"))[(out, 0)]
     assert got == [transform(v) for v in inputs], f"committed output {got}"
     assert committed(bootstrap, group, [(inp, 0)]) == {(inp, 0): len(inputs)}
+
+
+def expect_ctp_one_abort(bootstrap: str, inp: str, out: str, group: str, inputs: Sequence[bytes], checks: list[tuple[int, int]]) -> None:
+    """:func:`expect_ctp`, after a run that aborted one transaction on purpose and checked
+    :func:`offsets_not_ahead` then (``checks``): the transactions committed before it had moved
+    the group's offset and the output together."""
+    assert len(checks) == 1 and checks[0][0] == checks[0][1] > 0, checks
+    expect_ctp(bootstrap, inp, out, group, inputs)
 
 
 def offsets_not_ahead(bootstrap: str, inp: str, out: str, group: str) -> tuple[int, int]:
@@ -158,10 +229,7 @@ class Hanger:
     line (``{"sent": true, ...}``) and waits; :meth:`kill` sends SIGKILL."""
 
     def __init__(self, argv: list[str], *, cwd: str | None = None, env: dict[str, str] | None = None, timeout: float = 120.0) -> None:
-        full_env = dict(os.environ)
-        full_env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + full_env.get("PYTHONPATH", "")
-        full_env.update(env or {})
-        self.proc = track(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd or str(ROOT), env=full_env, text=True))
+        self.proc = track(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd or str(ROOT), env=odradek_env(env), text=True))
         self.line = self._read_line(timeout)
 
     def _read_line(self, timeout: float) -> dict:

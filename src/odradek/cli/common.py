@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -66,6 +67,41 @@ def security(args: argparse.Namespace) -> dict[str, Any]:
     except (ValueError, OSError) as e:
         raise CommandError(f"--command-config {path}: {e}", EXIT_USAGE) from None
     return {"security_config": props}
+def add_command(group: argparse._SubParsersAction, name: str, fn: Callable[[argparse.Namespace], Coroutine[Any, Any, int | None]],
+                help: str, *, parent: argparse.ArgumentParser, **kw: Any) -> argparse.ArgumentParser:
+    """Subcommand ``name`` of ``group``, with the client options of ``parent``, that runs the
+    coroutine ``fn`` through :func:`run`."""
+    p = group.add_parser(name, parents=[parent], help=help, description=help, **kw)
+    p.set_defaults(func=lambda a, fn=fn: run(fn, a))
+    return p
+
+
+def serve(server: Coroutine[Any, Any, None], cannot: Callable[[OSError], str],
+          loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> int:
+    """Run a server's coroutine (on a loop from ``loop_factory``, if given) until it returns or
+    Ctrl-C: 0. An OSError (its port taken, a folder it cannot use) is printed as ``cannot(error)``: 1."""
+    try:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(server)
+    except OSError as e:
+        print(cannot(e), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event SIGINT and SIGTERM set (where the running loop can install handlers), so a
+    long-running command ends its work cleanly instead of being interrupted in the middle."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    return stop
 
 
 def bootstrap(args: argparse.Namespace) -> str:

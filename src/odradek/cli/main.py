@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
 from ..config import BrokerConfig, ConfigError
+from .common import serve
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -27,15 +27,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     # with metrics on, a loop whose selector measures how long it sits idle
     factory = broker.metrics.loop_factory if broker.metrics is not None else None
-    try:
-        with asyncio.Runner(loop_factory=factory) as runner:
-            runner.run(broker.serve_forever())
-    except OSError as e:
-        print(f"odradek: cannot start: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return serve(broker.serve_forever(), lambda e: f"odradek: cannot start: {e}", loop_factory=factory)
 
 
 def build_parser() -> argparse.ArgumentParser:

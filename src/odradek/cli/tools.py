@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import functools
 import json
-import signal
 import sys
 import time
 from typing import Any
@@ -20,12 +20,14 @@ from .common import (
     EXIT_UNHEALTHY,
     EXIT_USAGE,
     CommandError,
+    add_command,
     bootstrap,
     client_parent,
     emit_json,
     parse_kv,
     run,
     security,
+    stop_on_signals,
     table,
 )
 
@@ -309,13 +311,7 @@ async def consume(args: argparse.Namespace) -> int:
         request_timeout_ms=int(args.timeout * 1000), session_timeout_ms=args.session_timeout_ms, heartbeat_interval_ms=min(3000, args.session_timeout_ms // 3),
         **security(args),
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
+    stop = stop_on_signals()
     got = 0
     try:
         await consumer.start()
@@ -656,11 +652,7 @@ async def cluster_health(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     parent = client_parent()
-
-    def cmd(group: argparse._SubParsersAction, name: str, fn: Any, help: str, **kw: Any) -> argparse.ArgumentParser:
-        p = group.add_parser(name, parents=[parent], help=help, description=help, **kw)
-        p.set_defaults(func=lambda a, fn=fn: run(fn, a))
-        return p
+    cmd = functools.partial(add_command, parent=parent)
 
     # topic
     topic = sub.add_parser("topic", help="create, list, describe, alter, grow and delete topics", description="Manage topics.")

@@ -14,13 +14,14 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from typing import Any
 
 from ..client import Admin, TopicPartition
 from ..client.admin import ProducerState
 from ..client.errors import ErrorCode, KafkaError
-from .common import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE, CommandError, bootstrap, client_parent, emit_json, run, security, table
+from .common import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE, CommandError, add_command, bootstrap, client_parent, emit_json, security, table
 
 
 def _admin(args: argparse.Namespace) -> Admin:
@@ -166,12 +167,7 @@ async def txn_find_hanging(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parent = client_parent()
-
-    def cmd(group: argparse._SubParsersAction, name: str, fn: Any, help: str, **kw: Any) -> argparse.ArgumentParser:
-        p = group.add_parser(name, parents=[parent], help=help, description=help, **kw)
-        p.set_defaults(func=lambda a, fn=fn: run(fn, a))
-        return p
+    cmd = functools.partial(add_command, parent=client_parent())
 
     txn = sub.add_parser("txn", help="list, describe and abort transactions; find hanging ones",
                          description="Inspect transactions and end hanging ones (like kafka-transactions).")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import logging
-import signal
 import sys
 
+from ..cli.common import serve, stop_on_signals
 from ..client.cluster import DEFAULT_BOOTSTRAP, bootstrap_from_env, parse_bootstrap
 from .parsing import InputError, load_client_settings, parse_listen
 from .security import PasswordFile, hash_password, is_loopback
@@ -91,14 +90,7 @@ def main(args: argparse.Namespace) -> int:
         scan_max_records=args.scan_max_records, scan_max_seconds=args.scan_max_seconds, lag_interval=args.lag_interval,
         allowed_hosts=tuple(h.strip().lower() for h in args.allow_host if h.strip()),
     )
-    try:
-        asyncio.run(_serve(options, settings, args))
-    except OSError as e:
-        print(f"odradek console: cannot listen on {args.listen}: {e.strerror or e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return serve(_serve(options, settings, args), lambda e: f"odradek console: cannot listen on {args.listen}: {e.strerror or e}")
 
 
 async def _serve(options, settings, args) -> None:  # noqa: ANN001
@@ -107,13 +99,7 @@ async def _serve(options, settings, args) -> None:  # noqa: ANN001
 
     service = ClusterService(options.bootstrap, settings, hide_values=options.hide_values, lag_interval=options.lag_interval, lag_keep=args.lag_history)
     console = Console(options, service)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
+    stop = stop_on_signals()
     await console.start()
     assert console.server is not None
     shown_host = f"[{options.host}]" if ":" in options.host else options.host

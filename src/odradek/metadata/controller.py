@@ -63,11 +63,7 @@ class Controller:
         if changes is None or changes.full or changes.brokers or not self._seen_live == live:
             candidates = ((name, st) for name, meta in topics.items() for st in meta.partitions.values())
         else:
-            keys = set(changes.partitions)
-            for name in changes.topics:
-                meta = topics.get(name)
-                if meta is not None:
-                    keys |= {(name, p) for p in meta.partitions}
+            keys = changes.partition_keys(topics)
             candidates = ((t, topics[t].partitions[p]) for t, p in keys if t in topics and p in topics[t].partitions)
         self._seen_live = live
         batch = []

@@ -84,6 +84,16 @@ class Changes:
     def __bool__(self) -> bool:
         return bool(self.full or self.topics or self.partitions or self.brokers or self.configs or self.reassignments)
 
+    def partition_keys(self, topics: dict[str, TopicMeta]) -> set[tuple[str, int]]:
+        """The partitions to look at (``full`` aside): those whose state changed, and every
+        partition ``topics`` lists of a topic that changed."""
+        keys = set(self.partitions)
+        for name in self.topics:
+            meta = topics.get(name)
+            if meta is not None:
+                keys |= {(name, p) for p in meta.partitions}
+        return keys
+
 
 class MetadataStore:
     """What the broker needs of the control plane. Every mutation bumps :attr:`version`."""

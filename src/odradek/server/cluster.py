@@ -243,13 +243,8 @@ class ClusterManager:
         if changes.full:
             keys = {(name, p) for name, meta in topics.items() for p in meta.partitions}
             keys |= set(broker.partitions)
-        else:
-            keys = set(changes.partitions)
-            for name in changes.topics:
-                meta = topics.get(name)
-                if meta is not None:
-                    keys |= {(name, p) for p in meta.partitions}
-                keys |= {k for k in broker.partitions if k[0] == name}
+        else:  # and the local partitions of a changed topic (a deleted one is no longer listed)
+            keys = changes.partition_keys(topics) | {k for k in broker.partitions if k[0] in changes.topics}
         became_leader: list[tuple[str, int]] = []
         lost_leader: list[tuple[str, int]] = []
         gone: list[tuple[str, int]] = []

@@ -10,33 +10,12 @@
 // go to stderr.
 'use strict'
 
-const path = require('path')
-const { Kafka, CompressionTypes, logLevel } = require(path.join(__dirname, 'node_modules', 'kafkajs'))
+const { kafkajs, newKafka, serializeError, readCommand, writeOut, runUntil } = require('./common')
+
+const { CompressionTypes } = kafkajs
 
 const b64 = s => (s === null || s === undefined ? null : Buffer.from(s, 'base64'))
 const toB64 = b => (b === null || b === undefined ? null : Buffer.from(b).toString('base64'))
-
-function stderrLogger() {
-  return ({ namespace, level, label, log }) => {
-    const { message, ...extra } = log
-    process.stderr.write(`[kafkajs ${label}] ${namespace}: ${message} ${JSON.stringify(extra)}\n`)
-  }
-}
-
-function serializeError(e) {
-  if (!e) return null
-  const out = {
-    name: e.name,
-    message: e.message,
-    type: e.type,
-    code: e.code,
-    retriable: e.retriable,
-  }
-  if (Array.isArray(e.errors)) out.errors = e.errors.map(serializeError)
-  if (e.cause) out.cause = serializeError(e.cause)
-  if (e.originalError) out.originalError = serializeError(e.originalError)
-  return out
-}
 
 const COMPRESSION = {
   none: CompressionTypes.None,
@@ -202,38 +181,26 @@ const ops = {
     const got = []
     try {
       await consumer.subscribe({ topics: [cmd.topic], fromBeginning: true })
-      await new Promise((resolve, reject) => {
-        const timer = setTimeout(resolve, cmd.timeoutMs || 20000)
-        // run() resolves at once; a failing group join or fetch shows up as a crash event.
-        consumer.on(consumer.events.CRASH, ({ payload }) => {
-          clearTimeout(timer)
-          reject(payload.error)
-        })
-        consumer
-          .run({
-            autoCommit: false,
-            eachMessage: async ({ partition, message }) => {
-              // KafkaJS gathers repeated header names into an array: unfold into [name, b64] pairs.
-              const headers = []
-              for (const [k, v] of Object.entries(message.headers || {})) {
-                for (const one of Array.isArray(v) ? v : [v]) headers.push([k, toB64(one)])
-              }
-              got.push({
-                partition,
-                offset: Number(message.offset),
-                key_b64: toB64(message.key),
-                value_b64: toB64(message.value),
-                headers,
-                timestamp: Number(message.timestamp),
-              })
-              if (got.length >= cmd.expected) {
-                clearTimeout(timer)
-                resolve()
-              }
-            },
+      // until `expected` records arrived, or timeoutMs passed (then what arrived is the answer)
+      await runUntil(consumer, cmd.timeoutMs || 20000, () => null, finish => ({
+        autoCommit: false,
+        eachMessage: async ({ partition, message }) => {
+          // KafkaJS gathers repeated header names into an array: unfold into [name, b64] pairs.
+          const headers = []
+          for (const [k, v] of Object.entries(message.headers || {})) {
+            for (const one of Array.isArray(v) ? v : [v]) headers.push([k, toB64(one)])
+          }
+          got.push({
+            partition,
+            offset: Number(message.offset),
+            key_b64: toB64(message.key),
+            value_b64: toB64(message.value),
+            headers,
+            timestamp: Number(message.timestamp),
           })
-          .catch(reject)
-      })
+          if (got.length >= cmd.expected) finish()
+        },
+      }))
       return got
     } finally {
       await consumer.disconnect()
@@ -242,21 +209,12 @@ const ops = {
 }
 
 async function main() {
-  let raw = process.argv[2]
-  if (!raw) {
-    const chunks = []
-    for await (const c of process.stdin) chunks.push(c)
-    raw = Buffer.concat(chunks).toString('utf8')
-  }
-  const cmd = JSON.parse(raw)
-  const kafka = new Kafka({
+  const cmd = await readCommand()
+  const kafka = newKafka({
     clientId: cmd.clientId || 'odradek-interop-kafkajs',
     brokers: cmd.brokers,
-    logLevel: logLevel[cmd.logLevel || 'WARN'],
-    logCreator: stderrLogger,
-    connectionTimeout: 3000,
-    requestTimeout: 10000,
-    retry: { retries: cmd.retries === undefined ? 3 : cmd.retries, initialRetryTime: 100, maxRetryTime: 1000 },
+    level: cmd.logLevel || 'WARN',
+    retries: cmd.retries === undefined ? 3 : cmd.retries,
   })
   const list = cmd.ops || [cmd]
   const results = []
@@ -273,11 +231,6 @@ async function main() {
     }
   }
   await writeOut({ results })
-}
-
-// stdout to a pipe is asynchronous in node: exit only once the whole line is written.
-function writeOut(doc) {
-  return new Promise(resolve => process.stdout.write(JSON.stringify(doc) + '\n', resolve))
 }
 
 const deadline = setTimeout(() => {

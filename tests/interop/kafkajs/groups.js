@@ -16,30 +16,18 @@
 // prints one line {"results": [{ok, result} | {ok: false, error}, ...]}.
 'use strict'
 
-const path = require('path')
 const readline = require('readline')
-const { Kafka, logLevel } = require(path.join(__dirname, 'node_modules', 'kafkajs'))
+const { kafkajs, newKafka } = require('./common')
 
 const cfg = JSON.parse(process.argv[2])
 const out = (ev, extra = {}) => process.stdout.write(JSON.stringify({ ev, ...extra }) + '\n')
-const { AssignerProtocol } = require(path.join(__dirname, 'node_modules', 'kafkajs'))
+const { AssignerProtocol } = kafkajs
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 
 let hold = !!cfg.hold
 let closing = null
 
-const kafka = new Kafka({
-  clientId: cfg.name,
-  brokers: [cfg.bootstrap],
-  logLevel: logLevel.WARN,
-  logCreator: () => ({ namespace, label, log }) => {
-    const { message, ...extra } = log
-    process.stderr.write(`[kafkajs ${label}] ${namespace}: ${message} ${JSON.stringify(extra)}\n`)
-  },
-  connectionTimeout: 3000,
-  requestTimeout: 10000,
-  retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1000 },
-})
+const kafka = newKafka({ clientId: cfg.name, brokers: [cfg.bootstrap] })
 
 async function adminMain() {
   const admin = kafka.admin()

@@ -16,31 +16,7 @@
 // Output: one JSON line {"ok": true, "result": ...} or {"ok": false, "error": {...}}.
 'use strict'
 
-const path = require('path')
-const { Kafka, logLevel } = require(path.join(__dirname, 'node_modules', 'kafkajs'))
-
-function serializeError(e) {
-  if (!e) return null
-  const out = { name: e.name, message: e.message, type: e.type, code: e.code, retriable: e.retriable }
-  if (e.cause) out.cause = serializeError(e.cause)
-  if (e.originalError) out.originalError = serializeError(e.originalError)
-  return out
-}
-
-function kafkaOf(cmd) {
-  return new Kafka({
-    clientId: cmd.clientId || 'odradek-txn-kafkajs',
-    brokers: cmd.brokers,
-    logLevel: logLevel.WARN,
-    logCreator: () => ({ namespace, label, log }) => {
-      const { message, ...extra } = log
-      process.stderr.write(`[kafkajs ${label}] ${namespace}: ${message} ${JSON.stringify(extra)}\n`)
-    },
-    connectionTimeout: 3000,
-    requestTimeout: 10000,
-    retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1000 },
-  })
-}
+const { newKafka, serializeError, readCommand, writeOut, runUntil } = require('./common')
 
 const txnProducer = (kafka, tid, timeoutMs) =>
   kafka.producer({ transactionalId: tid, idempotent: true, maxInFlightRequests: 1, transactionTimeout: timeoutMs || 60000 })
@@ -79,28 +55,16 @@ const ops = {
     const missing = new Set(Object.keys(cmd.until))
     try {
       for (const topic of cmd.topics) await consumer.subscribe({ topic, fromBeginning: true })
-      await new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`sentinels not seen: ${[...missing]}`)), cmd.timeoutMs || 30000)
-        consumer.on(consumer.events.CRASH, ({ payload }) => {
-          clearTimeout(timer)
-          reject(payload.error)
-        })
-        consumer
-          .run({
-            autoCommit: false,
-            eachMessage: async ({ topic, partition, message }) => {
-              const value = message.value === null ? null : message.value.toString()
-              got.push({ topic, partition, offset: Number(message.offset), value })
-              const key = `${topic}/${partition}`
-              if (cmd.until[key] === value) missing.delete(key)
-              if (missing.size === 0) {
-                clearTimeout(timer)
-                resolve()
-              }
-            },
-          })
-          .catch(reject)
-      })
+      await runUntil(consumer, cmd.timeoutMs || 30000, () => new Error(`sentinels not seen: ${[...missing]}`), finish => ({
+        autoCommit: false,
+        eachMessage: async ({ topic, partition, message }) => {
+          const value = message.value === null ? null : message.value.toString()
+          got.push({ topic, partition, offset: Number(message.offset), value })
+          const key = `${topic}/${partition}`
+          if (cmd.until[key] === value) missing.delete(key)
+          if (missing.size === 0) finish()
+        },
+      }))
       return got
     } finally {
       await consumer.disconnect()
@@ -148,50 +112,38 @@ const ops = {
     const log = []
     try {
       await consumer.subscribe({ topic: cmd.input, fromBeginning: true })
-      await new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`only ${done} of ${cmd.count} processed`)), cmd.timeoutMs || 60000)
-        consumer.on(consumer.events.CRASH, ({ payload }) => {
-          clearTimeout(timer)
-          reject(payload.error)
-        })
-        consumer
-          .run({
-            autoCommit: false,
-            eachBatchAutoResolve: false,
-            eachBatch: async ({ batch, heartbeat }) => {
-              const msgs = batch.messages.filter(m => Number(m.offset) >= done)
-              for (let i = 0; i < msgs.length; i += cmd.chunk) {
-                const chunk = msgs.slice(i, i + cmd.chunk)
-                const next = Number(chunk[chunk.length - 1].offset) + 1
-                const txn = await producer.transaction()
-                for (const m of chunk) {
-                  await txn.send({ topic: cmd.output, acks: -1, messages: [{ partition: 0, value: 'out:' + m.value.toString() }] })
-                }
-                await txn.sendOffsets({
-                  consumerGroupId: cmd.group,
-                  topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(next) }] }],
-                })
-                txns += 1
-                if (txns === cmd.abortAt) {
-                  await txn.abort()
-                  log.push({ aborted: next })
-                  // read the chunk again from the group's committed offset
-                  consumer.seek({ topic: batch.topic, partition: batch.partition, offset: String(done) })
-                  return
-                }
-                await txn.commit()
-                done = next
-                log.push({ committed: next })
-                await heartbeat()
-              }
-              if (done >= cmd.count) {
-                clearTimeout(timer)
-                resolve()
-              }
-            },
-          })
-          .catch(reject)
-      })
+      await runUntil(consumer, cmd.timeoutMs || 60000, () => new Error(`only ${done} of ${cmd.count} processed`), finish => ({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        eachBatch: async ({ batch, heartbeat }) => {
+          const msgs = batch.messages.filter(m => Number(m.offset) >= done)
+          for (let i = 0; i < msgs.length; i += cmd.chunk) {
+            const chunk = msgs.slice(i, i + cmd.chunk)
+            const next = Number(chunk[chunk.length - 1].offset) + 1
+            const txn = await producer.transaction()
+            for (const m of chunk) {
+              await txn.send({ topic: cmd.output, acks: -1, messages: [{ partition: 0, value: 'out:' + m.value.toString() }] })
+            }
+            await txn.sendOffsets({
+              consumerGroupId: cmd.group,
+              topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(next) }] }],
+            })
+            txns += 1
+            if (txns === cmd.abortAt) {
+              await txn.abort()
+              log.push({ aborted: next })
+              // read the chunk again from the group's committed offset
+              consumer.seek({ topic: batch.topic, partition: batch.partition, offset: String(done) })
+              return
+            }
+            await txn.commit()
+            done = next
+            log.push({ committed: next })
+            await heartbeat()
+          }
+          if (done >= cmd.count) finish()
+        },
+      }))
       return log
     } finally {
       await consumer.disconnect()
@@ -209,22 +161,13 @@ const ops = {
   },
 }
 
-function writeOut(doc) {
-  return new Promise(resolve => process.stdout.write(JSON.stringify(doc) + '\n', resolve))
-}
-
 async function main() {
-  let raw = process.argv[2]
-  if (!raw) {
-    const chunks = []
-    for await (const c of process.stdin) chunks.push(c)
-    raw = Buffer.concat(chunks).toString('utf8')
-  }
-  const cmd = JSON.parse(raw)
+  const cmd = await readCommand()
   const fn = ops[cmd.op]
   if (!fn) return writeOut({ ok: false, error: { name: 'UnknownOp', message: `unknown op ${cmd.op}` } })
+  const kafka = newKafka({ clientId: cmd.clientId || 'odradek-txn-kafkajs', brokers: cmd.brokers })
   try {
-    await writeOut({ ok: true, result: await fn(kafkaOf(cmd), cmd) })
+    await writeOut({ ok: true, result: await fn(kafka, cmd) })
   } catch (e) {
     await writeOut({ ok: false, error: serializeError(e) })
   }

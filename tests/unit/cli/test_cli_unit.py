@@ -88,3 +88,30 @@ def test_template_and_json_records() -> None:
 def test_percentile() -> None:
     xs = sorted(float(i) for i in range(1, 101))
     assert percentile(xs, 50) in (50.0, 51.0) and percentile(xs, 99) == 99.0 and percentile(xs, 100) == 100.0
+
+
+def test_serve_exit_codes_and_stop_on_signals(capsys: pytest.CaptureFixture) -> None:
+    """The broker's and the console's way to run a server: 0 when it ends, 1 with the message on
+    an OSError; SIGINT sets the event a long-running command waits on (instead of interrupting it)."""
+    import asyncio
+    import os
+    import signal
+
+    async def ends() -> None:
+        return None
+
+    async def cannot() -> None:
+        raise OSError(98, "Address already in use")
+
+    assert common.serve(ends(), lambda e: f"never {e}") == 0
+    assert common.serve(cannot(), lambda e: f"odradek: cannot start: {e.strerror}") == 1
+    assert capsys.readouterr().err == "odradek: cannot start: Address already in use\n"
+
+    async def interrupted() -> bool:
+        stop = common.stop_on_signals()
+        os.kill(os.getpid(), signal.SIGINT)
+        await asyncio.wait_for(stop.wait(), 10)
+        return stop.is_set()
+
+    assert asyncio.run(interrupted())
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the loop's handler went with the loop

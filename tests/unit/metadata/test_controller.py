@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from odradek.metadata.controller import Controller, elect_preferred, elect_unclean
-from odradek.metadata.store import PartitionState, TopicMeta
+from odradek.metadata.store import Changes, PartitionState, TopicMeta
 from odradek.protocol.errors import ErrorCode
 
 
@@ -106,26 +106,6 @@ def test_preferred_election_rules():
     assert elect_preferred(store, "t", store.meta.partitions[0], 1) == ErrorCode.preferred_leader_not_available
 
 
-def test_unclean_election_on_request():
-    # a live leader: nothing to do
-    store = FakeStore([1, 2], [PartitionState(0, [1, 2], 1, 3, [1])])
-    assert elect_unclean(store, "t", store.meta.partitions[0], 0) == ErrorCode.election_not_needed
-    # no leader, a live ISR member: it leads (a clean election)
-    store = FakeStore([2, 3], [PartitionState(0, [1, 2, 3], -1, 3, [1, 3])])
-    assert elect_unclean(store, "t", store.meta.partitions[0], 0) is None
-    st = store.meta.partitions[0]
-    assert (st.leader, st.leader_epoch, st.isr) == (3, 4, [3])
-    # no leader, no live ISR member: the first live replica leads alone
-    store = FakeStore([2, 3], [PartitionState(0, [1, 3, 2], -1, 5, [1])])
-    assert elect_unclean(store, "t", store.meta.partitions[0], 0) is None
-    st = store.meta.partitions[0]
-    assert (st.leader, st.leader_epoch, st.isr) == (3, 6, [3])
-    # nobody alive
-    store = FakeStore([4], [PartitionState(0, [1, 2], -1, 5, [1])])
-    assert elect_unclean(store, "t", store.meta.partitions[0], 0) == ErrorCode.eligible_leaders_not_available
-    assert store.writes == []
-
-
 def test_reassignment_adds_waits_for_isr_then_removes():
     store = FakeStore([1, 2, 3, 4], [PartitionState(0, [1, 2], 1, 0, [1, 2])], {("t", 0): [3, 4]})
     c = controller(store)
@@ -193,3 +173,13 @@ def test_unclean_election_on_request():
     store = FakeStore([4], [PartitionState(0, [1, 2], -1, 3, [1])])
     assert elect_unclean(store, "t", store.meta.partitions[0], 1) == ErrorCode.eligible_leaders_not_available
     assert store.writes == []
+
+
+def test_changes_name_the_partitions_to_look_at() -> None:
+    """What the controller decides again and a broker reconciles after a change: the partitions
+    whose state changed and every partition of a changed topic (one no longer listed adds none)."""
+    topics = {"a": TopicMeta("a", "00000000-0000-0000-0000-000000000001", {p: PartitionState(p, [1], 1) for p in range(3)}),
+              "b": TopicMeta("b", "00000000-0000-0000-0000-000000000002", {0: PartitionState(0, [1], 1)})}
+    changes = Changes(topics={"a", "gone"}, partitions={("b", 0), ("gone", 4)})
+    assert changes.partition_keys(topics) == {("a", 0), ("a", 1), ("a", 2), ("b", 0), ("gone", 4)}
+    assert Changes().partition_keys(topics) == set()

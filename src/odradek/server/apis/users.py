@@ -61,39 +61,40 @@ async def alter_user_scram_credentials(conn, header, request):
     existing = store.scram_credentials()
     errors: dict[str, tuple[ErrorCode, str]] = {}
     pairs: dict[tuple[str, str], int] = {}
-    for d in request.deletions:
-        mech = scram.MECHANISM_CODES.get(d.mechanism)
-        pairs[(d.name, str(mech))] = pairs.get((d.name, str(mech)), 0) + 1
-    for u in request.upsertions:
-        mech = scram.MECHANISM_CODES.get(u.mechanism)
-        pairs[(u.name, str(mech))] = pairs.get((u.name, str(mech)), 0) + 1
+    for item in [*request.deletions, *request.upsertions]:
+        mech = scram.MECHANISM_CODES.get(item.mechanism)
+        pairs[(item.name, str(mech))] = pairs.get((item.name, str(mech)), 0) + 1
     upserts: dict[tuple[str, str], str] = {}
     deletions: set[tuple[str, str]] = set()
 
     def fail(user: str, code: ErrorCode, message: str) -> None:
         errors.setdefault(user, (code, message))
 
+    def refused(name: str, mechanism: int, mech: str | None) -> bool:
+        """The checks a deletion and an upsertion share; True (and the user failed) when one fails."""
+        if not name:
+            fail(name, ErrorCode.unacceptable_credential, "Username must not be empty")
+        elif mech is None:
+            fail(name, ErrorCode.unsupported_sasl_mechanism, f"Unknown SCRAM mechanism {mechanism}")
+        elif pairs[(name, mech)] > 1:
+            fail(name, ErrorCode.duplicate_resource, f"A user credential cannot be altered twice in the same request: {name}")
+        else:
+            return False
+        return True
+
     for d in request.deletions:
         mech = scram.MECHANISM_CODES.get(d.mechanism)
-        if not d.name:
-            fail(d.name, ErrorCode.unacceptable_credential, "Username must not be empty")
-        elif mech is None:
-            fail(d.name, ErrorCode.unsupported_sasl_mechanism, f"Unknown SCRAM mechanism {d.mechanism}")
-        elif pairs[(d.name, mech)] > 1:
-            fail(d.name, ErrorCode.duplicate_resource, f"A user credential cannot be altered twice in the same request: {d.name}")
-        elif mech not in existing.get(d.name, {}):
+        if refused(d.name, d.mechanism, mech):
+            continue
+        if mech not in existing.get(d.name, {}):
             fail(d.name, ErrorCode.resource_not_found, f"Attempt to delete a user credential that does not exist: {d.name}")
         else:
             deletions.add((d.name, mech))
     for u in request.upsertions:
         mech = scram.MECHANISM_CODES.get(u.mechanism)
-        if not u.name:
-            fail(u.name, ErrorCode.unacceptable_credential, "Username must not be empty")
-        elif mech is None:
-            fail(u.name, ErrorCode.unsupported_sasl_mechanism, f"Unknown SCRAM mechanism {u.mechanism}")
-        elif pairs[(u.name, mech)] > 1:
-            fail(u.name, ErrorCode.duplicate_resource, f"A user credential cannot be altered twice in the same request: {u.name}")
-        elif u.iterations < scram.MIN_ITERATIONS:
+        if refused(u.name, u.mechanism, mech):
+            continue
+        if u.iterations < scram.MIN_ITERATIONS:
             fail(u.name, ErrorCode.unacceptable_credential, f"Too few iterations: {u.iterations}")
         elif u.iterations > scram.MAX_ITERATIONS:
             fail(u.name, ErrorCode.unacceptable_credential, f"Too many iterations: {u.iterations}")

@@ -14,13 +14,13 @@ import (
 
 // admin runs kadm through a topic's and a group's life and reports every step; the test asserts.
 func admin(f flags) {
-	ctx, cancel := context.WithTimeout(context.Background(), wire.Deadline(f.timeout))
+	ctx, cancel := context.WithTimeout(context.Background(), wire.Deadline(f.Timeout))
 	defer cancel()
 	cl := newClient(f)
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	steps := map[string]any{}
-	topic := f.topic
+	topic := f.Topic
 
 	// Topics.
 	created, err := adm.CreateTopics(ctx, 3, 1, map[string]*string{"retention.ms": kadm.StringPtr("3600000")}, topic)
@@ -70,7 +70,7 @@ func admin(f flags) {
 	for i := 0; i < 30; i++ {
 		recs = append(recs, &kgo.Record{Key: []byte("k" + strconv.Itoa(i)), Value: []byte("v" + strconv.Itoa(i))})
 	}
-	steps["produce"] = map[string]any{"error": errText(prod.ProduceSync(ctx, recs...).FirstErr())}
+	steps["produce"] = map[string]any{"error": wire.ErrText(prod.ProduceSync(ctx, recs...).FirstErr())}
 	prod.Close()
 	ends, err := adm.ListEndOffsets(ctx, topic)
 	steps["end_offsets"] = listedOffsets(ends, err)
@@ -99,7 +99,7 @@ func admin(f flags) {
 	ra, err := adm.ListPartitionReassignments(ctx, p0)
 	steps["list_reassignments"] = map[string]any{"error": errInfo(err), "count": len(ra[topic])}
 
-	member := newClient(f, kgo.ConsumerGroup(f.group), kgo.ConsumeTopics(topic),
+	member := newClient(f, kgo.ConsumerGroup(f.Group), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit(),
 		kgo.FetchMaxWait(200*time.Millisecond))
 	n := 0
@@ -113,36 +113,36 @@ func admin(f flags) {
 	steps["group_consumed"] = n
 	lg, err := adm.ListGroups(ctx)
 	steps["list_groups"] = listGroups(lg, err)
-	dg, err := adm.DescribeGroups(ctx, f.group)
-	steps["describe_group_active"] = describeGroup(dg, err, f.group, topic)
-	fo, err := adm.FetchOffsets(ctx, f.group)
+	dg, err := adm.DescribeGroups(ctx, f.Group)
+	steps["describe_group_active"] = describeGroup(dg, err, f.Group, topic)
+	fo, err := adm.FetchOffsets(ctx, f.Group)
 	steps["fetch_offsets"] = offsetResponses(fo, err, topic)
-	lag, err := adm.Lag(ctx, f.group)
+	lag, err := adm.Lag(ctx, f.Group)
 	if err == nil {
-		l := lag[f.group]
+		l := lag[f.Group]
 		steps["lag"] = map[string]any{"total": l.Lag.Total(), "error": errInfo(l.Error())}
 	} else {
 		steps["lag"] = map[string]any{"error": errInfo(err)}
 	}
 	member.Close()
-	dg, err = adm.DescribeGroups(ctx, f.group)
-	steps["describe_group_empty"] = describeGroup(dg, err, f.group, topic)
+	dg, err = adm.DescribeGroups(ctx, f.Group)
+	steps["describe_group_empty"] = describeGroup(dg, err, f.Group, topic)
 
 	set := kadm.Offsets{}
 	set.Add(kadm.Offset{Topic: topic, Partition: 0, At: 1, LeaderEpoch: -1})
-	co, err := adm.CommitOffsets(ctx, f.group, set)
+	co, err := adm.CommitOffsets(ctx, f.Group, set)
 	steps["commit_offsets"] = offsetResponses(co, err, topic)
-	fo, err = adm.FetchOffsets(ctx, f.group)
+	fo, err = adm.FetchOffsets(ctx, f.Group)
 	steps["fetch_after_commit"] = offsetResponses(fo, err, topic)
 
 	var p1 kadm.TopicsSet
 	p1.Add(topic, 1)
-	do, err := adm.DeleteOffsets(ctx, f.group, p1)
+	do, err := adm.DeleteOffsets(ctx, f.Group, p1)
 	if err == nil {
 		err = do.Error()
 	}
 	steps["delete_group_offset"] = map[string]any{"error": errInfo(err)}
-	fo, err = adm.FetchOffsets(ctx, f.group)
+	fo, err = adm.FetchOffsets(ctx, f.Group)
 	steps["fetch_after_offset_delete"] = offsetResponses(fo, err, topic)
 
 	delr := kadm.Offsets{}
@@ -155,8 +155,8 @@ func admin(f flags) {
 	starts, err := adm.ListStartOffsets(ctx, topic)
 	steps["start_offsets"] = listedOffsets(starts, err)
 
-	dgr, err := adm.DeleteGroups(ctx, f.group)
-	steps["delete_group"] = map[string]any{"error": errInfo(firstErr(err, dgr[f.group].Err))}
+	dgr, err := adm.DeleteGroups(ctx, f.Group)
+	steps["delete_group"] = map[string]any{"error": errInfo(firstErr(err, dgr[f.Group].Err))}
 	lg, err = adm.ListGroups(ctx)
 	steps["list_groups_after_delete"] = listGroups(lg, err)
 

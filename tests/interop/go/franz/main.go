@@ -26,11 +26,9 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,71 +40,19 @@ import (
 	"odradek.test/gointerop/internal/wire"
 )
 
+// flags are the shared ones, and how to reach a secured listener (secure.go).
 type flags struct {
-	brokers     string
-	topic       string
-	codec       string
-	acks        string
-	partitioner string
-	partitions  int
-	group       string
-	name        string
-	rate        float64
-	timeout     float64
-	prefix      string
-	isolation   string
-	id          string
-	out         string
-	batch       int
-	abortEvery  int
-	sec         security
+	wire.Flags
+	sec security
 }
 
 func main() {
-	if len(os.Args) < 2 {
-		wire.Fatal("usage: franz produce|consume|load|group|admin|txn|ctp|roundtrip [flags]")
-	}
-	cmd := os.Args[1]
 	var f flags
-	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
-	fs.StringVar(&f.brokers, "brokers", "", "bootstrap servers, comma separated")
-	fs.StringVar(&f.topic, "topic", "", "topic")
-	fs.StringVar(&f.codec, "codec", "none", "none, gzip, snappy, lz4 or zstd")
-	fs.StringVar(&f.acks, "acks", "all", "0, 1 or all")
-	fs.StringVar(&f.partitioner, "partitioner", "default", "default (franz-go's, murmur2 for keys) or manual (each record's partition)")
-	fs.IntVar(&f.partitions, "partitions", 0, "number of partitions (load; consume: 0 = from metadata)")
-	fs.StringVar(&f.group, "group", "", "consumer group")
-	fs.StringVar(&f.name, "name", "", "member name printed in group events")
-	fs.Float64Var(&f.rate, "rate", 400, "load: records per second")
-	fs.Float64Var(&f.timeout, "timeout", 60, "seconds before giving up")
-	fs.StringVar(&f.prefix, "prefix", "F", "load: value prefix")
-	fs.StringVar(&f.isolation, "isolation", "uncommitted", "consume: uncommitted or committed (read_committed)")
-	fs.StringVar(&f.id, "id", "", "txn, ctp: transactional id")
-	fs.StringVar(&f.out, "out", "", "ctp: output topic")
-	fs.IntVar(&f.batch, "batch", 10, "ctp: most records per transaction")
-	fs.IntVar(&f.abortEvery, "abort-every", 0, "ctp: abort every n-th transaction (0: never)")
-	f.sec.register(fs)
-	fs.Parse(os.Args[2:])
-	switch cmd {
-	case "produce":
-		produce(f)
-	case "consume":
-		consume(f)
-	case "load":
-		load(f)
-	case "group":
-		group(f)
-	case "admin":
-		admin(f)
-	case "txn":
-		txn(f)
-	case "ctp":
-		ctp(f)
-	case "roundtrip":
-		roundtrip(f)
-	default:
-		wire.Fatal("unknown subcommand %q", cmd)
-	}
+	cmd := wire.Parse("franz", "F", "default (franz-go's, murmur2 for keys) or manual (each record's partition)", &f.Flags, f.sec.register)
+	wire.Run(cmd, f, map[string]func(flags){
+		"produce": produce, "consume": consume, "load": load, "group": group, "admin": admin, "txn": txn, "ctp": ctp,
+		"roundtrip": roundtrip,
+	})
 }
 
 func codec(name string) kgo.CompressionCodec {
@@ -140,20 +86,13 @@ func acks(name string) kgo.Acks {
 }
 
 func newClient(f flags, opts ...kgo.Opt) *kgo.Client {
-	base := []kgo.Opt{kgo.SeedBrokers(wire.Brokers(f.brokers)...), kgo.ClientID("odradek-franz-" + os.Args[1])}
+	base := []kgo.Opt{kgo.SeedBrokers(wire.Brokers(f.Brokers)...), kgo.ClientID("odradek-franz-" + os.Args[1])}
 	base = append(base, f.sec.opts()...)
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		wire.Fatal("kgo.NewClient: %v", err)
 	}
 	return cl
-}
-
-func errText(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }
 
 // errInfo is a Kafka error as its code and name (kerr), or the text of any other error.
@@ -172,15 +111,15 @@ func errInfo(err error) map[string]any {
 func produce(f flags) {
 	in := wire.ReadInput()
 	opts := []kgo.Opt{
-		kgo.DefaultProduceTopic(f.topic),
-		kgo.ProducerBatchCompression(codec(f.codec)),
-		kgo.RequiredAcks(acks(f.acks)),
+		kgo.DefaultProduceTopic(f.Topic),
+		kgo.ProducerBatchCompression(codec(f.Codec)),
+		kgo.RequiredAcks(acks(f.Acks)),
 		kgo.ProducerLinger(5 * time.Millisecond),
 	}
-	if f.acks != "all" {
+	if f.Acks != "all" {
 		opts = append(opts, kgo.DisableIdempotentWrite()) // idempotence needs acks=all
 	}
-	if f.partitioner == "manual" {
+	if f.Partitioner == "manual" {
 		opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	}
 	cl := newClient(f, opts...)
@@ -199,7 +138,7 @@ func produce(f flags) {
 		}
 		recs[i] = kr
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), wire.Deadline(f.timeout))
+	ctx, cancel := context.WithTimeout(context.Background(), wire.Deadline(f.Timeout))
 	defer cancel()
 	// ProduceSync lists results in the order they completed: put them back in input order.
 	index := make(map[*kgo.Record]int, len(recs))
@@ -208,7 +147,7 @@ func produce(f flags) {
 	}
 	out := make([]wire.Record, len(recs))
 	for _, res := range cl.ProduceSync(ctx, recs...) {
-		out[index[res.Record]] = wire.Record{Partition: wire.Int32(res.Record.Partition), Offset: res.Record.Offset, Error: errText(res.Err)}
+		out[index[res.Record]] = wire.Record{Partition: wire.Int32(res.Record.Partition), Offset: res.Record.Offset, Error: wire.ErrText(res.Err)}
 	}
 	wire.Emit(map[string]any{"records": out})
 }
@@ -231,16 +170,16 @@ func endOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]in
 // readToEnd reads every partition of topic from its start to the high watermark it had when the
 // read began.
 func readToEnd(f flags) (map[int32]int64, []wire.Record, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), wire.Deadline(f.timeout))
+	ctx, cancel := context.WithTimeout(context.Background(), wire.Deadline(f.Timeout))
 	defer cancel()
 	admCl := newClient(f)
-	ends, err := endOffsets(ctx, admCl, f.topic)
+	ends, err := endOffsets(ctx, admCl, f.Topic)
 	admCl.Close()
 	if err != nil {
 		return nil, nil, fmt.Errorf("end offsets: %w", err)
 	}
-	if f.partitions > 0 && len(ends) != f.partitions {
-		return ends, nil, fmt.Errorf("expected %d partitions, listed %d", f.partitions, len(ends))
+	if f.Partitions > 0 && len(ends) != f.Partitions {
+		return ends, nil, fmt.Errorf("expected %d partitions, listed %d", f.Partitions, len(ends))
 	}
 	parts := map[int32]kgo.Offset{}
 	next := map[int32]int64{}
@@ -256,9 +195,9 @@ func readToEnd(f flags) (map[int32]int64, []wire.Record, error) {
 	}
 	// control records (transaction markers) kept, to count them as progress: a partition may
 	// end in a marker, or (read_committed) in an aborted transaction and its marker
-	opts := []kgo.Opt{kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{f.topic: parts}), kgo.FetchMaxWait(200 * time.Millisecond),
+	opts := []kgo.Opt{kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{f.Topic: parts}), kgo.FetchMaxWait(200 * time.Millisecond),
 		kgo.KeepControlRecords()}
-	if f.isolation == "committed" {
+	if f.Isolation == "committed" {
 		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}
 	cl := newClient(f, opts...)
@@ -312,66 +251,44 @@ func fromKgo(r *kgo.Record) wire.Record {
 
 func consume(f flags) {
 	ends, recs, err := readToEnd(f)
-	endsOut := map[string]int64{}
-	for p, e := range ends {
-		endsOut[strconv.Itoa(int(p))] = e
-	}
-	wire.Emit(map[string]any{"ends": endsOut, "records": recs, "error": errText(err)})
+	wire.EmitRead(ends, recs, err)
 }
 
 // load produces numbered values round-robin over the partitions with acks=all (idempotent, the
 // default) at a steady rate until "stop" or EOF on stdin, printing each acknowledgement.
 func load(f flags) {
-	if f.partitions <= 0 {
+	if f.Partitions <= 0 {
 		wire.Fatal("load needs --partitions")
 	}
 	cl := newClient(f,
-		kgo.DefaultProduceTopic(f.topic),
+		kgo.DefaultProduceTopic(f.Topic),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(2*time.Millisecond),
 		kgo.MetadataMinAge(250*time.Millisecond),
 		kgo.MetadataMaxAge(2*time.Second),
 	)
-	cmds := wire.Commands()
 	var acked, failed atomic.Int64
 	var samples sync.Map
-	interval := time.Duration(float64(time.Second) / f.rate)
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	deadline := time.After(wire.Deadline(f.timeout))
-	seq := 0
-loop:
-	for {
-		select {
-		case c, ok := <-cmds:
-			if !ok || c == "stop" {
-				break loop
+	sent := wire.Paced(f.Rate, f.Timeout, func(seq int) {
+		r := &kgo.Record{Value: wire.Value(f.Prefix, seq), Partition: int32(seq % f.Partitions)}
+		cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
+			if err != nil {
+				failed.Add(1)
+				samples.LoadOrStore(err.Error(), true)
+				return
 			}
-		case <-deadline:
-			break loop
-		case <-tick.C:
-			v := wire.Value(f.prefix, seq)
-			r := &kgo.Record{Value: v, Partition: int32(seq % f.partitions)}
-			seq++
-			cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
-				if err != nil {
-					failed.Add(1)
-					samples.LoadOrStore(err.Error(), true)
-					return
-				}
-				acked.Add(1)
-				wire.Emit(map[string]any{"p": r.Partition, "o": r.Offset, "v": string(r.Value)})
-			})
-		}
-	}
+			acked.Add(1)
+			wire.Emit(map[string]any{"p": r.Partition, "o": r.Offset, "v": string(r.Value)})
+		})
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	flushErr := cl.Flush(ctx)
 	cancel()
 	var errs []string
 	samples.Range(func(k, _ any) bool { errs = append(errs, k.(string)); return len(errs) < 10 })
-	wire.Emit(map[string]any{"done": true, "sent": seq, "acked": acked.Load(), "failed": failed.Load(),
-		"errors": errs, "flush_error": errText(flushErr)})
+	wire.Emit(map[string]any{"done": true, "sent": sent, "acked": acked.Load(), "failed": failed.Load(),
+		"errors": errs, "flush_error": wire.ErrText(flushErr)})
 	cl.Close()
 }
 
@@ -379,22 +296,18 @@ loop:
 // committed synchronously after every poll, before the client may rebalance again
 // (BlockRebalanceOnPoll), so a partition that moves resumes exactly where it was left.
 func group(f flags) {
-	emit := func(event string, fields map[string]any) {
-		fields["event"] = event
-		fields["member"] = f.name
-		wire.Emit(fields)
-	}
+	emit := wire.MemberEvents(f.Name)
 	parts := func(m map[string][]int32) []int32 {
 		var ps []int32
-		for _, p := range m[f.topic] {
+		for _, p := range m[f.Topic] {
 			ps = append(ps, p)
 		}
 		sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
 		return ps
 	}
 	cl := newClient(f,
-		kgo.ConsumerGroup(f.group),
-		kgo.ConsumeTopics(f.topic),
+		kgo.ConsumerGroup(f.Group),
+		kgo.ConsumeTopics(f.Topic),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
@@ -413,7 +326,7 @@ func group(f flags) {
 		}),
 	)
 	cmds := wire.Commands()
-	deadline := time.Now().Add(wire.Deadline(f.timeout))
+	deadline := time.Now().Add(wire.Deadline(f.Timeout))
 	leaving := false
 	for !leaving && time.Now().Before(deadline) {
 		select {
@@ -441,7 +354,7 @@ func group(f flags) {
 			for i, r := range recs {
 				got[i] = []any{r.Partition, r.Offset, string(r.Value)}
 			}
-			emit("records", map[string]any{"records": got, "commit_error": errText(err)})
+			emit("records", map[string]any{"records": got, "commit_error": wire.ErrText(err)})
 		}
 		cl.AllowRebalance()
 	}

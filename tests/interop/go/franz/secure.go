@@ -81,7 +81,7 @@ func (s *security) opts() []kgo.Opt {
 // and commits. Errors are reported, never fatal: {"produced", "consumed", "committed", "error",
 // "auth_error"} (auth_error: the error is the broker refusing our credentials or certificate).
 func roundtrip(f flags) {
-	ctx, cancel := context.WithTimeout(context.Background(), wire.Deadline(f.timeout))
+	ctx, cancel := context.WithTimeout(context.Background(), wire.Deadline(f.Timeout))
 	defer cancel()
 	out := map[string]any{"produced": 0, "consumed": 0, "committed": false, "error": "", "auth_error": false}
 	fail := func(err error) {
@@ -92,7 +92,7 @@ func roundtrip(f flags) {
 		wire.Emit(out)
 	}
 	n := f.sec.records
-	prod := newClient(f, kgo.DefaultProduceTopic(f.topic), kgo.ProducerLinger(5*time.Millisecond))
+	prod := newClient(f, kgo.DefaultProduceTopic(f.Topic), kgo.ProducerLinger(5*time.Millisecond))
 	// kgo retries metadata on a refused login for seconds: a ping reports the refusal at once
 	if err := prod.Ping(ctx); err != nil {
 		prod.Close()
@@ -110,7 +110,7 @@ func roundtrip(f flags) {
 	}
 	prod.Close()
 	out["produced"] = n
-	cons := newClient(f, kgo.ConsumerGroup(f.group), kgo.ConsumeTopics(f.topic), kgo.DisableAutoCommit(),
+	cons := newClient(f, kgo.ConsumerGroup(f.Group), kgo.ConsumeTopics(f.Topic), kgo.DisableAutoCommit(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
 	defer cons.Close()
 	got := 0

@@ -19,20 +19,20 @@ import (
 // one fences it and commits "p3", and the zombie's next records ("yy") are refused by the
 // partition leaders. Prints {"steps": {step: error or null}}.
 func txn(f flags) {
-	if f.id == "" || f.partitions <= 0 {
+	if f.ID == "" || f.Partitions <= 0 {
 		wire.Fatal("txn needs --id and --partitions")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), wire.Deadline(f.timeout))
+	ctx, cancel := context.WithTimeout(context.Background(), wire.Deadline(f.Timeout))
 	defer cancel()
 	newTxn := func() *kgo.Client {
-		return newClient(f, kgo.TransactionalID(f.id), kgo.DefaultProduceTopic(f.topic),
+		return newClient(f, kgo.TransactionalID(f.ID), kgo.DefaultProduceTopic(f.Topic),
 			kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.TransactionTimeout(60*time.Second),
 			kgo.ProducerLinger(2*time.Millisecond), kgo.RecordRetries(3))
 	}
 	send := func(cl *kgo.Client, tag string) error {
 		recs := make([]*kgo.Record, 10)
 		for i := range recs {
-			recs[i] = &kgo.Record{Value: []byte(fmt.Sprintf("%s-%02d", tag, i)), Partition: int32(i % f.partitions)}
+			recs[i] = &kgo.Record{Value: []byte(fmt.Sprintf("%s-%02d", tag, i)), Partition: int32(i % f.Partitions)}
 		}
 		return cl.ProduceSync(ctx, recs...).FirstErr()
 	}
@@ -78,22 +78,22 @@ func txn(f flags) {
 // most --batch records per transaction; every --abort-every-th transaction is aborted instead
 // (its records are read again). One line per transaction; stops on "stop" or EOF on stdin.
 func ctp(f flags) {
-	if f.id == "" || f.out == "" || f.group == "" {
+	if f.ID == "" || f.Out == "" || f.Group == "" {
 		wire.Fatal("ctp needs --id, --out and --group")
 	}
 	sess, err := kgo.NewGroupTransactSession(
-		kgo.SeedBrokers(wire.Brokers(f.brokers)...),
+		kgo.SeedBrokers(wire.Brokers(f.Brokers)...),
 		kgo.ClientID("odradek-franz-ctp"),
-		kgo.TransactionalID(f.id),
+		kgo.TransactionalID(f.ID),
 		kgo.TransactionTimeout(10*time.Second),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumerGroup(f.group),
-		kgo.ConsumeTopics(f.topic),
+		kgo.ConsumerGroup(f.Group),
+		kgo.ConsumeTopics(f.Topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.SessionTimeout(6*time.Second),
 		kgo.HeartbeatInterval(500*time.Millisecond),
 		kgo.FetchMaxWait(200*time.Millisecond),
-		kgo.DefaultProduceTopic(f.out),
+		kgo.DefaultProduceTopic(f.Out),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(2*time.Millisecond),
 	)
@@ -101,7 +101,7 @@ func ctp(f flags) {
 		wire.Fatal("NewGroupTransactSession: %v", err)
 	}
 	cmds := wire.Commands()
-	deadline := time.Now().Add(wire.Deadline(f.timeout))
+	deadline := time.Now().Add(wire.Deadline(f.Timeout))
 	n := 0
 	for time.Now().Before(deadline) {
 		select {
@@ -113,7 +113,7 @@ func ctp(f flags) {
 		default:
 		}
 		pctx, pcancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		fetches := sess.PollRecords(pctx, f.batch)
+		fetches := sess.PollRecords(pctx, f.Batch)
 		pcancel()
 		for _, fe := range fetches.Errors() {
 			if fe.Err != context.DeadlineExceeded {
@@ -142,13 +142,13 @@ func ctp(f flags) {
 		}
 		n++
 		try := kgo.TryCommit
-		if f.abortEvery > 0 && n%f.abortEvery == 0 {
+		if f.AbortEvery > 0 && n%f.AbortEvery == 0 {
 			try = kgo.TryAbort
 		}
 		committed, err := sess.End(ctx, try)
 		cancel()
 		mu.Lock()
-		pe := errText(produceErr)
+		pe := wire.ErrText(produceErr)
 		mu.Unlock()
 		got := make([][]any, len(recs))
 		for i, r := range recs {

@@ -24,7 +24,7 @@ func admin(f flags) {
 		wire.Fatal("NewClusterAdmin: %v", err)
 	}
 	steps := map[string]any{}
-	topic := f.topic
+	topic := f.Topic
 	str := func(s string) *string { return &s }
 
 	// Topics.
@@ -99,7 +99,7 @@ func admin(f flags) {
 	pcfg := config(f)
 	pcfg.Producer.Return.Successes = true
 	pcfg.Producer.RequiredAcks = sarama.WaitForAll
-	prod, err := sarama.NewSyncProducer(wire.Brokers(f.brokers), pcfg)
+	prod, err := sarama.NewSyncProducer(wire.Brokers(f.Brokers), pcfg)
 	if err != nil {
 		wire.Fatal("NewSyncProducer: %v", err)
 	}
@@ -108,7 +108,7 @@ func admin(f flags) {
 		msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("k" + strconv.Itoa(i)),
 			Value: sarama.StringEncoder("v" + strconv.Itoa(i))})
 	}
-	steps["produce"] = map[string]any{"error": errText(prod.SendMessages(msgs))}
+	steps["produce"] = map[string]any{"error": wire.ErrText(prod.SendMessages(msgs))}
 	prod.Close()
 	ends := map[string]int64{}
 	for p := int32(0); p < 5; p++ {
@@ -170,7 +170,7 @@ func admin(f flags) {
 	gcfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	gcfg.Consumer.Offsets.AutoCommit.Enable = false
 	gcfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
-	cg, err := sarama.NewConsumerGroup(wire.Brokers(f.brokers), f.group, gcfg)
+	cg, err := sarama.NewConsumerGroup(wire.Brokers(f.Brokers), f.Group, gcfg)
 	if err != nil {
 		wire.Fatal("NewConsumerGroup: %v", err)
 	}
@@ -179,20 +179,20 @@ func admin(f flags) {
 	go func() { consumed <- cg.Consume(context.Background(), []string{topic}, m) }()
 	select {
 	case <-m.done:
-	case <-time.After(wire.Deadline(f.timeout)):
+	case <-time.After(wire.Deadline(f.Timeout)):
 		steps["group_timeout"] = true
 	}
 	steps["group_consumed"] = m.n.Load()
 	groups, err := adm.ListConsumerGroups()
 	steps["list_groups"] = map[string]any{"groups": groups, "error": errInfo(err)}
-	steps["describe_group_active"] = describeGroup(adm, f.group, topic)
-	steps["fetch_offsets"] = groupOffsets(adm, f.group, topic)
+	steps["describe_group_active"] = describeGroup(adm, f.Group, topic)
+	steps["fetch_offsets"] = groupOffsets(adm, f.Group, topic)
 	close(m.release)
 	<-consumed
 	cg.Close()
-	steps["describe_group_empty"] = describeGroup(adm, f.group, topic)
+	steps["describe_group_empty"] = describeGroup(adm, f.Group, topic)
 
-	resp, err := adm.AlterConsumerGroupOffsets(f.group, map[string]map[int32]sarama.OffsetAndMetadata{
+	resp, err := adm.AlterConsumerGroupOffsets(f.Group, map[string]map[int32]sarama.OffsetAndMetadata{
 		topic: {0: {Offset: 1, LeaderEpoch: -1}}}, nil)
 	ac := map[string]any{"error": errInfo(err)}
 	if resp != nil {
@@ -201,7 +201,7 @@ func admin(f flags) {
 		}
 	}
 	steps["commit_offsets"] = ac
-	steps["fetch_after_commit"] = groupOffsets(adm, f.group, topic)
+	steps["fetch_after_commit"] = groupOffsets(adm, f.Group, topic)
 
 	err = adm.DeleteRecords(topic, map[int32]int64{0: 1})
 	steps["delete_records"] = map[string]any{"error": errInfo(err)}
@@ -215,10 +215,10 @@ func admin(f flags) {
 	}
 	steps["start_offsets"] = map[string]any{"offsets": starts}
 
-	err = adm.DeleteConsumerGroupOffset(f.group, topic, 1)
+	err = adm.DeleteConsumerGroupOffset(f.Group, topic, 1)
 	steps["delete_group_offset"] = map[string]any{"error": errInfo(err)}
-	steps["fetch_after_offset_delete"] = groupOffsets(adm, f.group, topic)
-	err = adm.DeleteConsumerGroup(f.group)
+	steps["fetch_after_offset_delete"] = groupOffsets(adm, f.Group, topic)
+	err = adm.DeleteConsumerGroup(f.Group)
 	steps["delete_group"] = map[string]any{"error": errInfo(err)}
 	groups, err = adm.ListConsumerGroups()
 	steps["list_groups_after_delete"] = map[string]any{"groups": groups, "error": errInfo(err)}

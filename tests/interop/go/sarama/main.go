@@ -14,13 +14,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,72 +28,23 @@ import (
 	"odradek.test/gointerop/internal/wire"
 )
 
+// flags: the shared ones, and sarama's own.
 type flags struct {
-	brokers     string
-	topic       string
-	codec       string
-	acks        string
-	partitioner string
-	partitions  int
-	group       string
-	name        string
-	rate        float64
-	timeout     float64
-	prefix      string
-	version     string
-	idempotent  bool
-	isolation   string
-	id          string
-	out         string
-	batch       int
-	abortEvery  int
+	wire.Flags
+	version    string
+	idempotent bool
 }
 
 func main() {
-	if len(os.Args) < 2 {
-		wire.Fatal("usage: sarama produce|consume|load|group|admin|txn|ctp [flags]")
-	}
-	cmd := os.Args[1]
 	var f flags
-	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
-	fs.StringVar(&f.brokers, "brokers", "", "bootstrap servers, comma separated")
-	fs.StringVar(&f.topic, "topic", "", "topic")
-	fs.StringVar(&f.codec, "codec", "none", "none, gzip, snappy, lz4 or zstd")
-	fs.StringVar(&f.acks, "acks", "all", "0, 1 or all")
-	fs.StringVar(&f.partitioner, "partitioner", "default", "default (sarama's hash partitioner) or manual")
-	fs.IntVar(&f.partitions, "partitions", 0, "number of partitions (load; consume: 0 = from metadata)")
-	fs.StringVar(&f.group, "group", "", "consumer group")
-	fs.StringVar(&f.name, "name", "", "member name printed in group events")
-	fs.Float64Var(&f.rate, "rate", 400, "load: records per second")
-	fs.Float64Var(&f.timeout, "timeout", 60, "seconds before giving up")
-	fs.StringVar(&f.prefix, "prefix", "S", "load: value prefix")
-	fs.StringVar(&f.version, "version", "max", "Kafka version sarama is configured for: default, max or e.g. 3.9.0")
-	fs.BoolVar(&f.idempotent, "idempotent", false, "load: idempotent producer")
-	fs.StringVar(&f.isolation, "isolation", "uncommitted", "consume: uncommitted or committed (read_committed)")
-	fs.StringVar(&f.id, "id", "", "txn, ctp: transactional id")
-	fs.StringVar(&f.out, "out", "", "ctp: output topic")
-	fs.IntVar(&f.batch, "batch", 10, "ctp: most records per transaction")
-	fs.IntVar(&f.abortEvery, "abort-every", 0, "ctp: abort every n-th transaction (0: never)")
-	fs.Parse(os.Args[2:])
+	cmd := wire.Parse("sarama", "S", "default (sarama's hash partitioner) or manual", &f.Flags, func(fs *flag.FlagSet) {
+		fs.StringVar(&f.version, "version", "max", "Kafka version sarama is configured for: default, max or e.g. 3.9.0")
+		fs.BoolVar(&f.idempotent, "idempotent", false, "load: idempotent producer")
+	})
 	sarama.Logger = logger{}
-	switch cmd {
-	case "produce":
-		produce(f)
-	case "consume":
-		consume(f)
-	case "load":
-		load(f)
-	case "group":
-		group(f)
-	case "admin":
-		admin(f)
-	case "txn":
-		txn(f)
-	case "ctp":
-		ctp(f)
-	default:
-		wire.Fatal("unknown subcommand %q", cmd)
-	}
+	wire.Run(cmd, f, map[string]func(flags){
+		"produce": produce, "consume": consume, "load": load, "group": group, "admin": admin, "txn": txn, "ctp": ctp,
+	})
 }
 
 // logger sends sarama's log to stderr (the test shows it when something fails).
@@ -128,18 +77,11 @@ func config(f flags) *sarama.Config {
 }
 
 func newClient(f flags, cfg *sarama.Config) sarama.Client {
-	cl, err := sarama.NewClient(wire.Brokers(f.brokers), cfg)
+	cl, err := sarama.NewClient(wire.Brokers(f.Brokers), cfg)
 	if err != nil {
 		wire.Fatal("sarama.NewClient: %v", err)
 	}
 	return cl
-}
-
-func errText(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }
 
 // errInfo is a Kafka error as its code (sarama's KError) and text, or the text of any other error.
@@ -192,12 +134,12 @@ func acks(name string) sarama.RequiredAcks {
 func produce(f flags) {
 	in := wire.ReadInput()
 	cfg := config(f)
-	cfg.Producer.Compression = codec(f.codec)
-	cfg.Producer.RequiredAcks = acks(f.acks)
+	cfg.Producer.Compression = codec(f.Codec)
+	cfg.Producer.RequiredAcks = acks(f.Acks)
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.Flush.Frequency = 5 * time.Millisecond
-	cfg.Producer.Timeout = wire.Deadline(f.timeout)
-	if f.partitioner == "manual" {
+	cfg.Producer.Timeout = wire.Deadline(f.Timeout)
+	if f.Partitioner == "manual" {
 		cfg.Producer.Partitioner = sarama.NewManualPartitioner
 	}
 	cl := newClient(f, cfg)
@@ -208,7 +150,7 @@ func produce(f flags) {
 	}
 	msgs := make([]*sarama.ProducerMessage, len(in.Records))
 	for i, r := range in.Records {
-		m := &sarama.ProducerMessage{Topic: f.topic}
+		m := &sarama.ProducerMessage{Topic: f.Topic}
 		if r.Key != nil {
 			m.Key = sarama.ByteEncoder(r.Key)
 		}
@@ -240,7 +182,7 @@ func produce(f flags) {
 	p.Close()
 	out := make([]wire.Record, len(msgs))
 	for i, m := range msgs {
-		out[i] = wire.Record{Partition: wire.Int32(m.Partition), Offset: m.Offset, Error: errText(failed[m])}
+		out[i] = wire.Record{Partition: wire.Int32(m.Partition), Offset: m.Offset, Error: wire.ErrText(failed[m])}
 	}
 	wire.Emit(map[string]any{"records": out})
 }
@@ -249,21 +191,21 @@ func produce(f flags) {
 // the read began, with sarama's partition consumers.
 func readToEnd(f flags) (map[int32]int64, []wire.Record, error) {
 	cfg := config(f)
-	if f.isolation == "committed" {
+	if f.Isolation == "committed" {
 		cfg.Consumer.IsolationLevel = sarama.ReadCommitted
 	}
 	cl := newClient(f, cfg)
 	defer cl.Close()
-	parts, err := cl.Partitions(f.topic)
+	parts, err := cl.Partitions(f.Topic)
 	if err != nil {
 		return nil, nil, fmt.Errorf("partitions: %w", err)
 	}
-	if f.partitions > 0 && len(parts) != f.partitions {
-		return nil, nil, fmt.Errorf("expected %d partitions, metadata has %d", f.partitions, len(parts))
+	if f.Partitions > 0 && len(parts) != f.Partitions {
+		return nil, nil, fmt.Errorf("expected %d partitions, metadata has %d", f.Partitions, len(parts))
 	}
 	ends := map[int32]int64{}
 	for _, p := range parts {
-		end, err := cl.GetOffset(f.topic, p, sarama.OffsetNewest)
+		end, err := cl.GetOffset(f.Topic, p, sarama.OffsetNewest)
 		if err != nil {
 			return ends, nil, fmt.Errorf("end offset of %d: %w", p, err)
 		}
@@ -274,13 +216,13 @@ func readToEnd(f flags) (map[int32]int64, []wire.Record, error) {
 		return ends, nil, err
 	}
 	defer consumer.Close()
-	deadline := time.After(wire.Deadline(f.timeout))
+	deadline := time.After(wire.Deadline(f.Timeout))
 	var out []wire.Record
 	for _, p := range parts {
 		if ends[p] == 0 {
 			continue
 		}
-		pc, err := consumer.ConsumePartition(f.topic, p, sarama.OffsetOldest)
+		pc, err := consumer.ConsumePartition(f.Topic, p, sarama.OffsetOldest)
 		if err != nil {
 			return ends, out, fmt.Errorf("consume %d: %w", p, err)
 		}
@@ -320,17 +262,13 @@ func fromSarama(m *sarama.ConsumerMessage) wire.Record {
 
 func consume(f flags) {
 	ends, recs, err := readToEnd(f)
-	endsOut := map[string]int64{}
-	for p, e := range ends {
-		endsOut[strconv.Itoa(int(p))] = e
-	}
-	wire.Emit(map[string]any{"ends": endsOut, "records": recs, "error": errText(err)})
+	wire.EmitRead(ends, recs, err)
 }
 
 // load produces numbered values round-robin over the partitions with acks=all from an
 // AsyncProducer at a steady rate until "stop" or EOF on stdin, printing each acknowledgement.
 func load(f flags) {
-	if f.partitions <= 0 {
+	if f.Partitions <= 0 {
 		wire.Fatal("load needs --partitions")
 	}
 	cfg := config(f)
@@ -371,32 +309,16 @@ func load(f flags) {
 			samples.LoadOrStore(e.Err.Error(), true)
 		}
 	}()
-	cmds := wire.Commands()
-	tick := time.NewTicker(time.Duration(float64(time.Second) / f.rate))
-	defer tick.Stop()
-	deadline := time.After(wire.Deadline(f.timeout))
-	seq := 0
-loop:
-	for {
-		select {
-		case c, ok := <-cmds:
-			if !ok || c == "stop" {
-				break loop
-			}
-		case <-deadline:
-			break loop
-		case <-tick.C:
-			p.Input() <- &sarama.ProducerMessage{Topic: f.topic, Partition: int32(seq % f.partitions),
-				Value: sarama.ByteEncoder(wire.Value(f.prefix, seq))}
-			seq++
-		}
-	}
+	sent := wire.Paced(f.Rate, f.Timeout, func(seq int) {
+		p.Input() <- &sarama.ProducerMessage{Topic: f.Topic, Partition: int32(seq % f.Partitions),
+			Value: sarama.ByteEncoder(wire.Value(f.Prefix, seq))}
+	})
 	p.AsyncClose() // flushes what is buffered, then closes Successes and Errors
 	wg.Wait()
 	cl.Close()
 	var errs []string
 	samples.Range(func(k, _ any) bool { errs = append(errs, k.(string)); return len(errs) < 10 })
-	wire.Emit(map[string]any{"done": true, "sent": seq, "acked": acked.Load(), "failed": failed.Load(), "errors": errs})
+	wire.Emit(map[string]any{"done": true, "sent": sent, "acked": acked.Load(), "failed": failed.Load(), "errors": errs})
 }
 
 // handler is a consumer group member's callbacks: it reports each session's claims and commits
@@ -407,42 +329,51 @@ type handler struct {
 }
 
 func (h handler) Setup(s sarama.ConsumerGroupSession) error {
-	ps := append([]int32(nil), s.Claims()[h.f.topic]...)
+	ps := append([]int32(nil), s.Claims()[h.f.Topic]...)
 	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
 	h.emit("assigned", map[string]any{"partitions": ps, "generation": s.GenerationID()})
 	return nil
 }
 
 func (h handler) Cleanup(s sarama.ConsumerGroupSession) error {
-	ps := append([]int32(nil), s.Claims()[h.f.topic]...)
+	ps := append([]int32(nil), s.Claims()[h.f.Topic]...)
 	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
 	h.emit("revoked", map[string]any{"partitions": ps, "generation": s.GenerationID()})
 	return nil
 }
 
-func (h handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
-	for {
-		var batch []*sarama.ConsumerMessage
+// nextBatch waits for the claim's next message, then takes what else is already there, up to most
+// messages; nil when the claim or the session ended.
+func nextBatch(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim, most int) []*sarama.ConsumerMessage {
+	var batch []*sarama.ConsumerMessage
+	select {
+	case m, ok := <-c.Messages():
+		if !ok {
+			return nil
+		}
+		batch = append(batch, m)
+	case <-s.Context().Done():
+		return nil
+	}
+	for len(batch) < most {
 		select {
 		case m, ok := <-c.Messages():
 			if !ok {
-				return nil
+				return batch
 			}
 			batch = append(batch, m)
-		case <-s.Context().Done():
-			return nil
+		default:
+			return batch
 		}
-	drain:
-		for len(batch) < 500 {
-			select {
-			case m, ok := <-c.Messages():
-				if !ok {
-					break drain
-				}
-				batch = append(batch, m)
-			default:
-				break drain
-			}
+	}
+	return batch
+}
+
+func (h handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
+	for {
+		batch := nextBatch(s, c, 500)
+		if batch == nil {
+			return nil
 		}
 		for _, m := range batch {
 			s.MarkMessage(m, "")
@@ -456,22 +387,21 @@ func (h handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGr
 	}
 }
 
-// group is one member of a consumer group with the range balance strategy; "leave" (or EOF) on
-// stdin ends its session, commits and leaves the group.
-func group(f flags) {
-	emit := func(event string, fields map[string]any) {
-		fields["event"] = event
-		fields["member"] = f.name
-		wire.Emit(fields)
-	}
+// groupConfig is a group member's config: from the oldest offset when the group has none, offsets
+// committed only when the program says so, heartbeats every 500 ms, errors returned.
+func groupConfig(f flags, session time.Duration) *sarama.Config {
 	cfg := config(f)
-	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Consumer.Offsets.AutoCommit.Enable = false
-	cfg.Consumer.Group.Session.Timeout = 10 * time.Second
+	cfg.Consumer.Group.Session.Timeout = session
 	cfg.Consumer.Group.Heartbeat.Interval = 500 * time.Millisecond
 	cfg.Consumer.Return.Errors = true
-	cg, err := sarama.NewConsumerGroup(wire.Brokers(f.brokers), f.group, cfg)
+	return cfg
+}
+
+// newGroup is a consumer group of f.Group with cfg; emit reports its errors as "group_error".
+func newGroup(f flags, cfg *sarama.Config, emit func(string, map[string]any)) sarama.ConsumerGroup {
+	cg, err := sarama.NewConsumerGroup(wire.Brokers(f.Brokers), f.Group, cfg)
 	if err != nil {
 		wire.Fatal("NewConsumerGroup: %v", err)
 	}
@@ -480,18 +410,21 @@ func group(f flags) {
 			emit("group_error", map[string]any{"error": e.Error()})
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), wire.Deadline(f.timeout))
-	go func() {
-		for c := range wire.Commands() {
-			if c == "leave" {
-				break
-			}
-		}
-		cancel()
-	}()
+	return cg
+}
+
+// group is one member of a consumer group with the range balance strategy; "leave" (or EOF) on
+// stdin ends its session, commits and leaves the group.
+func group(f flags) {
+	emit := wire.MemberEvents(f.Name)
+	cfg := groupConfig(f, 10*time.Second)
+	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
+	cg := newGroup(f, cfg, emit)
+	ctx, cancel := wire.Until("leave", f.Timeout)
+	defer cancel()
 	h := handler{f: f, emit: emit}
 	for ctx.Err() == nil {
-		if err := cg.Consume(ctx, []string{f.topic}, h); err != nil && ctx.Err() == nil {
+		if err := cg.Consume(ctx, []string{f.Topic}, h); err != nil && ctx.Err() == nil {
 			emit("consume_error", map[string]any{"error": err.Error()})
 			time.Sleep(100 * time.Millisecond)
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -21,13 +20,13 @@ func txnProducer(f flags) (sarama.SyncProducer, error) {
 	cfg.Producer.Idempotent = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Producer.Return.Successes = true
-	cfg.Producer.Transaction.ID = f.id
+	cfg.Producer.Transaction.ID = f.ID
 	cfg.Producer.Transaction.Timeout = 10 * time.Second
 	cfg.Producer.Transaction.Retry.Backoff = 50 * time.Millisecond
 	cfg.Net.MaxOpenRequests = 1
 	cfg.Producer.Partitioner = sarama.NewManualPartitioner
 	cfg.Producer.Flush.Frequency = 2 * time.Millisecond
-	return sarama.NewSyncProducer(wire.Brokers(f.brokers), cfg)
+	return sarama.NewSyncProducer(wire.Brokers(f.Brokers), cfg)
 }
 
 func txnStatus(p sarama.SyncProducer) string {
@@ -49,13 +48,13 @@ func txnStatus(p sarama.SyncProducer) string {
 // second producer, which commits "p2", the zombie's commit refused; "y" fenced by a third one,
 // which commits "p3", the zombie's "yy" refused); also reports the zombies' transaction status.
 func txn(f flags) {
-	if f.id == "" || f.partitions <= 0 {
+	if f.ID == "" || f.Partitions <= 0 {
 		wire.Fatal("txn needs --id and --partitions")
 	}
 	send := func(p sarama.SyncProducer, tag string) error {
 		msgs := make([]*sarama.ProducerMessage, 10)
 		for i := range msgs {
-			msgs[i] = &sarama.ProducerMessage{Topic: f.topic, Partition: int32(i % f.partitions),
+			msgs[i] = &sarama.ProducerMessage{Topic: f.Topic, Partition: int32(i % f.Partitions),
 				Value: sarama.StringEncoder(fmt.Sprintf("%s-%02d", tag, i))}
 		}
 		err := p.SendMessages(msgs)
@@ -136,7 +135,7 @@ type ctpHandler struct {
 
 func (h ctpHandler) Setup(s sarama.ConsumerGroupSession) error {
 	h.restart.Store(false)
-	wire.Emit(map[string]any{"event": "assigned", "partitions": s.Claims()[h.f.topic], "generation": s.GenerationID()})
+	wire.Emit(map[string]any{"event": "assigned", "partitions": s.Claims()[h.f.Topic], "generation": s.GenerationID()})
 	return nil
 }
 
@@ -144,27 +143,9 @@ func (h ctpHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 
 func (h ctpHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
 	for {
-		var batch []*sarama.ConsumerMessage
-		select {
-		case m, ok := <-c.Messages():
-			if !ok {
-				return nil
-			}
-			batch = append(batch, m)
-		case <-s.Context().Done():
+		batch := nextBatch(s, c, h.f.Batch)
+		if batch == nil {
 			return nil
-		}
-	drain:
-		for len(batch) < h.f.batch {
-			select {
-			case m, ok := <-c.Messages():
-				if !ok {
-					break drain
-				}
-				batch = append(batch, m)
-			default:
-				break drain
-			}
 		}
 		h.mu.Lock()
 		again := h.restart.Load() || s.Context().Err() != nil || h.transact(s, batch)
@@ -179,7 +160,7 @@ func (h ctpHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.Consume
 func (h ctpHandler) transact(s sarama.ConsumerGroupSession, batch []*sarama.ConsumerMessage) bool {
 	*h.n++
 	n := *h.n
-	wantCommit := !(h.f.abortEvery > 0 && n%h.f.abortEvery == 0)
+	wantCommit := !(h.f.AbortEvery > 0 && n%h.f.AbortEvery == 0)
 	got := make([][]any, len(batch))
 	for i, m := range batch {
 		got[i] = []any{m.Partition, m.Offset}
@@ -198,13 +179,13 @@ func (h ctpHandler) transact(s sarama.ConsumerGroupSession, batch []*sarama.Cons
 	msgs := make([]*sarama.ProducerMessage, len(batch))
 	last := batch[len(batch)-1]
 	for i, m := range batch {
-		msgs[i] = &sarama.ProducerMessage{Topic: h.f.out, Partition: m.Partition, Key: sarama.ByteEncoder(m.Key),
+		msgs[i] = &sarama.ProducerMessage{Topic: h.f.Out, Partition: m.Partition, Key: sarama.ByteEncoder(m.Key),
 			Value: sarama.ByteEncoder(append([]byte("out:"), m.Value...))}
 	}
 	err := h.p.SendMessages(msgs)
 	if err == nil {
 		offsets := map[string][]*sarama.PartitionOffsetMetadata{last.Topic: {{Partition: last.Partition, Offset: last.Offset + 1}}}
-		err = h.p.AddOffsetsToTxnWithGroupMetadata(offsets, sarama.NewConsumerGroupMetadataFromSession(s, h.f.group, nil))
+		err = h.p.AddOffsetsToTxnWithGroupMetadata(offsets, sarama.NewConsumerGroupMetadataFromSession(s, h.f.Group, nil))
 	}
 	if err == nil && wantCommit {
 		if err = h.p.CommitTxn(); err == nil {
@@ -220,43 +201,26 @@ func (h ctpHandler) transact(s sarama.ConsumerGroupSession, batch []*sarama.Cons
 // ctp is a consume-transform-produce loop (sarama consumer group, read_committed, offsets
 // committed only inside the transactions) until "stop" or EOF on stdin.
 func ctp(f flags) {
-	if f.id == "" || f.out == "" || f.group == "" {
+	if f.ID == "" || f.Out == "" || f.Group == "" {
 		wire.Fatal("ctp needs --id, --out and --group")
 	}
 	p, err := txnProducer(f)
 	if err != nil {
 		wire.Fatal("NewSyncProducer: %v", err)
 	}
-	cfg := config(f)
+	cfg := groupConfig(f, 6*time.Second)
 	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
-	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
-	cfg.Consumer.Offsets.AutoCommit.Enable = false
-	cfg.Consumer.Group.Session.Timeout = 6 * time.Second
-	cfg.Consumer.Group.Heartbeat.Interval = 500 * time.Millisecond
-	cfg.Consumer.Return.Errors = true
-	cg, err := sarama.NewConsumerGroup(wire.Brokers(f.brokers), f.group, cfg)
-	if err != nil {
-		wire.Fatal("NewConsumerGroup: %v", err)
-	}
-	go func() {
-		for e := range cg.Errors() {
-			wire.Emit(map[string]any{"event": "group_error", "error": e.Error()})
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), wire.Deadline(f.timeout))
-	go func() {
-		for c := range wire.Commands() {
-			if c == "stop" {
-				break
-			}
-		}
-		cancel()
-	}()
+	cg := newGroup(f, cfg, func(event string, fields map[string]any) {
+		fields["event"] = event
+		wire.Emit(fields)
+	})
+	ctx, cancel := wire.Until("stop", f.Timeout)
+	defer cancel()
 	var restart atomic.Bool
 	n := 0
 	h := ctpHandler{f: f, p: p, mu: &sync.Mutex{}, n: &n, restart: &restart}
 	for ctx.Err() == nil {
-		if err := cg.Consume(ctx, []string{f.topic}, h); err != nil && ctx.Err() == nil {
+		if err := cg.Consume(ctx, []string{f.Topic}, h); err != nil && ctx.Err() == nil {
 			wire.Emit(map[string]any{"event": "consume_error", "error": err.Error()})
 			time.Sleep(100 * time.Millisecond)
 		}
