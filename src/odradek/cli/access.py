@@ -13,7 +13,7 @@ from ..client.acls import OPERATIONS, PATTERN_TYPES, AclBinding, AclFilter
 from ..client.errors import ErrorCode, KafkaError
 from ..security import scram
 from ..security.acl import CLUSTER_NAME
-from .common import EXIT_FAILED, EXIT_USAGE, CommandError, bootstrap, client_parent, emit_json, run, security, table
+from .common import EXIT_FAILED, EXIT_USAGE, CommandError, add_command, bootstrap, client_parent, emit_json, run, security, table
 
 SCRAM_MECHANISMS = tuple(scram.MECHANISMS)
 
@@ -400,8 +400,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parent = client_parent()
 
     def cmd(group: argparse._SubParsersAction, name: str, fn: Any, help: str, *, sync: bool = False) -> argparse.ArgumentParser:
+        if not sync:
+            return add_command(group, name, fn, help, parent=parent)
         p = group.add_parser(name, parents=[parent], help=help, description=help)
-        p.set_defaults(func=(lambda a, fn=fn: _sync(fn, a)) if sync else (lambda a, fn=fn: run(fn, a)))
+        p.set_defaults(func=lambda a, fn=fn: _sync(fn, a))
         return p
 
     acl = sub.add_parser("acl", help="create, list and delete ACLs (like kafka-acls)", description="Manage ACLs.")
