@@ -6,6 +6,7 @@
     python3 bench/run.py --json out.json    # also write every figure as JSON
     python3 bench/run.py --profile prof/    # also sample the broker with py-spy (slower; separate figures)
     python3 bench/run.py --against kafka    # the same cells against Apache Kafka 4.x too, and the ratios
+    python3 bench/run.py --only transactions,security   # transactional producers, TLS / SASL / ACLs
 
 Each throughput cell (record size x partitions x acks) gets a fresh broker process on a free
 127.0.0.1 port with an empty temporary data directory; the broker is stopped by its PID at the end
@@ -14,6 +15,10 @@ orchestrator never competes for the GIL with a client, and so that broker CPU ca
 exactly at the start and end of each measured window. With ``--against kafka`` every cell also runs
 on a fresh Apache Kafka 4.x broker (KRaft, one node, from the Maven jars through tests/kafka_jvm.py),
 alternating which broker goes first, and the report adds Kafka's figures and Odradek/Kafka ratios.
+The transaction cells put transactional producers (commit every N records, some transactions
+aborted) next to an idempotent one and read the data back with read_committed and read_uncommitted;
+the security cells give a broker the same listeners on both sides (SSL, SASL_SSL/SCRAM-SHA-512,
+SASL_PLAINTEXT/PLAIN, an authorizer with ACLs) and measure throughput, requests and latency.
 See bench/README.md for what each figure means. Nothing here is part of the pytest suite.
 """
 
