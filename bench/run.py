@@ -6,6 +6,7 @@
     python3 bench/run.py --json out.json    # also write every figure as JSON
     python3 bench/run.py --profile prof/    # also sample the broker with py-spy (slower; separate figures)
     python3 bench/run.py --against kafka    # the same cells against Apache Kafka 4.x too, and the ratios
+    python3 bench/run.py --only transactions,security   # transactional producers, TLS / SASL / ACLs
 
 Each throughput cell (record size x partitions x acks) gets a fresh broker process on a free
 127.0.0.1 port with an empty temporary data directory; the broker is stopped by its PID at the end
@@ -14,6 +15,10 @@ orchestrator never competes for the GIL with a client, and so that broker CPU ca
 exactly at the start and end of each measured window. With ``--against kafka`` every cell also runs
 on a fresh Apache Kafka 4.x broker (KRaft, one node, from the Maven jars through tests/kafka_jvm.py),
 alternating which broker goes first, and the report adds Kafka's figures and Odradek/Kafka ratios.
+The transaction cells put transactional producers (commit every N records, some transactions
+aborted) next to an idempotent one and read the data back with read_committed and read_uncommitted;
+the security cells give a broker the same listeners on both sides (SSL, SASL_SSL/SCRAM-SHA-512,
+SASL_PLAINTEXT/PLAIN, an authorizer with ACLs) and measure throughput, requests and latency.
 See bench/README.md for what each figure means. Nothing here is part of the pytest suite.
 """
 
@@ -89,10 +94,11 @@ def worker_produce(a: dict) -> dict:
         "queue.buffering.max.messages": 500_000,
         "queue.buffering.max.kbytes": 64 * 1024,
         "compression.type": "none",
-        "enable.idempotence": False,
+        "enable.idempotence": bool(a.get("idempotent")),
         "delivery.report.only.error": True,
         "on_delivery": on_delivery,
         "message.timeout.ms": 60_000,
+        **a.get("conf", {}),  # the cell's security settings (security.protocol, sasl.*, ssl.*)
     }
     p = Producer(conf)
     topic, parts, size = a["topic"], a["partitions"], a["size"]
@@ -143,6 +149,139 @@ def worker_produce(a: dict) -> dict:
     }
 
 
+def spread(n0: int, n1: int, parts: int) -> list[int]:
+    """How many of the records numbered n0..n1-1 went to each partition, when record n goes to n % parts."""
+    span = n1 - n0
+    out = [span // parts] * parts
+    for k in range(span % parts):
+        out[(n0 + k) % parts] += 1
+    return out
+
+
+ABORTED_KEY = b"A"  # the key of every record of an aborted transaction (the others have none)
+
+
+def worker_txn_produce(a: dict) -> dict:
+    """Transactional throughput producer: transactions of ``commit_every`` records, one after the other,
+    each ended by commit_transaction(), except every ``abort_every``-th, which is flushed (so its records
+    are in the log) and then aborted. Per-partition counts of committed and aborted records are returned,
+    so the consumers know what read_committed and read_uncommitted must see."""
+    from confluent_kafka import KafkaException, Producer
+
+    errors = []
+
+    def on_delivery(err, msg):
+        if err is not None:
+            errors.append(str(err) if len(errors) < 5 else None)
+
+    conf = {
+        "bootstrap.servers": a["bootstrap"],
+        "transactional.id": a["transactional_id"],
+        "enable.idempotence": True,  # implied by transactional.id; acks=all with it
+        "acks": "all",
+        "linger.ms": 5,
+        "batch.size": 1_000_000,
+        "batch.num.messages": 1_000_000,
+        "queue.buffering.max.messages": 500_000,
+        "queue.buffering.max.kbytes": 64 * 1024,
+        "compression.type": "none",
+        "delivery.report.only.error": True,
+        "on_delivery": on_delivery,
+        "message.timeout.ms": 60_000,
+        "transaction.timeout.ms": 60_000,
+        **a.get("conf", {}),
+    }
+    p = Producer(conf)
+    topic, parts, size = a["topic"], a["partitions"], a["size"]
+    every, abort_every = a["commit_every"], a.get("abort_every") or 0
+    payload = os.urandom(size)
+    committed_by = [0] * parts
+    aborted_by = [0] * parts
+    # Warm-up: InitProducerId (the first one creates the transaction state topic), then one committed
+    # transaction with one record per partition (counted in "warmup").
+    p.init_transactions(60)
+    p.begin_transaction()
+    for i in range(parts):
+        p.produce(topic, payload, partition=i)
+    p.commit_transaction(60)
+    for i in range(parts):
+        committed_by[i] += 1
+    markers = parts
+    _emit("ready")
+    _wait_go()
+    cpu0 = _cpu_self()
+    t0 = time.perf_counter()
+    deadline = t0 + a["duration"]
+    limit = a["count"]
+    produce, poll = p.produce, p.poll
+    n = full = committed = aborted = 0
+    end_s: list[float] = []
+    failure = None
+    try:
+        while n < limit and time.perf_counter() < deadline:
+            n0 = n
+            abort = bool(abort_every) and (committed + aborted + 1) % abort_every == 0
+            key = ABORTED_KEY if abort else None  # lets the consumers count aborted records they were given
+            p.begin_transaction()
+            stop = min(n + every, limit)
+            while n < stop:
+                try:
+                    produce(topic, payload, key, partition=n % parts)
+                    n += 1
+                except BufferError:
+                    full += 1
+                    poll(0.005)
+            poll(0)
+            per = spread(n0, n, parts)
+            te = time.perf_counter()
+            if abort:
+                # abort_transaction() purges records not yet sent: flush first, so the aborted records
+                # are in the log and read_committed consumers have something to skip.
+                p.flush(60)
+                p.abort_transaction(60)
+                aborted += 1
+                into = aborted_by
+            else:
+                p.commit_transaction(60)
+                committed += 1
+                into = committed_by
+            end_s.append(time.perf_counter() - te)
+            for i, c in enumerate(per):
+                into[i] += c
+            markers += sum(1 for c in per if c)
+    except KafkaException as e:
+        failure = str(e)
+    t1 = time.perf_counter()
+    _emit("end")
+    end_s.sort()
+
+    def pct(q: float) -> float | None:
+        return end_s[min(len(end_s) - 1, int(q * len(end_s)))] * 1000 if end_s else None
+
+    done_records = sum(committed_by) + sum(aborted_by) - parts
+    return {
+        "records": done_records,
+        "committed_records": sum(committed_by) - parts,
+        "aborted_records": sum(aborted_by),
+        "attempted": n,
+        "committed_txns": committed,
+        "aborted_txns": aborted,
+        "committed_by_partition": committed_by,  # including the warm-up's records
+        "aborted_by_partition": aborted_by,
+        "markers": markers,  # one control record per partition per transaction, the warm-up's included
+        "end_txn_ms_p50": pct(0.5),
+        "end_txn_ms_p99": pct(0.99),
+        "end_txn_ms_max": end_s[-1] * 1000 if end_s else None,
+        "failed": sum(1 for _ in errors),
+        "undelivered": n - done_records if failure else 0,
+        "error_samples": ([failure] if failure else []) + [e for e in errors if e][:5],
+        "warmup": parts,
+        "seconds": t1 - t0,
+        "queue_full_waits": full,
+        "client_cpu_s": _cpu_self() - cpu0,
+    }
+
+
 def worker_consume(a: dict) -> dict:
     """Throughput consumer: assign partitions explicitly (no group join, no commits), read to the end."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
@@ -160,7 +299,11 @@ def worker_consume(a: dict) -> dict:
         # queue holds queued.min.messages (100k); with small records that dominates. Raise/lower.
         "queued.min.messages": 1_000_000,
         "fetch.queue.backoff.ms": 1,
+        **a.get("conf", {}),
     }
+    if a.get("isolation"):
+        # librdkafka's default is read_committed; the transaction cells set it both ways.
+        conf["isolation.level"] = a["isolation"]
     if a.get("mode") == "assign-retry":
         # Second attempt when the first read nothing (meant for a broker without a group
         # coordinator, where a consumer with a group id might stall): a fresh group id and
@@ -187,6 +330,8 @@ def worker_consume(a: dict) -> dict:
     idle_limit = a["idle_timeout"]
     hard = t0 + a["max_seconds"]
     consume = c.consume
+    count_keyed = bool(a.get("count_keyed"))
+    keyed = 0
     while got < expected:
         msgs = consume(10_000, 0.5)
         now = time.perf_counter()
@@ -197,6 +342,8 @@ def worker_consume(a: dict) -> dict:
         for m in msgs:
             if m.error() is None:
                 got += 1
+                if count_keyed and m.key() is not None:
+                    keyed += 1
             elif len(errors) < 5:
                 errors.append(str(m.error()))
         last = now
@@ -220,6 +367,7 @@ def worker_consume(a: dict) -> dict:
         "close_hung": closer.is_alive(),
         "records": got,
         "expected": expected,
+        **({"keyed": keyed} if count_keyed else {}),
         "bytes": got * a["size"],
         "seconds": t1 - t0,
         "first_record_after_s": (first - t0) if first else None,
@@ -262,6 +410,7 @@ def worker_requests(a: dict) -> dict:
         "on_delivery": on_delivery,
         "statistics.interval.ms": 100,
         "stats_cb": on_stats,
+        **a.get("conf", {}),
     })
     topic = a["topic"]
     payload = os.urandom(a["size"])
@@ -324,7 +473,8 @@ def worker_lat_produce(a: dict) -> dict:
             errs[0] += 1
 
     # librdkafka defaults otherwise (linger.ms=5, acks=all).
-    p = Producer({"bootstrap.servers": a["bootstrap"], "enable.idempotence": False, "on_delivery": on_delivery})
+    p = Producer({"bootstrap.servers": a["bootstrap"], "enable.idempotence": False, "on_delivery": on_delivery,
+                  **a.get("conf", {})})
     p.list_topics(a["topic"], timeout=10)
     pad = os.urandom(max(0, a["size"] - 8))
     _emit("ready")
@@ -353,6 +503,7 @@ def worker_lat_consume(a: dict) -> dict:
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         # fetch.wait.max.ms, fetch.min.bytes and the queue settings stay at librdkafka's defaults.
+        **a.get("conf", {}),
     })
     c.assign([TopicPartition(a["topic"], 0, OFFSET_BEGINNING)])
     # Let the consumer settle into its long-poll loop on the empty partition.
@@ -388,6 +539,7 @@ def worker_lat_consume(a: dict) -> dict:
 
 WORKERS = {
     "produce": worker_produce,
+    "txn-produce": worker_txn_produce,
     "consume": worker_consume,
     "requests": worker_requests,
     "lat-produce": worker_lat_produce,
@@ -511,10 +663,22 @@ class BrokerProc:
     proc: subprocess.Popen | None
     port: int
     logfile: Path
+    security: "Security | None" = None
+    internal_port: int | None = None  # the second listener of a secured cell (PLAINTEXT or the admin's SASL)
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def client_conf(self) -> dict:
+        """librdkafka settings every client of this broker needs (its listener's security)."""
+        return self.security.client_conf() if self.security else {}
+
+    @property
+    def plain_port(self) -> int:
+        """A PLAINTEXT listener, for the bench's own raw requests (start-up Metadata, the probe)."""
+        return self.security.plain_port(self.port, self.internal_port) if self.security else self.port
 
     def prepare(self, real_format: bool = False) -> float:
         """Anything before the process is spawned (not counted in start-up); returns its seconds."""
@@ -564,7 +728,7 @@ class BrokerProc:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.kind} exited with {self.proc.returncode}:\n{self.log_tail()}")
             self._check_ready_line()
-            t = metadata_answer(self.port, end, self._check_ready_line)
+            t = metadata_answer(self.plain_port, end, self._check_ready_line)
             if t is not None:
                 return t
             time.sleep(0.002)
@@ -635,10 +799,13 @@ class Broker(BrokerProc):
     env: dict[str, str] = {}  # extra environment for the broker (--broker-env)
     overrides: list[str] = []  # extra --override KEY=VALUE for the broker (--broker-override)
 
-    def __init__(self, keep_logs: Path | None = None, name: str = "broker", extra: list[str] | None = None) -> None:
+    def __init__(self, keep_logs: Path | None = None, name: str = "broker", extra: list[str] | None = None,
+                 security: "Security | None" = None) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="odradek-bench-", dir=Broker.base))
         self.data = self.tmp / "data"
         self.port = free_port()
+        self.security = security
+        self.internal_port = free_port() if security and security.internal else None
         self.keep_logs = keep_logs
         self.name = name
         self.extra = extra or []
@@ -649,9 +816,11 @@ class Broker(BrokerProc):
     def spawn(self) -> float:
         env = dict(os.environ)
         env["PYTHONPATH"] = str(SRC) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        listen = (self.security.broker_settings(self.port, self.internal_port) if self.security
+                  else {"listeners": f"PLAINTEXT://127.0.0.1:{self.port}"})
         cmd = [
             sys.executable, "-m", "odradek", "serve",
-            "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.port}",
+            *[x for k, v in listen.items() for x in ("--override", f"{k}={v}")],
             "--override", f"log.dirs={self.data}",
             *[x for kv in Broker.overrides for x in ("--override", kv)],
             *self.extra,
@@ -704,11 +873,18 @@ class KafkaRef(BrokerProc):
     overrides: dict[str, str] = {}
     _template: Path | None = None
 
-    def __init__(self, keep_logs: Path | None = None, name: str = "broker") -> None:
+    def __init__(self, keep_logs: Path | None = None, name: str = "broker", security: "Security | None" = None) -> None:
         kj = _kafka_jvm()
         self.tmp = Path(tempfile.mkdtemp(prefix="kafka-bench-", dir=Broker.base))
         self.kb = kj.KafkaBroker(self.tmp / "data", overrides=KafkaRef.overrides, heap=KafkaRef.heap)
         self.port = self.kb.port
+        self.security = security
+        if security:
+            self.internal_port = free_port() if security.internal else None
+            # the same listeners and settings as Odradek's, plus the KRaft controller's listener;
+            # --kafka-override still wins
+            self.kb.overrides = {**security.kafka_settings(self.port, self.internal_port, self.kb.controller_port),
+                                 **KafkaRef.overrides}
         self.keep_logs = keep_logs
         self.name = name
         self.logfile = self.kb.log_path
@@ -754,8 +930,197 @@ class KafkaRef(BrokerProc):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def new_broker(kind: str, keep_logs: Path | None, name: str) -> BrokerProc:
-    return KafkaRef(keep_logs, name) if kind == "kafka" else Broker(keep_logs, name)
+def new_broker(kind: str, keep_logs: Path | None, name: str, security: "Security | None" = None) -> BrokerProc:
+    if kind == "kafka":
+        return KafkaRef(keep_logs, name, security=security)
+    return Broker(keep_logs, name, security=security)
+
+
+# --- security settings of a cell ------------------------------------------------------------------
+
+BENCH_USER, BENCH_PASSWORD = "bench", "bench-secret"  # the load's SASL user (PLAIN and SCRAM-SHA-512)
+ADMIN_USER, ADMIN_PASSWORD = "admin", "admin-secret"  # the authorizer cell's super user (its admin listener)
+PLAIN_LOGIN = "org.apache.kafka.common.security.plain.PlainLoginModule"
+SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule"
+AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+ADMIN_JAAS = (f'{PLAIN_LOGIN} required username="{ADMIN_USER}" password="{ADMIN_PASSWORD}" '
+              f'user_{ADMIN_USER}="{ADMIN_PASSWORD}";')
+
+# name: (client listener's security protocol, SASL mechanism, authorizer on, label)
+SECURITY_MODES = {
+    "plaintext": ("PLAINTEXT", None, False, "PLAINTEXT"),
+    "ssl": ("SSL", None, False, "SSL (server certificate)"),
+    "sasl-ssl-scram": ("SASL_SSL", "SCRAM-SHA-512", False, "SASL_SSL SCRAM-SHA-512"),
+    "sasl-plaintext-plain": ("SASL_PLAINTEXT", "PLAIN", False, "SASL_PLAINTEXT PLAIN"),
+    "plaintext-acl": ("PLAINTEXT", None, True, "PLAINTEXT + authorizer"),
+}
+
+
+class Certs:
+    """One throwaway CA and a broker certificate for 127.0.0.1 per run (tests/tls_certs.py), as a
+    PKCS12 keystore both brokers read; the clients trust the CA's PEM."""
+
+    def __init__(self) -> None:
+        tests = str(ROOT / "tests")
+        if tests not in sys.path:
+            sys.path.insert(0, tests)
+        import tls_certs
+
+        self.dir = Path(tempfile.mkdtemp(prefix="bench-certs-"))
+        ca = tls_certs.CA(self.dir)
+        self.ca = ca.pem
+        self.broker = ca.issue("broker", {"CN": "127.0.0.1", "O": "Odradek bench"}, server=True)
+        self.password = "changeit"
+
+    def remove(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Security:
+    """The security of a cell, the same on both brokers: the client listener (named after its protocol)
+    with its TLS keystore, SASL mechanism and users, and, except for plain PLAINTEXT, a second listener
+    INTERNAL (inter-broker; PLAINTEXT, or SASL_PLAINTEXT/PLAIN as the super user ``admin`` when the
+    authorizer is on, so that the load's principal User:ANONYMOUS is not a super user). Kafka also gets
+    its KRaft controller listener (SASL_PLAINTEXT as ``admin`` when the authorizer is on: its broker
+    must be a super user towards its controller). The clients' librdkafka settings, and what is set up
+    once the broker runs: the SCRAM user (AlterUserScramCredentials over INTERNAL) or the ACLs."""
+
+    def __init__(self, mode: str, certs: Certs | None = None, acl_extra: int = 0) -> None:
+        if mode not in SECURITY_MODES:
+            raise ValueError(f"unknown security mode {mode!r}: one of {', '.join(SECURITY_MODES)}")
+        self.mode = mode
+        self.protocol, self.mechanism, self.acl, self.label = SECURITY_MODES[mode]
+        self.tls = self.protocol in ("SSL", "SASL_SSL")
+        self.sasl = self.protocol.startswith("SASL_")
+        self.internal = mode != "plaintext"
+        self.certs = certs
+        self.acl_extra = acl_extra
+        if self.tls and certs is None:
+            raise ValueError(f"{mode} needs certificates")
+
+    def broker_settings(self, port: int, internal: int | None) -> dict[str, str]:
+        """Listener and security settings, in Kafka's names (Odradek takes them as they are)."""
+        name, ln = self.protocol, self.protocol.lower()
+        if not self.internal:
+            return {"listeners": f"PLAINTEXT://127.0.0.1:{port}"}
+        s = {"listeners": f"{name}://127.0.0.1:{port},INTERNAL://127.0.0.1:{internal}",
+             "inter.broker.listener.name": "INTERNAL"}
+        if self.acl:
+            s.update({
+                "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:SASL_PLAINTEXT",
+                "sasl.mechanism.inter.broker.protocol": "PLAIN",
+                "listener.name.internal.sasl.enabled.mechanisms": "PLAIN",
+                "listener.name.internal.plain.sasl.jaas.config": ADMIN_JAAS,
+                "authorizer.class.name": AUTHORIZER,
+                "super.users": f"User:{ADMIN_USER}",
+                "allow.everyone.if.no.acl.found": "false",  # Kafka's default, said out loud
+            })
+        else:
+            s["listener.security.protocol.map"] = f"{name}:{name},INTERNAL:PLAINTEXT"
+        if self.tls:
+            s.update({f"listener.name.{ln}.ssl.keystore.type": "PKCS12",
+                      f"listener.name.{ln}.ssl.keystore.location": str(self.certs.broker.p12),
+                      f"listener.name.{ln}.ssl.keystore.password": self.certs.password})
+        if self.sasl:
+            mech = self.mechanism.lower()
+            s[f"listener.name.{ln}.sasl.enabled.mechanisms"] = self.mechanism
+            if self.mechanism == "PLAIN":
+                s[f"listener.name.{ln}.{mech}.sasl.jaas.config"] = (
+                    f'{PLAIN_LOGIN} required user_{BENCH_USER}="{BENCH_PASSWORD}";')
+            else:  # SCRAM: the users come from the metadata (created in setup())
+                s[f"listener.name.{ln}.{mech}.sasl.jaas.config"] = f"{SCRAM_LOGIN} required;"
+        return s
+
+    def kafka_settings(self, port: int, internal: int | None, controller: int) -> dict[str, str]:
+        """broker_settings() plus the KRaft controller listener of a one-node Kafka."""
+        if not self.internal:
+            return {}
+        s = self.broker_settings(port, internal)
+        s["advertised.listeners"] = s["listeners"]
+        s["listeners"] += f",CONTROLLER://127.0.0.1:{controller}"
+        if self.acl:
+            s["listener.security.protocol.map"] += ",CONTROLLER:SASL_PLAINTEXT"
+            s.update({"sasl.mechanism.controller.protocol": "PLAIN",
+                      "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+                      "listener.name.controller.plain.sasl.jaas.config": ADMIN_JAAS})
+        else:
+            s["listener.security.protocol.map"] += ",CONTROLLER:PLAINTEXT"
+        return s
+
+    def client_conf(self) -> dict:
+        c: dict = {}
+        if self.protocol != "PLAINTEXT":
+            c["security.protocol"] = self.protocol
+        if self.tls:
+            c["ssl.ca.location"] = str(self.certs.ca)  # librdkafka checks the host name (127.0.0.1) too
+        if self.sasl:
+            c.update({"sasl.mechanism": self.mechanism, "sasl.username": BENCH_USER, "sasl.password": BENCH_PASSWORD})
+        return c
+
+    def admin_conf(self, internal: int) -> dict:
+        c = {"bootstrap.servers": f"127.0.0.1:{internal}"}
+        if self.acl:
+            c.update({"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN",
+                      "sasl.username": ADMIN_USER, "sasl.password": ADMIN_PASSWORD})
+        return c
+
+    def plain_port(self, port: int, internal: int | None) -> int:
+        return internal if self.protocol != "PLAINTEXT" else port
+
+    def acl_bindings(self) -> list:
+        """User:ANONYMOUS (the PLAINTEXT listener's principal) may write, read and create topics named
+        bench-* and read groups named bench-* (prefixed ACLs); plus ``acl_extra`` ACLs for other
+        principals and resources, so that the authorizer has more than the matching ones to look through."""
+        from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, ResourcePatternType,
+                                           ResourceType)
+
+        allow, pre, lit = AclPermissionType.ALLOW, ResourcePatternType.PREFIXED, ResourcePatternType.LITERAL
+        out = [AclBinding(ResourceType.TOPIC, "bench-", pre, "User:ANONYMOUS", "*", op, allow)
+               for op in (AclOperation.WRITE, AclOperation.READ, AclOperation.CREATE)]
+        out.append(AclBinding(ResourceType.GROUP, "bench-", pre, "User:ANONYMOUS", "*", AclOperation.READ, allow))
+        for i in range(self.acl_extra):
+            rt, pat = ((ResourceType.TOPIC, lit), (ResourceType.TOPIC, pre), (ResourceType.GROUP, lit))[i % 3]
+            out.append(AclBinding(rt, f"other-{i}", pat, f"User:other-{i}", "*",
+                                  AclOperation.READ if rt == ResourceType.GROUP else AclOperation.WRITE, allow))
+        return out
+
+    def setup(self, b: BrokerProc, timeout: float = 60.0) -> dict:
+        """What the cell needs once the broker runs; then wait until the load's principal is let in
+        (logs in, and may create a bench- topic). Returns what was done, for the JSON."""
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient
+
+        done: dict = {}
+        if self.mechanism == "SCRAM-SHA-512":
+            from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+
+            admin = AdminClient(self.admin_conf(b.internal_port))
+            up = UserScramCredentialUpsertion(BENCH_USER, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096),
+                                              BENCH_PASSWORD.encode())
+            for f in admin.alter_user_scram_credentials([up]).values():
+                f.result(30)
+            done["scram_user"] = {"user": BENCH_USER, "mechanism": self.mechanism, "iterations": 4096}
+        if self.acl:
+            admin = AdminClient(self.admin_conf(b.internal_port))
+            bindings = self.acl_bindings()
+            for f in admin.create_acls(bindings).values():
+                f.result(30)
+            done["acls"] = len(bindings)
+        if not (self.sasl or self.acl):
+            return done
+        deadline = time.perf_counter() + timeout
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                create_topic(b.bootstrap, f"bench-auth-check-{tries}", 1, conf=b.client_conf, timeout=15)
+                break
+            except (KafkaException, RuntimeError) as e:
+                if time.perf_counter() > deadline:
+                    raise RuntimeError(f"{self.mode}: the bench's principal is still refused after {timeout} s: {e}")
+                time.sleep(0.2)  # poll interval of this deadline loop (ACLs and users reach the broker's cache)
+        done["ready_after_tries"] = tries
+        return done
 
 
 class Sampler:
@@ -906,7 +1271,7 @@ def run_workers(kind: str, args_list: list[dict], broker: BrokerProc, timeout: f
         t_ready = time.perf_counter()
         prof.begin()
         sampler = Sampler(broker.proc.pid, extra_pids)
-        probe = Probe(broker.port) if probe_loop else None
+        probe = Probe(broker.plain_port) if probe_loop else None
         if probe:
             probe.begin()
         sampler.begin()
@@ -960,13 +1325,13 @@ def _expect(p: subprocess.Popen, prefix: str, deadline: float) -> str:
         sel.close()
 
 
-def create_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 30.0) -> None:
+def create_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 30.0, conf: dict | None = None) -> None:
     """CreateTopics, then wait until Metadata shows every partition with a leader: Kafka answers
     CreateTopics once its controller committed the topic, and the broker's metadata cache may
-    catch up a moment later."""
+    catch up a moment later. ``conf``: the listener's security settings."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap, **(conf or {})})
     fut = admin.create_topics([NewTopic(topic, partitions, 1)], operation_timeout=10)[topic]
     fut.result(timeout=15)
     deadline = time.perf_counter() + timeout
@@ -981,10 +1346,11 @@ def create_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 3
         time.sleep(0.05)  # poll interval of this deadline loop
 
 
-def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
+def end_offsets(bootstrap: str, topic: str, partitions: int, conf: dict | None = None) -> dict[int, int]:
     from confluent_kafka import Consumer, TopicPartition
 
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-offsets", "enable.auto.commit": False})
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-offsets", "enable.auto.commit": False,
+                  **(conf or {})})
     try:
         return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)}
     finally:
@@ -1024,11 +1390,15 @@ WARM_KEYS = ("seconds", "records", "records_per_s", "mb_per_s", "requests_per_s"
              "broker_cpu_ms_per_mb", "broker_cpu_us_per_request", "p50_ms", "p99_ms", "other_cores", "consumed")
 
 
+# The measured windows a cell can hold, each a dict of figures (a cell's best attempt is chosen per phase).
+PHASES = ("produce", "consume", "read_committed", "read_uncommitted", "requests", "latency")
+
+
 def _warm_brief(d: dict | None) -> dict | None:
     if not d:
         return d
     out = {k: d[k] for k in WARM_KEYS if k in d}
-    for phase in ("produce", "consume"):
+    for phase in PHASES:
         if d.get(phase):
             out[phase] = {k: d[phase][k] for k in WARM_KEYS if k in d[phase]}
     return out
@@ -1037,8 +1407,9 @@ def _warm_brief(d: dict | None) -> dict | None:
 def _cpu_per_unit(kind: str, r: dict) -> float | None:
     """The warm-up's yardstick: broker CPU per unit of work (falls as a JIT compiles the hot code)."""
     try:
-        if kind == "throughput":
-            cpu = r["produce"]["broker_cpu_s"] + ((r.get("consume") or {}).get("broker_cpu_s") or 0)
+        if kind in ("throughput", "txn"):
+            cpu = r["produce"]["broker_cpu_s"] + sum((r.get(ph) or {}).get("broker_cpu_s") or 0
+                                                     for ph in ("consume", "read_committed", "read_uncommitted"))
             return cpu / (r["produce"]["records"] * r["record_bytes"] / MB)
         if kind == "requests":
             return r["broker_cpu_us_per_request"]
@@ -1047,7 +1418,7 @@ def _cpu_per_unit(kind: str, r: dict) -> float | None:
         return None
 
 
-def warm_up(kind: str, run_slice, opts) -> dict | None:
+def warm_up(kind: str, run_slice, opts, prefix: str = "bench-warmup") -> dict | None:
     """Unmeasured load before a cell's measured run, on the same fresh broker: the cell's own load in
     slices of --warmup seconds, each on a topic of its own, until the broker's CPU per unit of work
     settles (the last slice within --warmup-tolerance of the one before) or --warmup-max seconds have
@@ -1060,7 +1431,7 @@ def warm_up(kind: str, run_slice, opts) -> dict | None:
     settled = False
     prev = None
     while True:
-        r = run_slice(f"bench-warmup-{len(slices) + 1}")
+        r = run_slice(f"{prefix}-{len(slices) + 1}")
         unit = _cpu_per_unit(kind, r)
         slices.append({**_warm_brief(r), "broker_cpu_per_unit": unit})
         if prev and unit is not None and abs(unit - prev) <= opts.warmup_tolerance * prev:
@@ -1075,50 +1446,48 @@ def warm_up(kind: str, run_slice, opts) -> dict | None:
                                     for x in slices), file=sys.stderr, flush=True)
     return {"seconds": took, "settled": settled, "slices": slices,
             "unit": {"throughput": "broker CPU s per MB produced (produce + consume windows)",
+                     "txn": "broker CPU s per MB produced (produce + both consume windows)",
                      "requests": "broker CPU us per request",
                      "latency": "broker CPU s per record"}[kind]}
 
 
-def _throughput_run(b: BrokerProc, topic: str, size: int, parts: int, acks: str, duration: float, opts,
-                    name: str, prof_dir: Path | None) -> dict:
-    """Create `topic`, produce to it for `duration` s (measured window), then read it all back (window)."""
-    cell: dict = {}
-    create_topic(b.bootstrap, topic, parts)
-    pargs = [{
-        "bootstrap": b.bootstrap, "topic": topic, "partitions": parts, "size": size,
-        "acks": acks, "duration": duration, "count": opts.max_records,
-    } for _ in range(_procs(opts.producers, size, parts, producer=True))]
-    res, win = run_workers("produce", pargs, b, timeout=duration + 180,
-                           profile=prof_dir / f"{name}-produce.txt" if prof_dir else None)
+def _produce_phase(b: BrokerProc, kind: str, pargs: list[dict], size: int, duration: float,
+                   prof: Path | None) -> tuple[dict, list[dict]]:
+    """One measured produce window with the given workers; the phase's figures and the workers' results."""
+    res, win = run_workers(kind, pargs, b, timeout=duration + 180, profile=prof)
     recs = sum(r.get("records", 0) for r in res)
     secs = max(r.get("seconds", 0) for r in res) or float("nan")
-    cell["produce"] = {
+    out = {
         "records": recs, "seconds": secs, "records_per_s": recs / secs, "mb_per_s": recs * size / secs / MB,
         "client_cores": sum(r.get("client_cpu_s", 0) for r in res) / secs, "processes": len(res),
         "failed": sum(r.get("failed", 0) for r in res), "undelivered": sum(r.get("undelivered", 0) for r in res),
         "error_samples": [e for r in res for e in r.get("error_samples", [])][:5],
         **win,
     }
-    _other(cell["produce"])
-    _per_mb(cell["produce"], size)
+    _other(out)
+    _per_mb(out, size)
     if "error" in res[0]:
-        cell["produce"]["error"] = res[0]["error"]
-    ends = end_offsets(b.bootstrap, topic, parts)
-    produced_total = recs + sum(r.get("warmup", 0) for r in res)
-    cell["end_offsets"] = ends
-    cell["end_offsets_match"] = sum(ends.values()) == produced_total
-    if opts.no_consume:
-        return cell
+        out["error"] = res[0]["error"]
+    return out, res
+
+
+def _consume_phase(b: BrokerProc, topic: str, size: int, expected: dict[int, int], duration: float, opts, name: str,
+                   prof: Path | None, isolation: str | None = None, count_keyed: bool = False) -> dict:
+    """Read the topic back from the beginning (measured window): ``expected`` records from each partition,
+    split between the consumer processes; ``isolation``: librdkafka's isolation.level (its default,
+    read_committed, when None); ``count_keyed``: also count the records with a key ("keyed")."""
+    parts = len(expected)
     ncons = _procs(opts.consumers, size, parts)
-    groups = [{p: ends[p] for p in range(k, parts, ncons)} for k in range(ncons)]
+    groups = [{p: expected[p] for p in range(k, parts, ncons)} for k in range(ncons)]
     cons = None
     for mode in ("assign", "assign-retry"):
         cargs = [{
             "bootstrap": b.bootstrap, "topic": topic, "size": size, "group": f"bench-{name}-{k}",
             "ends": g, "idle_timeout": 10.0, "max_seconds": max(60.0, duration * 8), "mode": mode,
+            "conf": b.client_conf, **({"isolation": isolation} if isolation else {}),
+            **({"count_keyed": True} if count_keyed else {}),
         } for k, g in enumerate(groups)]
-        cres, cwin = run_workers("consume", cargs, b, timeout=cargs[0]["max_seconds"] + 60,
-                                 profile=prof_dir / f"{name}-consume.txt" if prof_dir else None)
+        cres, cwin = run_workers("consume", cargs, b, timeout=cargs[0]["max_seconds"] + 60, profile=prof)
         got = sum(c["records"] for c in cres)
         secs = max(c["seconds"] for c in cres)
         cons = {
@@ -1130,13 +1499,37 @@ def _throughput_run(b: BrokerProc, topic: str, size: int, parts: int, acks: str,
             "close_s": max(c["close_s"] for c in cres), "close_hung": any(c["close_hung"] for c in cres),
             "client_cores": sum(c["client_cpu_s"] for c in cres) / secs if secs > 0 else None,
             "error_samples": [e for c in cres for e in c["error_samples"]][:5],
+            **({"isolation": isolation} if isolation else {}),
+            **({"keyed": sum(c.get("keyed", 0) for c in cres)} if count_keyed else {}),
             **cwin,
         }
         _other(cons)
         _per_mb(cons, size)
         if got > 0:
             break
-    cell["consume"] = cons
+    return cons
+
+
+def _throughput_run(b: BrokerProc, topic: str, size: int, parts: int, acks: str, duration: float, opts,
+                    name: str, prof_dir: Path | None) -> dict:
+    """Create `topic`, produce to it for `duration` s (measured window), then read it all back (window)."""
+    cell: dict = {}
+    create_topic(b.bootstrap, topic, parts, conf=b.client_conf)
+    pargs = [{
+        "bootstrap": b.bootstrap, "topic": topic, "partitions": parts, "size": size,
+        "acks": acks, "duration": duration, "count": opts.max_records, "conf": b.client_conf,
+    } for _ in range(_procs(opts.producers, size, parts, producer=True))]
+    cell["produce"], res = _produce_phase(b, "produce", pargs, size, duration,
+                                          prof_dir / f"{name}-produce.txt" if prof_dir else None)
+    recs = cell["produce"]["records"]
+    ends = end_offsets(b.bootstrap, topic, parts, conf=b.client_conf)
+    produced_total = recs + sum(r.get("warmup", 0) for r in res)
+    cell["end_offsets"] = ends
+    cell["end_offsets_match"] = sum(ends.values()) == produced_total
+    if opts.no_consume:
+        return cell
+    cell["consume"] = _consume_phase(b, topic, size, ends, duration, opts, name,
+                                     prof_dir / f"{name}-consume.txt" if prof_dir else None)
     return cell
 
 
@@ -1155,9 +1548,10 @@ def run_throughput_cell(size: int, parts: int, acks: str, opts, kind: str = "odr
 
 
 def _requests_run(b: BrokerProc, topic: str, inflight: int, duration: float, prof: Path | None) -> dict:
-    create_topic(b.bootstrap, topic, 1)
+    create_topic(b.bootstrap, topic, 1, conf=b.client_conf)
     res, win = run_workers("requests", [{
         "bootstrap": b.bootstrap, "topic": topic, "size": 100, "inflight": inflight, "duration": duration,
+        "conf": b.client_conf,
     }], b, timeout=duration + 120, profile=prof, probe_loop=False)
     r = res[0]
     out = {
@@ -1186,12 +1580,12 @@ def run_requests_cell(inflight: int, opts, kind: str = "odradek") -> dict:
 
 
 def _latency_run(b: BrokerProc, topic: str, seconds: float, opts, prof: Path | None) -> dict:
-    create_topic(b.bootstrap, topic, 1)
+    create_topic(b.bootstrap, topic, 1, conf=b.client_conf)
     count = int(opts.lat_rate * seconds)
     cproc = subprocess.Popen(
         [sys.executable, str(Path(__file__).resolve()), "worker", "lat-consume", json.dumps({
             "bootstrap": b.bootstrap, "topic": topic, "group": topic, "count": count,
-            "max_seconds": seconds + 30,
+            "max_seconds": seconds + 30, "conf": b.client_conf,
         })],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
     )
@@ -1200,6 +1594,7 @@ def _latency_run(b: BrokerProc, topic: str, seconds: float, opts, prof: Path | N
         _expect(cproc, "ready", deadline)
         pres, win = run_workers("lat-produce", [{
             "bootstrap": b.bootstrap, "topic": topic, "size": 100, "rate": opts.lat_rate, "count": count,
+            "conf": b.client_conf,
         }], b, timeout=seconds + 60, profile=prof, extra_pids=(cproc.pid,))
         line = _expect(cproc, "result ", deadline)
         c = json.loads(line[len("result "):])
@@ -1227,6 +1622,121 @@ def run_latency_cell(opts, kind: str = "odradek") -> dict:
         return {"cell": "latency", "broker": kind,
                 **_latency_run(b, "bench-lat", opts.lat_seconds, opts, prof_dir / "latency.txt" if prof_dir else None),
                 "warmup": warm, "broker_errors": b.error_lines()}
+
+
+def _sum_lists(lists: list[list[int]]) -> list[int]:
+    return [sum(x) for x in zip(*lists)] if lists else []
+
+
+def _txn_run(b: BrokerProc, topic: str, size: int, parts: int, every: int, duration: float, opts, name: str,
+             prof_dir: Path | None) -> dict:
+    """Produce to a new topic for `duration` s (measured): with ``every`` = 0 an idempotent producer
+    (enable.idempotence, acks=all), else transactions of ``every`` records, every --txn-abort-every-th
+    aborted. Then read it all back twice (two windows): isolation.level=read_committed (the committed
+    records only) and read_uncommitted (the aborted ones too)."""
+    cell: dict = {}
+    create_topic(b.bootstrap, topic, parts, conf=b.client_conf)
+    nprod = _procs(opts.producers, size, parts, producer=True)
+    base = {"bootstrap": b.bootstrap, "topic": topic, "partitions": parts, "size": size, "duration": duration,
+            "count": opts.max_records, "conf": b.client_conf}
+    if every:
+        pargs = [{**base, "transactional_id": f"{topic}-{k}", "commit_every": every,
+                  "abort_every": opts.txn_abort_every} for k in range(nprod)]
+    else:
+        pargs = [{**base, "acks": "all", "idempotent": True} for _ in range(nprod)]
+    prod, res = _produce_phase(b, "txn-produce" if every else "produce", pargs, size, duration,
+                               prof_dir / f"{name}-produce.txt" if prof_dir else None)
+    ends = end_offsets(b.bootstrap, topic, parts, conf=b.client_conf)
+    cell["end_offsets"] = ends
+    if every:
+        secs = prod["seconds"]
+        committed = sum(r.get("committed_txns", 0) for r in res)
+        aborted = sum(r.get("aborted_txns", 0) for r in res)
+        txns = committed + aborted
+        prod.update({
+            "txns": txns, "committed_txns": committed, "aborted_txns": aborted,
+            "txns_per_s": txns / secs, "commits_per_s": committed / secs,
+            "committed_records": sum(r.get("committed_records", 0) for r in res),
+            "aborted_records": sum(r.get("aborted_records", 0) for r in res),
+            "records_per_txn": prod["records"] / txns if txns else None,
+            "broker_cpu_us_per_txn": prod["broker_cpu_s"] * 1e6 / txns if txns else None,
+            # each process's time in commit_transaction() / flush()+abort_transaction(); the slowest process
+            "end_txn_ms_p50": max((r["end_txn_ms_p50"] for r in res if r.get("end_txn_ms_p50") is not None), default=None),
+            "end_txn_ms_p99": max((r["end_txn_ms_p99"] for r in res if r.get("end_txn_ms_p99") is not None), default=None),
+        })
+        committed_by = _sum_lists([r["committed_by_partition"] for r in res])
+        aborted_by = _sum_lists([r["aborted_by_partition"] for r in res])
+        markers = sum(r["markers"] for r in res)
+        cell["markers"] = markers
+        cell["end_offsets_match"] = sum(ends.values()) == sum(committed_by) + sum(aborted_by) + markers
+        rc = dict(enumerate(committed_by))
+        ru = {i: c + a for i, (c, a) in enumerate(zip(committed_by, aborted_by))}
+    else:
+        cell["end_offsets_match"] = sum(ends.values()) == prod["records"] + sum(r.get("warmup", 0) for r in res)
+        rc = ru = ends
+    cell["produce"] = prod
+    if opts.no_consume:
+        return cell
+    for iso, expected in (("read_committed", rc), ("read_uncommitted", ru)):
+        tag = "rc" if iso == "read_committed" else "ru"
+        cell[iso] = _consume_phase(b, topic, size, expected, duration, opts, f"{name}-{tag}",
+                                   prof_dir / f"{name}-{tag}.txt" if prof_dir else None, isolation=iso,
+                                   count_keyed=bool(every))
+    return cell
+
+
+def run_txn_cell(size: int, parts: int, every: int, opts, kind: str = "odradek") -> dict:
+    """A fresh broker; the idempotent producer (every = 0) or transactions of `every` records."""
+    name = f"txn-{size}B-{parts}p-" + (f"every{every}" if every else "idempotent")
+    cell: dict = {"cell": name, "broker": kind, "record_bytes": size, "partitions": parts, "commit_every": every,
+                  "abort_every": opts.txn_abort_every if every else None,
+                  "producer": f"transactional, commit every {every}" if every else "idempotent, acks=all"}
+    with new_broker(kind, opts.keep_logs, name) as b:
+        cell["warmup"] = warm_up("txn", lambda topic: {"record_bytes": size, **_txn_run(
+            b, topic, size, parts, every, opts.warmup, opts, name + "-warmup", None)}, opts)
+        cell.update(_txn_run(b, f"bench-txn-{size}-{parts}-{every}", size, parts, every, opts.duration, opts, name,
+                             _prof_dir(opts, kind)))
+        cell["broker_errors"] = b.error_lines()
+    return cell
+
+
+_CERTS: Certs | None = None
+
+
+def _certs() -> Certs:
+    global _CERTS
+    if _CERTS is None:
+        _CERTS = Certs()
+    return _CERTS
+
+
+def run_security_cell(mode: str, size: int, parts: int, opts, kind: str = "odradek") -> dict:
+    """A fresh broker with the mode's listeners and settings (see Security), its SCRAM user or ACLs set
+    up; then on that broker: throughput (produce then consume, acks=1), one-record Produce requests
+    (max.in.flight --sec-inflight) and end-to-end latency, each on a topic of its own."""
+    sec = Security(mode, _certs() if SECURITY_MODES[mode][0] in ("SSL", "SASL_SSL") else None,
+                   acl_extra=opts.acl_extra)
+    name = f"sec-{mode}-{size}B-{parts}p"
+    cell: dict = {"cell": name, "broker": kind, "security": mode, "label": sec.label, "record_bytes": size,
+                  "partitions": parts, "acks": "1", "max_in_flight": opts.sec_inflight}
+    prof_dir = _prof_dir(opts, kind)
+    with new_broker(kind, opts.keep_logs, name, security=sec) as b:
+        cell["setup"] = sec.setup(b)
+        w1 = warm_up("throughput", lambda topic: {"record_bytes": size, **_throughput_run(
+            b, topic, size, parts, "1", opts.warmup, opts, name + "-warmup", None)}, opts)
+        cell.update(_throughput_run(b, f"bench-sec-{size}-{parts}", size, parts, "1", opts.duration, opts, name,
+                                    prof_dir))
+        w2 = warm_up("requests", lambda topic: _requests_run(b, topic, opts.sec_inflight, opts.warmup, None), opts,
+                     prefix="bench-warmup-reqs")
+        cell["requests"] = _requests_run(b, "bench-sec-reqs", opts.sec_inflight, opts.req_duration,
+                                         prof_dir / f"{name}-requests.txt" if prof_dir else None)
+        cell["latency"] = _latency_run(b, "bench-sec-lat", opts.lat_seconds, opts,
+                                       prof_dir / f"{name}-latency.txt" if prof_dir else None)
+        warms = [w for w in (w1, w2) if w]
+        cell["warmup"] = {"settled": all(w["settled"] for w in warms), "seconds": sum(w["seconds"] for w in warms),
+                          "throughput": w1, "requests": w2} if warms else None
+        cell["broker_errors"] = b.error_lines()
+    return cell
 
 
 def run_startup_once(i: int, opts, kind: str = "odradek") -> dict:
@@ -1326,6 +1836,10 @@ def render(report: dict, title: str | None = None) -> str:
                    f"| {_f(lat['max_ms'], '{:.1f}')} | {lat['consumed']}/{lat['produced']} | {_f(lat['broker_cores'], '{:.2f}')} "
                    f"| {_f(lat.get('broker_peak_rss_mb'), '{:.0f}')} | {_f(lat.get('other_cores'), '{:.2f}')} |")
         out.append("")
+    if report.get("transactions"):
+        out.append(render_transactions(report["transactions"]))
+    if report.get("security"):
+        out.append(render_security(report["security"]))
     st = report.get("startup")
     if st:
         out.append(f"Start-up (empty data dir), median of {st['runs']}: spawn to first accepted TCP connection "
@@ -1336,7 +1850,8 @@ def render(report: dict, title: str | None = None) -> str:
                    + (f"; storage format before spawn (not counted): {st['format_median_s'] * 1000:.0f} ms"
                       if st.get("format_median_s") else ""))
         out.append("")
-    cells_all = [*report.get("throughput", []), *report.get("requests", []), *([lat] if lat else [])]
+    cells_all = [*report.get("throughput", []), *report.get("requests", []), *([lat] if lat else []),
+                 *report.get("transactions", []), *report.get("security", [])]
     unsettled = [c.get("cell", "?") for c in cells_all if c.get("warmup") and not c["warmup"].get("settled")]
     if unsettled:
         out.append("Warm-up not settled within --warmup-max (broker CPU per unit of work still changing; "
@@ -1347,6 +1862,117 @@ def render(report: dict, title: str | None = None) -> str:
         for e in report.get("errors", []):
             out.append(f"ERROR in {e['cell']}: {e['error']}")
     return "\n".join(out)
+
+
+def _n(d: dict | None) -> str:
+    """A phase's other load, for the 'other cores' columns."""
+    return _f((d or {}).get("other_cores"), "{:.2f}")
+
+
+def render_transactions(cells: list[dict]) -> str:
+    aborts = sorted({c["abort_every"] for c in cells if c.get("abort_every")})
+    out = ["Transactions: an idempotent producer (enable.idempotence, acks=all) and transactional ones "
+           "(transactional.id, commit_transaction() every N records"
+           + (f", every {'/'.join(map(str, aborts))}th transaction flushed then aborted" if aborts else "")
+           + "); then the topic read back with isolation.level=read_committed (rc) and read_uncommitted (ru). "
+           "txn/s: transactions ended per second; end-txn ms: time in commit_transaction() (flush + abort for an "
+           "aborted one), p50/p99 of the slowest producer; x idem: against the idempotent cell of the same record size; "
+           "extra µs/txn: broker CPU beyond the idempotent cell's per MB, per transaction",
+           "| record | parts | producer | procs | produce rec/s | produce MB/s | txn/s (aborted) | end-txn ms p50/p99 "
+           "| broker cores | broker CPU ms/MB | x idem rec/s | x idem CPU/MB | extra broker CPU µs/txn "
+           "| broker peak RSS MB | client cores | rc rec/s | rc MB/s | rc broker CPU ms/MB | ru rec/s | ru MB/s "
+           "| ru broker CPU ms/MB | aborted records written/seen rc/ru | other cores p/rc/ru | loop stall max ms p/rc/ru |",
+           "|" + "---|" * 24]
+    for c in cells:
+        p = c.get("produce") or {}
+        rc, ru = c.get("read_committed") or {}, c.get("read_uncommitted") or {}
+
+        def cons(q: dict) -> str:
+            return (f"{_f(q.get('records_per_s'))}{_noisy(q)}{'' if q.get('complete', True) else ' (incomplete)'} "
+                    f"| {_f(q.get('mb_per_s'), '{:,.1f}')} | {_f(q.get('broker_cpu_ms_per_mb'), '{:.2f}')}")
+
+        txn = (f"{_f(p.get('txns_per_s'), '{:,.1f}')} ({p.get('aborted_txns', 0)})" if c.get("commit_every") else "-")
+        end = (f"{_f(p.get('end_txn_ms_p50'), '{:.1f}')}/{_f(p.get('end_txn_ms_p99'), '{:.1f}')}"
+               if c.get("commit_every") else "-")
+        out.append(
+            f"| {c['record_bytes']} B | {c['partitions']} | {c.get('producer', '-')} | {p.get('processes', '-')} "
+            f"| {_f(p.get('records_per_s'))}{_noisy(p)} | {_f(p.get('mb_per_s'), '{:,.1f}')} | {txn} | {end} "
+            f"| {_f(p.get('broker_cores'), '{:.2f}')} | {_f(p.get('broker_cpu_ms_per_mb'), '{:.2f}')} "
+            f"| {_f(p.get('records_per_s_vs_idempotent'), '{:.2f}')} | {_f(p.get('cpu_per_mb_vs_idempotent'), '{:.2f}')} "
+            f"| {_f(p.get('extra_broker_cpu_us_per_txn'), '{:,.0f}')} "
+            f"| {_f(p.get('broker_peak_rss_mb'), '{:.0f}')} | {_f(p.get('client_cores'), '{:.2f}')} "
+            f"| {cons(rc)} | {cons(ru)} "
+            f"| {_f(p.get('aborted_records'))}/{_f(rc.get('keyed'))}/{_f(ru.get('keyed'))} "
+            f"| {_n(p)}/{_n(rc)}/{_n(ru)} "
+            f"| {_f(p.get('probe_max_ms'))}/{_f(rc.get('probe_max_ms'))}/{_f(ru.get('probe_max_ms'))} |")
+    out.append("")
+    return "\n".join(out)
+
+
+def render_security(cells: list[dict]) -> str:
+    c0 = cells[0]
+    out = [f"Security: throughput (acks=1), one-record Produce requests (max.in.flight {c0.get('max_in_flight')}) "
+           "and end-to-end latency on one broker per setting; x plain: against the PLAINTEXT cell of the same "
+           "broker (CPU per MB, per request)",
+           "| security | record | parts | produce MB/s | broker CPU ms/MB | x plain | consume MB/s | broker CPU ms/MB "
+           "| x plain | requests/s | broker CPU µs/request | x plain | latency p50 ms | p99 ms | consumed/produced "
+           "| broker peak RSS MB | other cores p/c/r/l | loop stall max ms p/c/l |",
+           "|" + "---|" * 18]
+    for c in cells:
+        p, q, r, lat = (c.get(k) or {} for k in ("produce", "consume", "requests", "latency"))
+        vs = c.get("vs_plaintext") or {}
+        peak = max((x.get("broker_peak_rss_mb") or 0 for x in (p, q, r, lat)), default=0)
+        out.append(
+            f"| {c.get('label', c['security'])} | {c['record_bytes']} B | {c['partitions']} "
+            f"| {_f(p.get('mb_per_s'), '{:,.1f}')}{_noisy(p)} | {_f(p.get('broker_cpu_ms_per_mb'), '{:.2f}')} "
+            f"| {_f(vs.get('produce_cpu_per_mb'), '{:.2f}')} "
+            f"| {_f(q.get('mb_per_s'), '{:,.1f}')}{_noisy(q)}{'' if q.get('complete', True) else ' (incomplete)'} "
+            f"| {_f(q.get('broker_cpu_ms_per_mb'), '{:.2f}')} | {_f(vs.get('consume_cpu_per_mb'), '{:.2f}')} "
+            f"| {_f(r.get('requests_per_s'))}{_noisy(r)} | {_f(r.get('broker_cpu_us_per_request'), '{:.0f}')} "
+            f"| {_f(vs.get('cpu_per_request'), '{:.2f}')} "
+            f"| {_f(lat.get('p50_ms'), '{:.1f}')}{_noisy(lat)} | {_f(lat.get('p99_ms'), '{:.1f}')} "
+            f"| {lat.get('consumed', '-')}/{lat.get('produced', '-')} | {_f(peak or None, '{:.0f}')} "
+            f"| {_n(p)}/{_n(q)}/{_n(r)}/{_n(lat)} "
+            f"| {_f(p.get('probe_max_ms'))}/{_f(q.get('probe_max_ms'))}/{_f(lat.get('probe_max_ms'))} |")
+    out.append("")
+    return "\n".join(out)
+
+
+def relative_figures(side: dict) -> None:
+    """Within one broker's report: each transactional cell against the idempotent cell of the same record
+    size and partitions (records/s, CPU per MB, and the broker CPU per transaction beyond the idempotent
+    cell's CPU per MB), and each security cell against the PLAINTEXT cell of the same size and partitions."""
+    idem = {(c["record_bytes"], c["partitions"]): c for c in side.get("transactions", []) if not c.get("commit_every")}
+    for c in side.get("transactions", []):
+        base = idem.get((c["record_bytes"], c["partitions"]))
+        p = c.get("produce")
+        if not c.get("commit_every") or base is None or not p:
+            continue
+        q = base.get("produce") or {}
+        p["records_per_s_vs_idempotent"] = ratio(p.get("records_per_s"), q.get("records_per_s"))
+        p["cpu_per_mb_vs_idempotent"] = ratio(p.get("broker_cpu_ms_per_mb"), q.get("broker_cpu_ms_per_mb"))
+        extra = None
+        a, b = p.get("broker_cpu_ms_per_mb"), q.get("broker_cpu_ms_per_mb")
+        if a is not None and b is not None and p.get("txns"):
+            mb = p["records"] * c["record_bytes"] / MB
+            extra = (a - b) * mb / p["txns"] * 1000  # ms -> µs
+        p["extra_broker_cpu_us_per_txn"] = extra
+    plain = {(c["record_bytes"], c["partitions"]): c for c in side.get("security", []) if c["security"] == "plaintext"}
+    for c in side.get("security", []):
+        base = plain.get((c["record_bytes"], c["partitions"]))
+        if base is None:
+            continue
+
+        def rel(phase: str, key: str) -> float | None:
+            return ratio((c.get(phase) or {}).get(key), (base.get(phase) or {}).get(key))
+
+        c["vs_plaintext"] = {
+            "produce_mb_per_s": rel("produce", "mb_per_s"), "produce_cpu_per_mb": rel("produce", "broker_cpu_ms_per_mb"),
+            "consume_mb_per_s": rel("consume", "mb_per_s"), "consume_cpu_per_mb": rel("consume", "broker_cpu_ms_per_mb"),
+            "requests_per_s": rel("requests", "requests_per_s"),
+            "cpu_per_request": rel("requests", "broker_cpu_us_per_request"),
+            "latency_p50": rel("latency", "p50_ms"), "latency_p99": rel("latency", "p99_ms"),
+        }
 
 
 def _noise_note() -> str:
@@ -1363,7 +1989,13 @@ RATIO_FIGURES = {
     "latency": ("p50_ms", "p90_ms", "p99_ms", "max_ms", "mean_ms", "broker_cores", "broker_peak_rss_mb", "broker_rss_mb"),
     "startup": ("accept_median_s", "metadata_median_s", "ready_line_median_s", "rss_after_start_median_mb",
                 "cpu_to_metadata_median_s"),
+    "transactions": ("records_per_s", "mb_per_s", "txns_per_s", "broker_cores", "broker_cpu_ms_per_mb",
+                     "broker_cpu_us_per_txn", "extra_broker_cpu_us_per_txn", "end_txn_ms_p50", "end_txn_ms_p99",
+                     "broker_peak_rss_mb", "broker_rss_mb", "client_cores"),
 }
+TXN_PHASES = ("produce", "read_committed", "read_uncommitted")
+# a security cell's phases and the figures compared in each
+SECURITY_PHASES = {"produce": "throughput", "consume": "throughput", "requests": "requests", "latency": "latency"}
 
 
 def ratio(a, b) -> float | None:
@@ -1405,6 +2037,30 @@ def compute_ratios(odradek: dict, kafka: dict) -> dict:
     if odradek.get("startup") and kafka.get("startup"):
         out["startup"] = _ratios_of(odradek["startup"], kafka["startup"], RATIO_FIGURES["startup"])
         out["startup"].pop("max_other_cores")
+    kx = {(c["record_bytes"], c["partitions"], c["commit_every"]): c for c in kafka.get("transactions", [])}
+    for c in odradek.get("transactions", []):
+        kc = kx.get((c["record_bytes"], c["partitions"], c["commit_every"]))
+        if kc is None:
+            continue
+        out.setdefault("transactions", [])
+        row = {"record_bytes": c["record_bytes"], "partitions": c["partitions"], "commit_every": c["commit_every"],
+               "producer": c.get("producer")}
+        for phase in TXN_PHASES:
+            row[phase] = _ratios_of(c.get(phase), kc.get(phase), RATIO_FIGURES["transactions"])
+        if ((c.get("produce") or {}).get("extra_broker_cpu_us_per_txn") or 0) <= 0:
+            row["produce"]["extra_broker_cpu_us_per_txn"] = None  # a negative extra cost is noise: no ratio
+        out["transactions"].append(row)
+    ks = {(c["security"], c["record_bytes"], c["partitions"]): c for c in kafka.get("security", [])}
+    for c in odradek.get("security", []):
+        kc = ks.get((c["security"], c["record_bytes"], c["partitions"]))
+        if kc is None:
+            continue
+        out.setdefault("security", [])
+        row = {"security": c["security"], "label": c.get("label"), "record_bytes": c["record_bytes"],
+               "partitions": c["partitions"]}
+        for phase, figs in SECURITY_PHASES.items():
+            row[phase] = _ratios_of(c.get(phase), kc.get(phase), RATIO_FIGURES[figs])
+        out["security"].append(row)
     return out
 
 
@@ -1450,6 +2106,41 @@ def render_ratios(rat: dict) -> str:
         out.append("|---|---|---|---|---|---|---|")
         out.append(f"| ratio | {_r(lat['p50_ms'], n)} | {_r(lat['p90_ms'], n)} | {_r(lat['p99_ms'], n)} "
                    f"| {_r(lat['max_ms'], n)} | {_r(lat['broker_peak_rss_mb'])} | {_f(lat.get('max_other_cores'), '{:.2f}')} |")
+        out.append("")
+    rows = rat.get("transactions", [])
+    if rows:
+        out.append("| transactions: record | parts | producer | produce MB/s | txn/s | end-txn ms p50 "
+                   "| produce broker CPU/MB | extra broker CPU/txn | rc MB/s | rc broker CPU/MB | ru MB/s "
+                   "| ru broker CPU/MB | produce peak RSS | other cores p/rc/ru |")
+        out.append("|" + "---|" * 14)
+        for t in rows:
+            p, rc, ru = t["produce"], t["read_committed"], t["read_uncommitted"]
+            pn, rn, un = ((x.get("max_other_cores") or 0) > NOISY for x in (p, rc, ru))
+            out.append(
+                f"| {t['record_bytes']} B | {t['partitions']} | {t.get('producer') or t['commit_every']} "
+                f"| {_r(p['mb_per_s'], pn)} | {_r(p['txns_per_s'], pn)} | {_r(p['end_txn_ms_p50'], pn)} "
+                f"| {_r(p['broker_cpu_ms_per_mb'], pn)} | {_r(p['extra_broker_cpu_us_per_txn'], pn)} "
+                f"| {_r(rc['mb_per_s'], rn)} | {_r(rc['broker_cpu_ms_per_mb'], rn)} "
+                f"| {_r(ru['mb_per_s'], un)} | {_r(ru['broker_cpu_ms_per_mb'], un)} | {_r(p['broker_peak_rss_mb'])} "
+                f"| {_f(p.get('max_other_cores'), '{:.2f}')}/{_f(rc.get('max_other_cores'), '{:.2f}')}"
+                f"/{_f(ru.get('max_other_cores'), '{:.2f}')} |")
+        out.append("")
+    rows = rat.get("security", [])
+    if rows:
+        out.append("| security | record | parts | produce MB/s | consume MB/s | produce broker CPU/MB "
+                   "| consume broker CPU/MB | requests/s | broker CPU/request | latency p50 | latency p99 "
+                   "| produce peak RSS | other cores p/c/r/l |")
+        out.append("|" + "---|" * 13)
+        for t in rows:
+            p, q, r, lat = t["produce"], t["consume"], t["requests"], t["latency"]
+            pn, qn, rn, ln = ((x.get("max_other_cores") or 0) > NOISY for x in (p, q, r, lat))
+            out.append(
+                f"| {t.get('label') or t['security']} | {t['record_bytes']} B | {t['partitions']} "
+                f"| {_r(p['mb_per_s'], pn)} | {_r(q['mb_per_s'], qn)} | {_r(p['broker_cpu_ms_per_mb'], pn)} "
+                f"| {_r(q['broker_cpu_ms_per_mb'], qn)} | {_r(r['requests_per_s'], rn)} "
+                f"| {_r(r['broker_cpu_us_per_request'], rn)} | {_r(lat['p50_ms'], ln)} | {_r(lat['p99_ms'], ln)} "
+                f"| {_r(p['broker_peak_rss_mb'])} | " + "/".join(_f(x.get("max_other_cores"), "{:.2f}")
+                                                             for x in (p, q, r, lat)) + " |")
         out.append("")
     st = rat.get("startup")
     if st:
@@ -1505,8 +2196,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="short run (about a minute)")
     ap.add_argument("--json", metavar="PATH", help="write all figures as JSON")
-    ap.add_argument("--only", default="throughput,requests,latency,startup",
-                    help="comma list of: throughput, requests, latency, startup")
+    ap.add_argument("--only", default="throughput,requests,latency,startup,transactions,security",
+                    help="comma list of: throughput, requests, latency, startup, transactions, security")
     ap.add_argument("--sizes", default="100,1024")
     ap.add_argument("--partitions", default="1,6")
     ap.add_argument("--acks", default="1,all")
@@ -1519,6 +2210,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lat-rate", type=int, default=1000)
     ap.add_argument("--lat-seconds", type=float, help="latency run, s (5; quick 3)")
     ap.add_argument("--startup-runs", type=int, default=5)
+    ap.add_argument("--txn-sizes", default="1024,100", help="record sizes of the transaction cells")
+    ap.add_argument("--txn-partitions", default="1", help="partition counts of the transaction cells")
+    ap.add_argument("--txn-commit-every", default="1000,100",
+                    help="records per transaction, one cell each; 0 is the idempotent producer (always run first "
+                         "as the cells' baseline unless --txn-no-idempotent)")
+    ap.add_argument("--txn-no-idempotent", action="store_true", help="no idempotent baseline cell")
+    ap.add_argument("--txn-abort-every", type=int, default=10,
+                    help="abort every Nth transaction (after flushing its records) so read_committed has aborted "
+                         "data to skip; 0: commit all")
+    ap.add_argument("--security", default=",".join(SECURITY_MODES),
+                    help="comma list of security cells: " + ", ".join(SECURITY_MODES))
+    ap.add_argument("--sec-sizes", default="1024", help="record sizes of the security cells' throughput runs")
+    ap.add_argument("--sec-partitions", default="1", help="partition counts of the security cells")
+    ap.add_argument("--sec-inflight", type=int, default=5,
+                    help="max.in.flight of the security cells' one-record-per-request run")
+    ap.add_argument("--acl-extra", type=int, default=100,
+                    help="ACLs for other principals and resources added in the authorizer cell, besides the "
+                         "prefixed ones the load needs")
     ap.add_argument("--data-base", metavar="DIR",
                     help="parent of the brokers' temporary data dirs (default: system temp dir, on disk here; "
                          "/dev/shm puts the log in RAM, closer to an in-memory broker)")
@@ -1569,7 +2278,7 @@ def main(argv: list[str] | None = None) -> int:
                     "confluent_kafka": confluent_kafka.__version__, "librdkafka": confluent_kafka.libversion()[0]},
         "git": _git_rev(),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(opts).items()},
-        "throughput": [], "requests": [], "errors": [],
+        "throughput": [], "requests": [], "transactions": [], "security": [], "errors": [],
     }
     t_start = time.perf_counter()
 
@@ -1595,7 +2304,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(runs) <= 1:
             return runs[0] if runs else None
         best = dict(min(runs, key=lambda r: _quiet_key(r)))
-        for phase in ("produce", "consume"):
+        for phase in PHASES:
             cands = [r[phase] for r in runs if r.get(phase)]
             if cands:
                 best[phase] = min(cands, key=_quiet_key)
@@ -1631,7 +2340,7 @@ def main(argv: list[str] | None = None) -> int:
                 "broker": {"version": kj.KAFKA_VERSION["kafka-4"], "mode": "KRaft, broker+controller in one JVM, one node",
                            "heap": opts.kafka_heap, "java": jv[0] if jv else None, "overrides": KafkaRef.overrides,
                            "prepare_s": time.perf_counter() - t0},
-                "throughput": [], "requests": [],
+                "throughput": [], "requests": [], "transactions": [], "security": [],
             }
         if "startup" in only:
             st: dict[str, list] = {s: [] for s in sides}
@@ -1660,8 +2369,32 @@ def main(argv: list[str] | None = None) -> int:
         if "latency" in only:
             for side, r in compare("latency", run_latency_cell, opts).items():
                 reports[side]["latency"] = r
+        if "transactions" in only:
+            evs = [int(x) for x in opts.txn_commit_every.split(",")]
+            evs = ([] if opts.txn_no_idempotent else [0]) + [e for e in evs if e]
+            for size in map(int, opts.txn_sizes.split(",")):
+                for parts in map(int, opts.txn_partitions.split(",")):
+                    for every in evs:
+                        what = f"commit every {every}" if every else "idempotent"
+                        got = compare(f"transactions {size}B {parts}p {what}", run_txn_cell, size, parts, every, opts)
+                        for side, c in got.items():
+                            if c:
+                                reports[side]["transactions"].append(c)
+        if "security" in only:
+            modes = [m.strip() for m in opts.security.split(",") if m.strip()]
+            for size in map(int, opts.sec_sizes.split(",")):
+                for parts in map(int, opts.sec_partitions.split(",")):
+                    for mode in modes:
+                        got = compare(f"security {mode} {size}B {parts}p", run_security_cell, mode, size, parts, opts)
+                        for side, c in got.items():
+                            if c:
+                                reports[side]["security"].append(c)
     finally:
         KafkaRef.drop_template()
+        if _CERTS is not None:
+            _CERTS.remove()
+    for side in sides:
+        relative_figures(reports[side])
     if opts.against:
         report["ratios"] = compute_ratios(report, report["kafka"])
     report["total_seconds"] = time.perf_counter() - t_start
@@ -1694,15 +2427,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def _quiet_key(r: dict) -> float:
     v = r.get("other_cores")
-    if v is None:  # a whole throughput cell: its phases' other load
-        v = sum((r.get(ph) or {}).get("other_cores") or 0 for ph in ("produce", "consume"))
+    if v is None:  # a whole cell of several windows: its phases' other load
+        v = sum((r.get(ph) or {}).get("other_cores") or 0 for ph in PHASES)
     return v
 
 
 def _brief(r: dict) -> dict:
-    keys = ("records_per_s", "mb_per_s", "requests_per_s", "broker_cores", "other_cores", "p50_ms", "p99_ms")
+    keys = ("records_per_s", "mb_per_s", "requests_per_s", "txns_per_s", "broker_cores", "broker_cpu_ms_per_mb",
+            "other_cores", "p50_ms", "p99_ms")
     out = {k: r[k] for k in keys if k in r}
-    for ph in ("produce", "consume"):
+    for ph in PHASES:
         if r.get(ph):
             out[ph] = {k: r[ph][k] for k in keys if k in r[ph]}
     return out

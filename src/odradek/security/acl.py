@@ -141,6 +141,9 @@ class AclFilter:
         return None
 
 
+DECISIONS_KEPT = 10_000  # remembered authorize() answers; past this the memory starts over
+
+
 class Authorizer:
     def __init__(self, super_users: set[str] | None = None, allow_if_no_acl: bool = False) -> None:
         self.super_users = set(super_users or ())
@@ -148,6 +151,10 @@ class Authorizer:
         self._acls: set[AclBinding] = set()
         self._literal: dict[tuple[int, str], list[AclBinding]] = {}
         self._prefixed: dict[int, list[AclBinding]] = {}
+        # authorize() answers by (principal, host, operation, resource type, name): they depend on
+        # nothing else but the ACLs, so set_acls() forgets them. Every Produce and Fetch asks, per topic;
+        # working one out scans the prefixed ACLs of the type and parses the client's address.
+        self._decisions: dict[tuple[str, str, int, int, str], bool] = {}
 
     # --- the set of ACLs ---------------------------------------------------------------------------
 
@@ -161,6 +168,7 @@ class Authorizer:
             else:
                 prefixed.setdefault(b.resource_type, []).append(b)
         self._literal, self._prefixed = literal, prefixed
+        self._decisions = {}
 
     def acls(self) -> set[AclBinding]:
         return set(self._acls)
@@ -180,6 +188,17 @@ class Authorizer:
         return out
 
     def authorize(self, principal: str, host: str, op: int, rtype: int, name: str) -> bool:
+        key = (principal, host, op, rtype, name)
+        known = self._decisions.get(key)
+        if known is not None:
+            return known
+        allowed = self._decide(principal, host, op, rtype, name)
+        if len(self._decisions) >= DECISIONS_KEPT:
+            self._decisions = {}
+        self._decisions[key] = allowed
+        return allowed
+
+    def _decide(self, principal: str, host: str, op: int, rtype: int, name: str) -> bool:
         if principal in self.super_users:
             return True
         acls = self._applicable(rtype, name)

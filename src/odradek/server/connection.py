@@ -36,7 +36,8 @@ QUIET_READS = 64  # small reads in a row on an empty big buffer before it shrink
 DIRECT_FRAME = 64 * 1024  # frames larger than this are received into a buffer of their own
 MAX_FRAMES_BUFFERED = 16  # frames received but not yet routed; past this (or the bytes), reading pauses
 MAX_BYTES_BUFFERED = 64 * 1024 * 1024
-TLS_COPY_CHUNK = 256 * 1024  # file bytes read at a time for a fetch response over TLS
+TLS_READ_CHUNK = 1024 * 1024  # file regions sent over TLS are read this much at a time
+TLS_LOOP_READ = 64 * 1024  # reads up to this size are done on the loop (page cache), larger ones in the executor
 
 
 class FrameProtocol(asyncio.BufferedProtocol):
@@ -462,26 +463,32 @@ class Connection:
 
     async def _sendfile(self, region: Any) -> None:
         if self.listener.tls:
-            await self._send_copy(region)
+            await self._send_region_copied(region)
             return
         loop = asyncio.get_running_loop()
         await loop.sendfile(self.transport, region.file, region.position, region.size)
 
-    async def _send_copy(self, region: Any) -> None:
-        """TLS cannot use sendfile: copy the region through the TLS transport. The bytes are read
-        with pread, at their position: a segment's file object is shared by every connection, and
-        asyncio's sendfile fallback (seek, then read) let concurrent fetches of one segment read
-        each other's bytes, sending a client short or foreign records."""
+    async def _send_region_copied(self, region: Any) -> None:
+        """A file region on a TLS connection, where the kernel cannot send it: read it with ``pread``
+        at explicit positions and write it to the transport, which encrypts it. Not asyncio's sendfile
+        fallback: that seeks the file object, which every reader of the segment shares, and reads on
+        from its position across awaits (two fetches of one segment at once sent each other's bytes),
+        16 KiB per thread hop. Small reads stay on the loop, as the log's own header reads do; larger
+        ones go to the executor a chunk at a time. A region the file no longer holds in full (a
+        segment truncated meanwhile) ends the connection: its frame's size is already out."""
         loop = asyncio.get_running_loop()
+        transport = self.transport
         fd = region.file.fileno()
-        position, left = region.position, region.size
-        while left > 0:
-            n = min(left, TLS_COPY_CHUNK)
-            data = await loop.run_in_executor(None, os.pread, fd, n, position)
+        pos, end = region.position, region.position + region.size
+        while pos < end:
+            n = min(TLS_READ_CHUNK, end - pos)
+            if n <= TLS_LOOP_READ:
+                data = os.pread(fd, n, pos)
+            else:
+                data = await loop.run_in_executor(None, os.pread, fd, n, pos)
             if not data:
-                raise ConnectionError(f"segment ended {left} bytes short of a fetch response")
-            self.transport.write(data)
-            position += len(data)
-            left -= len(data)
-            if self.transport.get_write_buffer_size() > 1 << 20:
+                raise ConnectionError(f"file region ends early ({pos - region.position} of {region.size} bytes)")
+            transport.write(data)
+            pos += len(data)
+            if transport.get_write_buffer_size() > 1 << 20:
                 await self.proto.drain()

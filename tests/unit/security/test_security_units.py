@@ -205,3 +205,28 @@ def test_client_context_host_name_check_follows_endpoint_identification(tmp_path
             settings["ssl.endpoint.identification.algorithm"] = value
         ctx = tls.client_context(tls.Settings(settings.get))
         assert ctx.check_hostname is checked, value
+def test_authorizer_remembers_answers_until_the_acls_change(monkeypatch):
+    az = A.Authorizer({"User:admin"}, allow_if_no_acl=False)
+    az.set_acls({b(A.TOPIC, "ord", A.WRITE, pattern=A.P_PREFIXED)})
+    asked = []
+    decide = az._decide
+    monkeypatch.setattr(az, "_decide", lambda *a: asked.append(a) or decide(*a))
+    for _ in range(3):
+        assert az.authorize("User:alice", "1.2.3.4", A.WRITE, A.TOPIC, "orders")
+        assert not az.authorize("User:alice", "1.2.3.4", A.READ, A.TOPIC, "orders")
+    assert len(asked) == 2  # each question worked out once
+    assert not az.authorize("User:alice", "1.2.3.5", A.WRITE, A.TOPIC, "xorders")  # another host and name: asked
+    assert len(asked) == 3
+    # new ACLs: every answer is worked out again, a DENY now wins, the READ is now allowed
+    az.set_acls({b(A.TOPIC, "ord", A.WRITE, pattern=A.P_PREFIXED), b(A.TOPIC, "orders", A.WRITE, A.DENY),
+                 b(A.TOPIC, "orders", A.READ)})
+    assert not az.authorize("User:alice", "1.2.3.4", A.WRITE, A.TOPIC, "orders")
+    assert az.authorize("User:alice", "1.2.3.4", A.READ, A.TOPIC, "orders")
+    assert az.authorize("User:alice", "1.2.3.4", A.WRITE, A.TOPIC, "ordinal")
+    assert len(asked) == 6
+    # bounded: past DECISIONS_KEPT answers the memory starts over, and answers stay right
+    monkeypatch.setattr(A, "DECISIONS_KEPT", 4)
+    for i in range(10):
+        assert az.authorize("User:alice", "1.2.3.4", A.WRITE, A.TOPIC, f"ord-{i}")
+        assert len(az._decisions) <= 4
+    assert not az.authorize("User:alice", "1.2.3.4", A.WRITE, A.TOPIC, "orders")
