@@ -228,6 +228,10 @@ class Log:
         self._stop_cleaning = False  # closing, deleting or renaming: running cleans abort
         self._horizon_cache: tuple[int, int | None] | None = None  # (first dirty, earliest horizon)
         self._has_aborted = False  # some segment may hold aborted-transaction entries
+        # A new log's directory entries (its own and its files') are fsynced by its first flush,
+        # not at creation (as Kafka does since KAFKA-3968): creating thousands of partitions then
+        # costs no fsync at all, and an empty log that vanished with a power cut is simply made anew.
+        self._dir_unsynced = False
         # Called (from any thread) when the first dirty offset changes, to checkpoint it.
         self.on_first_dirty_changed: Callable[[Log], None] | None = None
 
@@ -324,7 +328,7 @@ class Log:
         segments = [LogSegment(directory, b, index_bytes, interval, lazy=True) for b in bases]
         if not segments:
             segments = [LogSegment(directory, max(log_start, 0), index_bytes, interval)]
-            fsync_dir(directory)
+            self._dir_unsynced = True
 
         if clean:
             first_recovered = len(segments) - 1
@@ -348,9 +352,11 @@ class Log:
                     error = seg.recover(interval, from_position=start)
                 if start is None or error is not None:
                     error = seg.recover(interval)
+                # its data was fsynced by the clean shutdown: a rebuilt index is rebuilt again
+                # should it be lost
             else:
                 error = seg.recover(interval)
-            recovered.append(seg)
+                recovered.append(seg)
             later = segments[i + 1 :]
             if later and error is None and later[0].base_offset < seg.next_offset:
                 error = f"next segment starts at {later[0].base_offset}, before {seg.next_offset}"
@@ -366,7 +372,11 @@ class Log:
                 del segments[i + 1 :]
             i += 1
         for seg in recovered:
-            seg.flush()
+            # After a crash: fsynced by the next flush (roll, flush.messages / flush.ms, close),
+            # not here; the recovery point stays where it was until then, so a crash before that
+            # recovers them again.
+            if seg.size:
+                seg.dirty = True
 
         self._set_segments(segments)
         active = segments[-1]
@@ -375,7 +385,9 @@ class Log:
         self._leo = active.next_offset
         self._log_start = min(max(log_start, segments[0].base_offset), self._leo)
         self._hw = min(max(high_watermark, self._log_start), self._leo)
-        self._recovery_point = self._leo
+        # Kafka's rule: after a clean shutdown everything was flushed; otherwise what was known
+        # flushed before stays the recovery point until the recovered segments are flushed.
+        self._recovery_point = self._leo if clean else min(max(recovery_point, 0), self._leo)
         self._last_flush_ms = now
         self._has_aborted = any(n.endswith(".txnindex") for n in names)
         # After a cleaner swap finished by recovery, the swapped segment's aborted-transaction
@@ -830,7 +842,7 @@ class Log:
         target = self._leo
         if self.background is None:
             old.flush()
-            fsync_dir(self._dir)
+            self._sync_dirs(force=True)
             self._recovery_point = target
         else:
             # fsync of the finished segment (up to a whole segment of dirty pages) off the
@@ -848,7 +860,7 @@ class Log:
             return
         try:
             seg.flush()
-            fsync_dir(self._dir)
+            self._sync_dirs(force=True)
         except OSError as e:
             logger.error("fsync of rolled segment %s failed: %s", seg.log_path, e)
             return
@@ -861,11 +873,23 @@ class Log:
         """fsync what was appended since the last flush; the recovery point becomes the LEO."""
         self._check_open()
         leo = self._leo
-        for seg in self._segments:
-            if seg.dirty:
-                seg.flush()
+        dirty = [seg for seg in self._segments if seg.dirty]
+        if dirty:
+            self._sync_dirs()
+        for seg in dirty:
+            seg.flush()
         self._recovery_point = max(self._recovery_point, leo)
         self._last_flush_ms = self._now_ms() if now_ms is None else now_ms
+
+    def _sync_dirs(self, force: bool = False) -> None:
+        """fsync the log's directory (``force``, or when it is new and never synced), and the log
+        dir holding it when it is new."""
+        if self._dir_unsynced:
+            fsync_dir(self._dir)
+            fsync_dir(self._dir.parent)
+            self._dir_unsynced = False
+        elif force:
+            fsync_dir(self._dir)
 
     def maybe_flush(self, now_ms: int | None = None) -> bool:
         """Flush if ``flush.ms`` passed since the last flush and there is something to flush
@@ -1258,7 +1282,8 @@ class Log:
                 try:
                     self._segments[-1].seal()
                     self.flush()
-                    self._producers.take_snapshot(self._leo)
+                    if not self._snapshot_current():
+                        self._producers.take_snapshot(self._leo)
                 except OSError as e:
                     self._go_offline("close", e)
                 except KafkaError:
@@ -1270,6 +1295,16 @@ class Log:
                     pass
             self._set_segments(())
             self._closed = True
+
+    def _snapshot_current(self) -> bool:
+        """Whether a producer snapshot would add nothing: the log is empty, or the newest
+        snapshot is at the log end already (Kafka takes one on close only when there is new
+        state). Then closing an idle log writes nothing."""
+        first = self._segments[0]
+        if self._leo == first.base_offset and first.size == 0 and not self._producers.producers:
+            return True
+        offsets = self._producers.snapshot_offsets()
+        return bool(offsets) and offsets[-1] == self._leo
 
     def delete(self) -> None:
         """Remove the log's files and directory (regions handed out earlier stay readable)."""

@@ -200,15 +200,16 @@ class LogManager:
         counts = {d: 0 for d in self.log_dirs if d not in self.offline_dirs}
         if not counts:
             raise KafkaError(ErrorCode.kafka_storage_error, "every log dir is offline")
-        for other in self._logs.values():
-            parent = other.dir.parent
-            if parent in counts:
-                counts[parent] += 1
+        if len(counts) > 1:
+            for other in self._logs.values():
+                parent = other.dir.parent
+                if parent in counts:
+                    counts[parent] += 1
         target = min(counts, key=lambda d: counts[d])
         path = target / f"{topic}-{partition}"
         try:
+            # the new directory's entry is fsynced by the log's first flush (see Log)
             log = Log.open(path, config or self.default_config, clock=self._clock)
-            fsync_dir(target)
         except OSError as e:
             logger.error("cannot create the log of %s-%d in %s: %s", topic, partition, target, e)
             raise KafkaError(ErrorCode.kafka_storage_error, f"cannot create {path}: {e}") from e
