@@ -90,7 +90,7 @@ class Partition:
         self.leader_epoch = epoch
         self.isr = list(isr)
         self.replicas = list(replicas)
-        self.epochs.assign(epoch, self.log.log_end_offset)
+        self.epochs.assign(epoch, self.log.log_end_offset, durable=False)  # written before the first append
         if new_term:
             old = self.followers
             self.followers = {}
@@ -123,6 +123,8 @@ class Partition:
         ``from_coordinator``: a coordinator's own write (no producer sequence checks)."""
         self.check_leader()
         self._check_isr(acks, min_insync)
+        if self.epochs.pending:
+            self.epochs.flush()
         result = self.log.append(buf, batches, leader_epoch=self.leader_epoch, now_ms=int(self.clock() * 1000),
                                  from_coordinator=from_coordinator)
         self._maybe_advance_hw()
@@ -134,6 +136,8 @@ class Partition:
         """Append a transaction marker as leader (acks=all rules). Returns (AppendResult, CompletedTxn|None)."""
         self.check_leader()
         self._check_isr(-1, min_insync)
+        if self.epochs.pending:
+            self.epochs.flush()
         result = self.log.append_marker(producer_id, producer_epoch, commit, coordinator_epoch,
                                         leader_epoch=self.leader_epoch, now_ms=int(self.clock() * 1000))
         self._maybe_advance_hw()

@@ -101,3 +101,22 @@ def test_epoch_cache_end_offsets_and_persistence(tmp_path):
     again.truncate_from_end(12)
     assert again.entries == [(0, 0), (2, 10)]
     assert LeaderEpochCache(tmp_path).latest_epoch == 2
+
+
+def test_taking_leadership_writes_the_epoch_before_the_first_append_only(tmp_path):
+    """A new leader keeps its epoch entry in memory (thousands of leaderships move at once in a
+    failover) and writes it, fsynced, before the first record it appends under that epoch."""
+    clock = Clock()
+    part = make(tmp_path, [1, 2, 3], clock)
+    path = tmp_path / "t-0" / "leader-epoch-checkpoint"
+    assert part.epochs.entries == [(5, 0)] and part.epochs.pending
+    assert not path.exists()
+    assert part.end_offset_for_epoch(5) == (5, 0)
+    produce(part, 2)
+    assert not part.epochs.pending
+    assert LeaderEpochCache(tmp_path / "t-0").entries == [(5, 0)]
+    part.become_leader(7, [1, 2, 3], [1, 2, 3])
+    assert part.epochs.entries == [(5, 0), (7, 2)] and part.epochs.pending
+    assert LeaderEpochCache(tmp_path / "t-0").entries == [(5, 0)]
+    produce(part)
+    assert LeaderEpochCache(tmp_path / "t-0").entries == [(5, 0), (7, 2)]
