@@ -17,6 +17,7 @@ written, so the broker never sees a half-updated view.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -27,7 +28,7 @@ from dataclasses import replace
 from typing import Callable
 
 from kazoo.client import KazooClient, KazooState
-from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
+from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, RolledBackError
 
 from .store import Changes, MetadataStore, PartitionState, TopicMeta
 
@@ -351,27 +352,65 @@ class ZooKeeperStore(MetadataStore):
         self._refresh_now(("brokers",))
 
     def create_topic(self, meta: TopicMeta) -> None:
-        zk = self.zk
+        err = self._write_topics([meta])[0]
+        if err is not None:
+            raise err
+        self._refresh_now(("topics",), ("topic", meta.name))
+
+    async def create_topics(self, metas: list[TopicMeta]) -> list[Exception | None]:
+        """Every topic's znodes in one multi-op each, all sent together and waited for off the
+        event loop; then one read-back (pipelined) of what was created."""
+        loop = asyncio.get_running_loop()
+        errors = await loop.run_in_executor(None, self._write_topics, metas)
+        created = [("topic", m.name) for m, e in zip(metas, errors) if e is None]
+        if created:
+            self._refresh_now(("topics",), *created)
+        return errors
+
+    def _topic_tx(self, meta: TopicMeta):
         doc = {"version": 3, "topic_id": topic_id_to_kafka(meta.topic_id),
                "partitions": {str(p): st.replicas for p, st in meta.partitions.items()},
                "adding_replicas": {}, "removing_replicas": {}}
-        tx = zk.transaction()
+        tx = self.zk.transaction()
         tx.create(f"/brokers/topics/{meta.name}", _dump(doc))
         tx.create(f"/brokers/topics/{meta.name}/partitions")
         for p, st in meta.partitions.items():
             tx.create(f"/brokers/topics/{meta.name}/partitions/{p}")
             tx.create(f"/brokers/topics/{meta.name}/partitions/{p}/state", _dump(self._state_doc(st)))
         tx.create(f"/config/topics/{meta.name}", _dump({"version": 1, "config": meta.configs}))
-        results = tx.commit()
-        if any(isinstance(r, Exception) for r in results):
-            if any(isinstance(r, NodeExistsError) for r in results):
-                if self.zk.exists(f"/brokers/topics/{meta.name}") is not None:
-                    raise KeyError(meta.name)
-                # a config znode left over by a deleted topic: write the topic without it
-                self.zk.delete(f"/config/topics/{meta.name}")
-                return self.create_topic(meta)
-            raise next(r for r in results if isinstance(r, Exception))
-        self._refresh_now(("topics",), ("topic", meta.name))
+        return tx
+
+    def _write_topics(self, metas: list[TopicMeta]) -> list[Exception | None]:
+        """Create the topics' znodes (ZooKeeper only, the cache is not touched: any thread).
+        Per topic None, KeyError when it exists, or the error."""
+        pending = [self._topic_tx(meta).commit_async() for meta in metas]
+        out: list[Exception | None] = []
+        for meta, res in zip(metas, pending):
+            for attempt in range(2):
+                try:
+                    results = res.get()
+                except Exception as e:  # noqa: BLE001 - connection trouble: reported for this topic
+                    out.append(e)
+                    break
+                failed = [r for r in results if isinstance(r, Exception)]
+                if not failed:
+                    out.append(None)
+                    break
+                if any(isinstance(r, NodeExistsError) for r in results):
+                    if self.zk.exists(f"/brokers/topics/{meta.name}") is not None:
+                        out.append(KeyError(meta.name))
+                        break
+                    if attempt == 0:
+                        # a config znode left over by a deleted topic: write the topic without it
+                        try:
+                            self.zk.delete(f"/config/topics/{meta.name}")
+                        except NoNodeError:
+                            pass
+                        res = self._topic_tx(meta).commit_async()
+                        continue
+                out.append(next((r for r in failed if not isinstance(r, RolledBackError)), failed[0]))
+                break
+        return out
 
     def _refresh_now(self, *keys: tuple) -> None:
         """After our own write: read what it changed (and only that) now."""
@@ -391,12 +430,44 @@ class ZooKeeperStore(MetadataStore):
             self.zk.create(path, data, makepath=True)
 
     def delete_topic(self, name: str) -> None:
-        self.zk.delete(f"/brokers/topics/{name}", recursive=True)
-        try:
-            self.zk.delete(f"/config/topics/{name}")
-        except NoNodeError:
-            pass
+        err = self.delete_topics([name])[0]
+        if err is not None:
+            raise err
+
+    def delete_topics(self, names: list[str]) -> list[Exception | None]:
+        """Each topic's znodes (the partitions this broker knows) removed in one multi-op, all
+        sent together; a topic whose tree holds more than that is removed node by node."""
+        zk = self.zk
+        pending = []
+        for name in names:
+            meta = self._topics.get(name)
+            tx = zk.transaction()
+            for p in (meta.partitions if meta is not None else ()):
+                tx.delete(f"/brokers/topics/{name}/partitions/{p}/state")
+                tx.delete(f"/brokers/topics/{name}/partitions/{p}")
+            tx.delete(f"/brokers/topics/{name}/partitions")
+            tx.delete(f"/brokers/topics/{name}")
+            pending.append((tx.commit_async(), zk.delete_async(f"/config/topics/{name}")))
+        out: list[Exception | None] = []
+        for name, (res, conf) in zip(names, pending):
+            err: Exception | None = None
+            try:
+                results = res.get()
+                if any(isinstance(r, Exception) for r in results):
+                    zk.delete(f"/brokers/topics/{name}", recursive=True)
+            except NoNodeError as e:
+                err = e
+            except Exception as e:  # noqa: BLE001 - reported for this topic
+                err = e
+            try:
+                conf.get()
+            except NoNodeError:
+                pass
+            except Exception:  # noqa: BLE001 - a config left over is removed by the next create
+                pass
+            out.append(err)
         self._refresh_now(("topics",))
+        return out
 
     def add_partitions(self, name: str, new: list[PartitionState]) -> None:
         path = f"/brokers/topics/{name}"

@@ -1,0 +1,64 @@
+"""CreateTopics and DeleteTopics with many topics in one request (issue 14), over a real socket:
+every valid topic is created (or deleted) together, each invalid one gets its own error, and the
+answer comes when the broker's metadata has them all."""
+
+from __future__ import annotations
+
+from odradek.protocol.errors import ErrorCode
+from wire import WireClient
+
+
+def _topic(name: str, partitions: int = 2, rf: int = 1) -> dict:
+    return {"name": name, "num_partitions": partitions, "replication_factor": rf, "assignments": [], "configs": []}
+
+
+def _metadata(c: WireClient) -> dict:
+    md = c.request(3, 1, {"topics": None})
+    return {t.name: t for t in md.topics}
+
+
+def test_many_topics_in_one_create_and_one_delete(broker):
+    c = WireClient(broker.port, timeout=60)
+    c.request(19, 5, {"topics": [_topic("bulk-existing")], "timeout_ms": 30000, "validate_only": False})
+    names = [f"bulk-{i:03d}" for i in range(150)]
+    topics = [_topic(n) for n in names]
+    topics += [_topic("bad/name"), _topic("bulk-existing"), _topic("bulk.dotted"), _topic("bulk_dotted"),
+               _topic("bulk-zero", partitions=0), _topic("bulk-rf", rf=2)]
+    resp = c.request(19, 5, {"topics": topics, "timeout_ms": 30000, "validate_only": False})
+    codes = {t.name: t.error_code for t in resp.topics}
+    assert len(resp.topics) == len(topics)
+    assert all(codes[n] == ErrorCode.none for n in names + ["bulk.dotted"])
+    assert codes["bad/name"] == ErrorCode.invalid_topic_exception
+    assert codes["bulk-existing"] == ErrorCode.topic_already_exists
+    assert codes["bulk_dotted"] == ErrorCode.invalid_topic_exception  # collides with bulk.dotted, made first
+    assert codes["bulk-zero"] == ErrorCode.invalid_partitions
+    assert codes["bulk-rf"] == ErrorCode.invalid_replication_factor
+    ok = {t.name: t for t in resp.topics if t.error_code == 0}
+    assert all(t.num_partitions == 2 and t.replication_factor == 1 and t.configs for t in ok.values())
+    # answered when the broker's metadata has every topic, led
+    md = _metadata(c)
+    for n in names + ["bulk.dotted"]:
+        assert md[n].error_code == 0 and len(md[n].partitions) == 2
+        assert all(p.leader_id == 0 for p in md[n].partitions)
+    assert "bulk_dotted" not in md and "bad/name" not in md
+    logs = {p.name for p in broker.data_dir.iterdir() if p.is_dir()}
+    assert {f"{n}-{i}" for n in names for i in (0, 1)} <= logs
+
+    # validate_only creates nothing
+    resp = c.request(19, 5, {"topics": [_topic("bulk-v1"), _topic("bulk-v2")], "timeout_ms": 30000,
+                             "validate_only": True})
+    assert [t.error_code for t in resp.topics] == [0, 0] and "bulk-v1" not in _metadata(c)
+
+    gone = names[:100] + ["bulk-never", "bulk.dotted"]
+    resp = c.request(20, 4, {"topic_names": gone, "timeout_ms": 30000})
+    codes = {t.name: t.error_code for t in resp.responses}
+    assert all(codes[n] == ErrorCode.none for n in names[:100] + ["bulk.dotted"])
+    assert codes["bulk-never"] == ErrorCode.unknown_topic_or_partition
+    md = _metadata(c)
+    assert not set(gone) & set(md) and set(names[100:]) <= set(md)
+    logs = {p.name.split(".")[0] for p in broker.data_dir.iterdir() if p.is_dir()}
+    assert not {f"{n}-{i}" for n in names[:100] for i in (0, 1)} & logs
+    # the names are free again
+    resp = c.request(19, 5, {"topics": [_topic(n, 3) for n in names[:10]], "timeout_ms": 30000, "validate_only": False})
+    assert all(t.error_code == 0 and t.num_partitions == 3 for t in resp.topics)
+    c.close()
