@@ -198,7 +198,8 @@ class ClusterManager:
                                      lambda t: bool(broker.topic_config(t).get("unclean.leader.election.enable")))
         self.lag_max_ms = cfg.get("replica.lag.time.max.ms")
         self.tasks: list[asyncio.Task] = []
-        self.isr_writes: set[tuple[str, int]] = set()
+        self._expand: set[tuple[str, int]] = set()  # partitions whose ISR may grow (see maybe_expand_isr)
+        self._expand_scheduled = False
         self.shutting_down = False
         self._reconcile_scheduled = False
 
@@ -323,31 +324,69 @@ class ClusterManager:
         while True:
             await asyncio.sleep(interval)
             try:
+                changes = []
                 for part in list(self.broker.partitions.values()):
                     if not part.is_leader:
                         continue
                     shrink = part.isr_to_shrink(self.lag_max_ms)
                     if shrink:
-                        self.change_isr(part, [r for r in part.isr if r not in shrink])
+                        changes.append((part, [r for r in part.isr if r not in shrink]))
+                if changes:
+                    self.change_isrs(changes)
             except Exception:
                 log.exception("ISR upkeep failed")
 
     def maybe_expand_isr(self, part: "Partition") -> None:
-        add = part.isr_to_expand()
-        if add:
-            self.change_isr(part, part.isr + [r for r in add if r not in part.isr])
+        """A follower may have caught up: the expansions found while serving fetches are written
+        together, once the fetches in hand are served (a follower catching up on a thousand
+        partitions costs one batch of writes, not a thousand round trips)."""
+        if part.isr_to_expand():
+            self._expand.add(part.key)
+            if not self._expand_scheduled:
+                self._expand_scheduled = True
+                asyncio.get_running_loop().call_soon(self._expand_now)
+
+    def _expand_now(self) -> None:
+        self._expand_scheduled = False
+        keys, self._expand = self._expand, set()
+        changes = []
+        for key in keys:
+            part = self.broker.partitions.get(key)
+            add = part.isr_to_expand() if part is not None else None
+            if add:
+                changes.append((part, part.isr + [r for r in add if r not in part.isr]))
+        if changes:
+            try:
+                self.change_isrs(changes)
+            except Exception:
+                log.exception("ISR expansion failed")
 
     def change_isr(self, part: "Partition", new_isr: list[int]) -> None:
-        """Write an ISR change as leader (compare-and-set); on a lost race the next reconcile decides."""
-        meta = self.store.topics().get(part.topic)
-        st = meta.partitions.get(part.index) if meta else None
-        if st is None or st.leader != self.broker.broker_id or st.leader_epoch != part.leader_epoch:
+        self.change_isrs([(part, new_isr)])
+
+    def change_isrs(self, changes: list[tuple["Partition", list[int]]]) -> None:
+        """Write ISR changes as leader, all at once (pipelined compare-and-sets); a partition
+        whose race is lost is decided again by the next reconcile."""
+        me = self.broker.broker_id
+        topics = self.store.topics()
+        batch = []
+        for part, new_isr in changes:
+            meta = topics.get(part.topic)
+            st = meta.partitions.get(part.index) if meta else None
+            if st is None or st.leader != me or st.leader_epoch != part.leader_epoch:
+                continue
+            batch.append((part, st.isr, replace(st, isr=new_isr)))
+        if not batch:
             return
-        new = replace(st, isr=new_isr)
-        if self.store.update_partition_state(part.topic, new):
-            log.info("%s-%d: ISR %s -> %s", part.topic, part.index, st.isr, new_isr)
-            part.zk_version = new.version
-            part.set_isr(new_isr)
+        results = self.store.update_partition_states([(part.topic, new) for part, _old, new in batch])
+        changed = 0
+        for (part, old, new), ok in zip(batch, results):
+            if ok:
+                log.info("%s-%d: ISR %s -> %s", part.topic, part.index, old, new.isr)
+                part.zk_version = new.version
+                part.set_isr(new.isr)
+                changed += 1
+        if changed:
             self.broker.metadata_changed()
 
     # --- preferred leaders ----------------------------------------------------------------------
