@@ -170,15 +170,33 @@ class Controller:
 def elect_preferred(store, topic: str, st: PartitionState, controller_epoch: int) -> int | None:
     """Make the first replica leader when it is alive and in sync. None when it was done, else the
     Kafka error code saying why not (ELECTION_NOT_NEEDED, PREFERRED_LEADER_NOT_AVAILABLE)."""
+    return elect_preferred_many(store, [(topic, st)], controller_epoch)[0]
+
+
+def elect_preferred_many(store, items: list[tuple[str, PartitionState]], controller_epoch: int) -> list[int | None]:
+    """:func:`elect_preferred` for many partitions: decided first, then every move written at
+    once (pipelined compare-and-sets). One result per item."""
     from ..protocol.errors import ErrorCode
 
-    preferred = st.replicas[0] if st.replicas else -1
-    if st.leader == preferred:
-        return ErrorCode.election_not_needed
-    if preferred not in store.live_brokers() or preferred not in st.isr:
-        return ErrorCode.preferred_leader_not_available
-    new = replace(st, leader=preferred, leader_epoch=st.leader_epoch + 1, controller_epoch=controller_epoch)
-    if not store.update_partition_state(topic, new):
-        return ErrorCode.preferred_leader_not_available
-    log.info("%s-%d: preferred leader %d elected", topic, st.partition, preferred)
-    return None
+    live = store.live_brokers()
+    out: list[int | None] = []
+    moves: list[tuple[int, str, PartitionState]] = []
+    for topic, st in items:
+        preferred = st.replicas[0] if st.replicas else -1
+        if st.leader == preferred:
+            out.append(ErrorCode.election_not_needed)
+        elif preferred not in live or preferred not in st.isr:
+            out.append(ErrorCode.preferred_leader_not_available)
+        else:
+            out.append(None)
+            moves.append((len(out) - 1, topic, replace(st, leader=preferred, leader_epoch=st.leader_epoch + 1,
+                                                       controller_epoch=controller_epoch)))
+    if moves:
+        results = store.update_partition_states([(topic, new) for _i, topic, new in moves])
+        for (i, topic, new), ok in zip(moves, results):
+            if not ok:
+                out[i] = ErrorCode.preferred_leader_not_available
+        done = sum(results)
+        if done:
+            log.info("preferred leaders elected for %d partition(s)", done)
+    return out

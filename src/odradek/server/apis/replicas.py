@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 
-from ...metadata.controller import elect_preferred
+from ...metadata.controller import elect_preferred_many
 from ...protocol.errors import ErrorCode
 from ..router import register
 
@@ -24,19 +24,26 @@ async def elect_leaders(conn, header, request):
     else:
         wanted = [(tp.topic, p) for tp in request.topic_partitions for p in tp.partitions]
     results: dict[str, list] = {}
+    elections = []  # (result entry, topic, state): decided together, written at once
     for topic, p in wanted:
         meta = topics.get(topic)
         st = meta.partitions.get(p) if meta else None
+        code, msg = ErrorCode.none, None
         if st is None:
             code, msg = ErrorCode.unknown_topic_or_partition, "no such partition"
         elif etype != PREFERRED:
             code, msg = ErrorCode.invalid_request, "only preferred leader election is supported"
         elif broker.cluster is None:
             code, msg = ErrorCode.election_not_needed, "a single broker leads everything"
-        else:
-            err = elect_preferred(broker.store, topic, st, 0)
-            code, msg = (ErrorCode.none, None) if err is None else (err, ErrorCode(err).name.upper())
-        results.setdefault(topic, []).append({"partition_id": p, "error_code": code, "error_message": msg})
+        entry = {"partition_id": p, "error_code": code, "error_message": msg}
+        if st is not None and etype == PREFERRED and broker.cluster is not None:
+            elections.append((entry, topic, st))
+        results.setdefault(topic, []).append(entry)
+    if elections:
+        errors = elect_preferred_many(broker.store, [(t, st) for _e, t, st in elections], 0)
+        for (entry, _t, _st), err in zip(elections, errors):
+            if err is not None:
+                entry.update(error_code=err, error_message=ErrorCode(err).name.upper())
     if broker.cluster is not None:
         broker.cluster.reconcile()
     return {"throttle_time": 0, "error_code": 0, "replica_election_results": [
