@@ -137,12 +137,24 @@ class _IndexFile:
         self._deferred = True
 
     def end_rebuild(self) -> None:
-        """Write the rebuilt entries as the whole file."""
+        """Write the rebuilt entries as the whole file (unless it holds them already: a log
+        recovered at start-up usually rebuilds what its index says, and rewriting thousands of
+        files for nothing is what made start-up slow)."""
         self._deferred = False
-        self._truncate_file(0)
         data = self._encode_all()
-        if data:
-            self._write(data, 0)
+        fd = self._open()
+        try:
+            size = os.fstat(fd).st_size
+            if size != len(data) or (data and os.pread(fd, size, 0) != data):
+                os.ftruncate(fd, 0)
+                view = memoryview(data)
+                position = 0
+                while view:
+                    written = os.pwrite(fd, view, position)
+                    view = view[written:]
+                    position += written
+        finally:
+            os.close(fd)
         self.missing = False
         self.torn = False
 

@@ -93,7 +93,7 @@ def swap_name(base_offset: int, end_offset: int) -> str:
     return f"{base_offset:020d}.{end_offset:020d}{_LOG_SUFFIX}{SWAP_SUFFIX}"
 
 
-def recover_swaps(directory: Path) -> list[str]:
+def recover_swaps(directory: Path, names: list[str] | None = None) -> list[str]:
     """Finish or roll back a cleaner swap interrupted by a crash; returns what was done.
 
     A ``<base>.<end>.log.swap`` file is a cleaned segment that was committed (its data fsynced
@@ -103,7 +103,9 @@ def recover_swaps(directory: Path) -> list[str]:
     segments already replaced) are removed.
     """
     done: list[str] = []
-    names = sorted(p.name for p in directory.iterdir())
+    names = sorted(os.listdir(directory) if names is None else names)
+    if not any(n.endswith((SWAP_SUFFIX, CLEANED_SUFFIX, DELETED_SUFFIX)) for n in names):
+        return done
     for name in names:
         m = _SWAP_RE.fullmatch(name)
         if m is None:
@@ -305,23 +307,30 @@ class Log:
     def _load(self, recovery_point: int, log_start: int, high_watermark: int, clean: bool) -> None:
         directory = self._dir
         swapped = False
-        for message in recover_swaps(directory):
+        listing = os.listdir(directory)  # listed once: thousands of logs are opened at start-up
+        done = recover_swaps(directory, listing)
+        for message in done:
             logger.warning("%s: %s", directory, message)
             swapped = swapped or message.startswith("completed")
+        if done:
+            listing = os.listdir(directory)
         bases: list[int] = []
         names = set()
-        for p in directory.iterdir():
-            names.add(p.name)
-            if p.name.endswith(".tmp"):
-                p.unlink()
-            elif p.name.endswith(_LOG_SUFFIX):
-                stem = p.name[: -len(_LOG_SUFFIX)]
+        for name in listing:
+            if name.endswith(".tmp"):
+                os.unlink(directory / name)
+                continue
+            names.add(name)
+            if name.endswith(_LOG_SUFFIX):
+                stem = name[: -len(_LOG_SUFFIX)]
                 if len(stem) == 20 and stem.isdigit():
                     bases.append(int(stem))
-        for name in names:  # index files without their .log
+        for name in list(names):  # index files without their .log
             for suffix in _INDEX_SUFFIXES:
                 if name.endswith(suffix) and name[: -len(suffix)] + _LOG_SUFFIX not in names:
                     (directory / name).unlink()
+                    names.discard(name)
+        self._listing = names  # what _load_producer_state needs to know of the snapshots
         bases.sort()
         index_bytes = self._config.segment_index_bytes
         interval = self._config.index_interval_bytes
@@ -412,7 +421,8 @@ class Log:
         ``.txnindex`` entries are written anew (those at or after the replay's start are dropped
         first), so the index always matches the log."""
         producers = self._producers
-        start = None if full else producers.load_snapshot(self._leo)
+        listing, self._listing = getattr(self, "_listing", None), None
+        start = None if full else producers.load_snapshot(self._leo, listing)
         if start is None:
             producers.clear()
             start = self._segments[0].base_offset
