@@ -1,13 +1,14 @@
 """Metadata: brokers, topics with ids, partitions with leader, replicas and ISR; auto-create.
 DescribeTopicPartitions: the same for topics, paged, without auto-creation.
 
-Encoded responses are cached per request shape until the metadata changes.
+Metadata responses are encoded by hand (:mod:`odradek.protocol.metadata`) and cached per request
+shape until the metadata changes.
 """
 
 from __future__ import annotations
 
 from ...config import validate_topic_name
-from ...protocol import messages
+from ...protocol.metadata import encode_metadata_response
 from ...protocol.errors import ErrorCode, KafkaError
 from ..router import Response, register
 from . import authorized
@@ -51,7 +52,7 @@ async def handle(conn, header, request):
     key = (version, None if names is None else tuple(names), tuple(by_id_unknown), broker.store.version, topic_ops, cluster_ops)
     cached = broker.metadata_cache.get(key)
     if cached is None:
-        cached = messages.encode_response(METADATA, version, _build(broker, names, by_id_unknown, topic_ops, cluster_ops))
+        cached = encode_metadata_response(version, _build(broker, names, by_id_unknown, topic_ops, cluster_ops))
         broker.metadata_cache[key] = cached
     return Response.of(cached)
 
