@@ -9,10 +9,19 @@
                                                    "leader_epoch":..,"isr":[..]}
     /config/topics/<topic>, /config/brokers/<id|<default>>   {"version":1,"config":{..}}
     /latest_producer_id_block                     {"version":1,"broker":..,"block_start":..,"block_end":..}
+    /state_change_notification/state_change_<seq> {"version":1,"partitions":[{"topic":..,"partition":..}]}
 
-Partition states change only by compare-and-set on the znode version. Watches fire on kazoo's
-threads; they only schedule :meth:`refresh` on the broker's event loop, where the cache is read and
-written, so the broker never sees a half-updated view.
+Partition states change only by compare-and-set on the znode version, and every such write
+creates, in the same multi-op, a sequential notification naming the partitions it changed (the
+format of Kafka's ``/isr_change_notification``). Brokers watch the notifications, not each state
+znode: a failover that moves thousands of leaders costs each broker one children watch, one read
+of the notifications and the changed states read in multiReads (:mod:`.zk_multiread`), instead of
+a watch event and a watched read per partition. Being in the same multi-op as the writes, a
+notification cannot be lost while the writes stand. The controller removes notifications older
+than :data:`NOTIFY_RETENTION_S`. Topics, configs, brokers and the controller keep their own watches.
+
+Watches fire on kazoo's threads; they only schedule :meth:`refresh` on the broker's event loop,
+where the cache is read and written, so the broker never sees a half-updated view.
 """
 
 from __future__ import annotations
@@ -28,14 +37,23 @@ from dataclasses import replace
 from typing import Callable
 
 from kazoo.client import KazooClient, KazooState
-from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, RolledBackError, RuntimeInconsistency
+from kazoo.exceptions import (BadVersionError, NodeExistsError, NoNodeError, RolledBackError, RuntimeInconsistency,
+                              UnimplementedError)
 
+from . import zk_multiread
 from .store import Changes, MetadataStore, PartitionState, TopicMeta
+from .zk_multiread import multi_read_async
 
 log = logging.getLogger("odradek.zookeeper")
 
 PRODUCER_ID_BLOCK = 1000
 MULTI_OPS = 200  # writes per ZooKeeper multi-op when many partition states change at once
+MULTI_READ_SIZE = 500  # znodes per multiRead
+NOTIFY_PATH = "/state_change_notification"
+NOTIFY_PREFIX = NOTIFY_PATH + "/state_change_"
+NOTIFY_RETENTION_S = 300  # notifications older than this are removed by the controller
+                          # (a broker away longer has lost its session and reads everything again)
+SLOW_LOG_ITEMS, SLOW_LOG_S = 100, 0.5  # a refresh this large or slow is logged with its time
 REASSIGN_PATH = "/admin/reassign_partitions"
 
 
@@ -72,7 +90,21 @@ def _dirty_key(path: str | None) -> tuple | None:
         return ("bconfigs",)
     if path == REASSIGN_PATH:
         return ("reassign",)
+    if path == NOTIFY_PATH:
+        return ("notifications",)
     return None
+
+
+def _notify_seq(name: str) -> int:
+    return int(name.rsplit("_", 1)[1])
+
+
+def _notify_path(seq: int) -> str:
+    return f"{NOTIFY_PREFIX}{seq:010d}"
+
+
+def _notify_doc(keys) -> bytes:
+    return _dump({"version": 1, "partitions": [{"topic": t, "partition": p} for t, p in keys]})
 
 
 def topic_id_to_kafka(tid: str) -> str:
@@ -104,7 +136,12 @@ class ZooKeeperStore(MetadataStore):
         self._controller = -1
         self._broker_configs: dict[str, dict[str, str]] = {}
         self._reassignments: dict[tuple[str, int], list[int]] = {}
-        for path in ("/brokers/ids", "/brokers/topics", "/config/topics", "/config/brokers", "/admin/delete_topics"):
+        self._multi_read = zk_multiread.supported(self.zk)
+        self._notified = -1  # the last state change notification taken in (its sequence number)
+        self._own_notifications: set[int] = set()  # ours: their states are in the cache already
+        self._notify_seen: dict[int, float] = {}  # as controller: when each notification was first seen
+        for path in ("/brokers/ids", "/brokers/topics", "/config/topics", "/config/brokers", "/admin/delete_topics",
+                     NOTIFY_PATH):
             self.zk.ensure_path(path)
         self.cluster_id = self._cluster_id()
         self._next_pid = 0
@@ -191,8 +228,15 @@ class ZooKeeperStore(MetadataStore):
                 dirty |= {("state", t, p) for p in meta.partitions}
         if not dirty:
             return False
+        started = time.monotonic()
         changes = Changes(full=full)
         zk, watch = self.zk, self._watch
+        if full:
+            # from here on, notifications tell what changes (states are read after this)
+            self._notified = max([-1] + [_notify_seq(c) for c in zk.get_children(NOTIFY_PATH, watch=watch)])
+            self._own_notifications = {q for q in self._own_notifications if q > self._notified}
+        elif ("notifications",) in dirty:
+            dirty |= self._read_notifications()
         if ("brokers",) in dirty:
             self._read_brokers()
             changes.brokers = True
@@ -217,14 +261,15 @@ class ZooKeeperStore(MetadataStore):
         states = {(k[1], k[2]) for k in dirty if k[0] == "state"}
         configs = {k[1] for k in dirty if k[0] == "tconfig"}
         # topic znodes (assignments); new topics also need their states and configs read
-        pending = {t: zk.get_async(f"/brokers/topics/{t}", watch=watch) for t in to_read}
-        for t, res in pending.items():
-            try:
-                data, _ = res.get()
-            except NoNodeError:
+        names = sorted(to_read)
+        for t, res in zip(names, self._read_many([f"/brokers/topics/{t}" for t in names])):
+            if isinstance(res, NoNodeError):
                 if topics.pop(t, None) is not None:
                     changes.topics.add(t)
                 continue
+            if isinstance(res, Exception):
+                raise res
+            data, _ = res
             doc = _json(data) or {}
             tid = doc.get("topic_id")
             topic_id = topic_id_from_kafka(tid) if tid else str(uuid.UUID(int=0))
@@ -248,32 +293,36 @@ class ZooKeeperStore(MetadataStore):
                     parts[p] = st
                 topics[t] = TopicMeta(t, old.topic_id, parts, old.configs)
             changes.topics.add(t)
-        pending_states = {k: zk.get_async(f"/brokers/topics/{k[0]}/partitions/{k[1]}/state", watch=watch)
-                          for k in states if k[0] in topics and k[1] in topics[k[0]].partitions}
-        pending_configs = {t: zk.get_async(f"/config/topics/{t}", watch=watch) for t in configs if t in topics}
+        state_keys = sorted(k for k in states if k[0] in topics and k[1] in topics[k[0]].partitions)
+        config_keys = sorted(t for t in configs if t in topics)
+        # states without watches (notifications say when they change), configs watched
+        answers = self._read_many([f"/brokers/topics/{t}/partitions/{p}/state" for t, p in state_keys], watch=False)
+        answers += self._read_many([f"/config/topics/{t}" for t in config_keys])
         new_parts: dict[str, dict[int, PartitionState]] = {}
-        for (t, p), res in pending_states.items():
+        for (t, p), res in zip(state_keys, answers):
             replicas = topics[t].partitions[p].replicas
-            try:
-                sdata, stat = res.get()
+            if isinstance(res, NoNodeError):  # the topic is being deleted
+                new = PartitionState(p, list(replicas), -1, 0, [], -1)
+            elif isinstance(res, Exception):
+                raise res
+            else:
+                sdata, stat = res
                 st = _json(sdata)
                 new = PartitionState(p, list(replicas), int(st["leader"]), int(st["leader_epoch"]), list(st["isr"]),
                                      stat.version, int(st.get("controller_epoch", 0)))
-            except NoNodeError:
-                zk.exists(f"/brokers/topics/{t}/partitions/{p}/state", watch=watch)
-                new = PartitionState(p, list(replicas), -1, 0, [], -1)
             new_parts.setdefault(t, {})[p] = new
             changes.partitions.add((t, p))
         for t, parts in new_parts.items():
             meta = topics[t]
             topics[t] = TopicMeta(t, meta.topic_id, {**meta.partitions, **parts}, meta.configs)
-        for t, res in pending_configs.items():
-            try:
-                cdata, _ = res.get()
-                conf = dict((_json(cdata) or {}).get("config", {}))
-            except NoNodeError:
+        for t, res in zip(config_keys, answers[len(state_keys):]):
+            if isinstance(res, NoNodeError):
                 zk.exists(f"/config/topics/{t}", watch=watch)
                 conf = {}
+            elif isinstance(res, Exception):
+                raise res
+            else:
+                conf = dict((_json(res[0]) or {}).get("config", {}))
             meta = topics[t]
             if meta.configs != conf:
                 topics[t] = TopicMeta(t, meta.topic_id, meta.partitions, conf)
@@ -294,7 +343,80 @@ class ZooKeeperStore(MetadataStore):
             changes.reassignments = True
         self.version += 1
         self._changes.merge(changes)
+        took = time.monotonic() - started
+        if len(dirty) >= SLOW_LOG_ITEMS or took >= SLOW_LOG_S:
+            log.info("read %d change(s) from ZooKeeper in %.2f s (%d topic(s), %d partition state(s))",
+                     len(dirty), took, len(changes.topics), len(changes.partitions))
         return True
+
+    def _read_many(self, paths: list[str], watch: bool = True) -> list:
+        """Read many znodes, leaving a watch on each (``watch``): one answer per path, (data,
+        stat) or the exception (NoNodeError for a node that does not exist). Without watches and
+        with ZooKeeper 3.6+ they go as multiReads of :data:`MULTI_READ_SIZE` (all in flight
+        together), else one request each (pipelined)."""
+        if not paths:
+            return []
+        watcher = self._watch if watch else None
+        if self._multi_read and not watch:  # ZooKeeper sets no watch for a multiRead's reads
+            pending = [multi_read_async(self.zk, paths[i:i + MULTI_READ_SIZE])
+                       for i in range(0, len(paths), MULTI_READ_SIZE)]
+            out: list = []
+            try:
+                for res in pending:
+                    out.extend(res.get())
+                return out
+            except UnimplementedError:
+                self._multi_read = False
+                log.warning("ZooKeeper has no multiRead (it came in 3.6): reading znodes one by one")
+        pending = [self.zk.get_async(path, watch=watcher) for path in paths]
+        out = []
+        for res in pending:
+            try:
+                out.append(res.get())
+            except NoNodeError as e:
+                out.append(e)
+        return out
+
+    def _read_notifications(self) -> set[tuple]:
+        """The partitions named by state change notifications not taken in yet (ours are skipped:
+        the cache has what we wrote). The controller also removes old notifications."""
+        children = self.zk.get_children(NOTIFY_PATH, watch=self._watch)
+        seqs = sorted(_notify_seq(c) for c in children)
+        new = [q for q in seqs if q > self._notified]
+        keys: set[tuple] = set()
+        if new:
+            self._notified = new[-1]
+            theirs = [q for q in new if q not in self._own_notifications]
+            self._own_notifications -= set(new)
+            for res in self._read_many([_notify_path(q) for q in theirs], watch=False):
+                if isinstance(res, NoNodeError):
+                    continue  # removed already: old, and read by a full refresh since
+                if isinstance(res, Exception):
+                    raise res
+                for e in (_json(res[0]) or {}).get("partitions", ()):
+                    keys.add(("state", e["topic"], int(e["partition"])))
+        if self._controller == self.broker_id:
+            self._remove_old_notifications(seqs)
+        return keys
+
+    def _remove_old_notifications(self, seqs: list[int]) -> None:
+        """Notifications this broker has seen for :data:`NOTIFY_RETENTION_S` go (never the
+        newest): by then every broker with a live session has taken them in."""
+        now = time.monotonic()
+        seen = self._notify_seen
+        for q in seqs:
+            seen.setdefault(q, now)
+        present = set(seqs)
+        for q in [q for q in seen if q not in present]:
+            del seen[q]
+        old = [q for q in seqs[:-1] if now - seen[q] > NOTIFY_RETENTION_S]
+        for q in old:
+            del seen[q]
+        for i in range(0, len(old), MULTI_OPS):
+            tx = self.zk.transaction()
+            for q in old[i:i + MULTI_OPS]:
+                tx.delete(_notify_path(q))
+            tx.commit_async()  # not waited for: another broker may have removed some already
 
     def _read_brokers(self) -> None:
         zk = self.zk
@@ -502,33 +624,42 @@ class ZooKeeperStore(MetadataStore):
         """Compare-and-set many partition states at once: the writes go out in multi-ops of
         :data:`MULTI_OPS` (all in flight together) and are waited for together, so a controller
         moving thousands of leaders pays a few round trips, and kazoo's per-request cost (about
-        0.1 ms of Python) once per multi-op rather than per partition. A multi-op fails whole
-        when one of its writes loses a race: the others are then tried alone; a lost race
-        re-reads that partition."""
+        0.1 ms of Python) once per multi-op rather than per partition. Each multi-op also creates
+        the state change notification naming its partitions. A multi-op fails whole when one of
+        its writes loses a race: the others are then tried alone (each with its notification); a
+        lost race re-reads that partition."""
         zk = self.zk
         paths = [f"/brokers/topics/{topic}/partitions/{st.partition}/state" for topic, st in items]
         datas = [_dump(self._state_doc(st)) for _topic, st in items]
-        chunks = []
-        for i in range(0, len(items), MULTI_OPS):
+
+        def multi(indexes: list[int]):
             tx = zk.transaction()
-            for j in range(i, min(len(items), i + MULTI_OPS)):
+            for j in indexes:
                 tx.set_data(paths[j], datas[j], version=items[j][1].version)
-            chunks.append((i, tx.commit_async()))
+            tx.create(NOTIFY_PREFIX, _notify_doc((items[j][0], items[j][1].partition) for j in indexes),
+                      sequence=True)
+            return tx.commit_async()
+
+        chunks = [list(range(i, min(len(items), i + MULTI_OPS))) for i in range(0, len(items), MULTI_OPS)]
+        pending = [(chunk, multi(chunk)) for chunk in chunks]
         stats: list = [None] * len(items)  # ZnodeStat, or the error of a lost race
         alone = []
-        for i, res in chunks:
-            for k, r in enumerate(res.get()):
+        for chunk, res in pending:
+            results = res.get()
+            if not any(isinstance(r, Exception) for r in results):
+                self._own_notifications.add(_notify_seq(results[-1]))
+            for j, r in zip(chunk, results):
                 if isinstance(r, (RolledBackError, RuntimeInconsistency)):
-                    alone.append(i + k)  # not applied because another write of the multi-op failed
+                    alone.append(j)  # not applied because another write of the multi-op failed
                 else:
-                    stats[i + k] = r
+                    stats[j] = r
         if alone:
-            pending = [(j, zk.set_async(paths[j], datas[j], version=items[j][1].version)) for j in alone]
+            pending = [(j, multi([j])) for j in alone]
             for j, res in pending:
-                try:
-                    stats[j] = res.get()
-                except (BadVersionError, NoNodeError) as e:
-                    stats[j] = e
+                results = res.get()
+                stats[j] = results[0]
+                if not isinstance(results[0], Exception):
+                    self._own_notifications.add(_notify_seq(results[-1]))
         out = []
         lost = []
         for (topic, st), stat in zip(items, stats):
