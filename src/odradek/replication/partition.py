@@ -182,14 +182,16 @@ class Partition:
         if self._maybe_advance_hw():
             self.notify()
 
-    def isr_to_expand(self) -> list[int]:
-        """Followers outside the ISR that have caught up to the high watermark (and this epoch)."""
+    def isr_to_expand(self, fetched: "set[int] | None" = None) -> list[int]:
+        """Followers outside the ISR that have caught up to the high watermark (and this epoch).
+        ``fetched``: only these (the followers that just fetched: as in Kafka, a follower joins
+        the ISR on a fetch of its own, never on what it last said before it went quiet)."""
         if not self.is_leader:
             return []
         epoch_start = self.epochs.entries[-1][1] if self.epochs.entries else 0
         out = []
         for r, st in self.followers.items():
-            if r in self.isr or r not in self.replicas:
+            if r in self.isr or r not in self.replicas or (fetched is not None and r not in fetched):
                 continue
             if st.log_end_offset >= self.high_watermark and st.log_end_offset >= epoch_start:
                 out.append(r)

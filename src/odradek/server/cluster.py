@@ -263,7 +263,7 @@ class ClusterManager:
                                      lambda t: bool(broker.topic_config(t).get("unclean.leader.election.enable")))
         self.lag_max_ms = cfg.get("replica.lag.time.max.ms")
         self.tasks: list[asyncio.Task] = []
-        self._expand: set[tuple[str, int]] = set()  # partitions whose ISR may grow (see maybe_expand_isr)
+        self._expand: dict[tuple[str, int], set[int]] = {}  # partition -> followers that may join its ISR
         self._expand_scheduled = False
         self.shutting_down = False
         self._reconcile_scheduled = False
@@ -293,6 +293,7 @@ class ClusterManager:
         looked at (the store says which topics and partitions), unless the store asks for a full
         pass (first read, new ZooKeeper session)."""
         broker = self.broker
+        started = time.monotonic()
         changes = self.store.take_changes()
         if not self.shutting_down and self.controller.elect():
             self.controller.on_change(changes)
@@ -335,6 +336,9 @@ class ClusterManager:
         elif changes.topics:
             broker.apply_dynamic_configs(changes.topics)
         broker.metadata_changed()
+        took = time.monotonic() - started
+        if len(keys) >= 100 or took >= 0.5:
+            log.info("reconciled %d partition(s) with ZooKeeper in %.2f s (%d gone from here)", len(keys), took, len(gone))
 
     def _reconcile_partition(self, meta, st, became_leader: list, lost_leader: list) -> None:
         broker = self.broker
@@ -401,23 +405,26 @@ class ClusterManager:
             except Exception:
                 log.exception("ISR upkeep failed")
 
-    def maybe_expand_isr(self, part: "Partition") -> None:
-        """A follower may have caught up: the expansions found while serving fetches are written
-        together, once the fetches in hand are served (a follower catching up on a thousand
-        partitions costs one batch of writes, not a thousand round trips)."""
-        if part.isr_to_expand():
-            self._expand.add(part.key)
+    def maybe_expand_isr(self, part: "Partition", replica_id: int) -> None:
+        """``replica_id`` fetched and may have caught up: the expansions found while serving
+        fetches are written together, once the fetches in hand are served (a follower catching up
+        on a thousand partitions costs one batch of writes, not a thousand round trips). Only the
+        follower that fetched, and only a live broker, joins (Kafka's rule): a broker that died
+        caught up must not be put back by another follower's fetch."""
+        if part.isr_to_expand({replica_id}):
+            self._expand.setdefault(part.key, set()).add(replica_id)
             if not self._expand_scheduled:
                 self._expand_scheduled = True
                 asyncio.get_running_loop().call_soon(self._expand_now)
 
     def _expand_now(self) -> None:
         self._expand_scheduled = False
-        keys, self._expand = self._expand, set()
+        pending, self._expand = self._expand, {}
+        live = set(self.store.live_brokers())
         changes = []
-        for key in keys:
+        for key, fetched in pending.items():
             part = self.broker.partitions.get(key)
-            add = part.isr_to_expand() if part is not None else None
+            add = part.isr_to_expand(fetched & live) if part is not None else None
             if add:
                 changes.append((part, part.isr + [r for r in add if r not in part.isr]))
         if changes:

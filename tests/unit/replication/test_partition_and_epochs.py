@@ -120,3 +120,16 @@ def test_taking_leadership_writes_the_epoch_before_the_first_append_only(tmp_pat
     assert LeaderEpochCache(tmp_path / "t-0").entries == [(5, 0)]
     produce(part)
     assert LeaderEpochCache(tmp_path / "t-0").entries == [(5, 0), (7, 2)]
+
+
+def test_only_the_follower_that_fetched_joins_the_isr(tmp_path):
+    """A follower that died caught up keeps its last fetch offset in the leader's memory; another
+    follower's fetch must not bring it back into the ISR (Kafka adds only the fetching replica)."""
+    clock = Clock()
+    part = make(tmp_path, [1], clock)
+    produce(part, 3)
+    part.record_follower_fetch(2, 3)
+    part.record_follower_fetch(3, 3)
+    assert sorted(part.isr_to_expand()) == [2, 3]
+    assert part.isr_to_expand({3}) == [3]
+    assert part.isr_to_expand({4}) == []
