@@ -119,6 +119,7 @@ class ZooKeeperStore(MetadataStore):
     def __init__(self, connect: str, broker_id: int, *, session_timeout_ms: int = 18000,
                  schedule: Callable[[Callable[[], None]], None] | None = None) -> None:
         self.broker_id = broker_id
+        self._closing = False
         self.zk = KazooClient(hosts=connect, timeout=session_timeout_ms / 1000)
         self.zk.start(timeout=15)
         self.zk.add_listener(self._state_listener)
@@ -151,6 +152,8 @@ class ZooKeeperStore(MetadataStore):
     # --- plumbing ------------------------------------------------------------------------------
 
     def _state_listener(self, state) -> None:
+        if self._closing:
+            return
         if state == KazooState.LOST:
             self.session_lost = True
             log.error("ZooKeeper session lost")
@@ -180,6 +183,8 @@ class ZooKeeperStore(MetadataStore):
     def _fire(self) -> None:
         with self._lock:
             self._fire_scheduled = False
+        if self._closing:
+            return  # a watch that fired as the broker stopped
         if self.refresh():
             for cb in list(self._listeners):
                 cb()
@@ -192,6 +197,7 @@ class ZooKeeperStore(MetadataStore):
         return out
 
     def close(self) -> None:
+        self._closing = True
         try:
             self.zk.stop()
             self.zk.close()
