@@ -103,6 +103,17 @@ class MetadataStore:
                 out.append(e)
         return out
 
+    def add_partitions_many(self, items: list[tuple[str, list["PartitionState"]]]) -> list[Exception | None]:
+        """Add partitions to many topics; per topic None or the error."""
+        out: list[Exception | None] = []
+        for name, new in items:
+            try:
+                self.add_partitions(name, new)
+                out.append(None)
+            except Exception as e:  # noqa: BLE001 - reported per topic
+                out.append(e)
+        return out
+
     def delete_topics(self, names: list[str]) -> list[Exception | None]:
         """Delete many topics; per topic None or the error."""
         out: list[Exception | None] = []

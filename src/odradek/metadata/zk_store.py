@@ -599,20 +599,48 @@ class ZooKeeperStore(MetadataStore):
         return out
 
     def add_partitions(self, name: str, new: list[PartitionState]) -> None:
-        path = f"/brokers/topics/{name}"
-        data, stat = self.zk.get(path)
-        doc = _json(data)
-        for st in new:
-            doc["partitions"][str(st.partition)] = st.replicas
-        tx = self.zk.transaction()
-        tx.set_data(path, _dump(doc), version=stat.version)
-        for st in new:
-            tx.create(f"{path}/partitions/{st.partition}")
-            tx.create(f"{path}/partitions/{st.partition}/state", _dump(self._state_doc(st)))
-        results = tx.commit()
-        if any(isinstance(r, Exception) for r in results):
-            raise next(r for r in results if isinstance(r, Exception))
-        self._refresh_now(("topic", name))
+        err = self.add_partitions_many([(name, new)])[0]
+        if err is not None:
+            raise err
+
+    def add_partitions_many(self, items: list[tuple[str, list[PartitionState]]]) -> list[Exception | None]:
+        """Each topic's assignment grows (compare-and-set on its znode) and its new partitions'
+        znodes are created, in one multi-op per topic; the reads and the multi-ops of all topics
+        are in flight together."""
+        zk = self.zk
+        reads = [zk.get_async(f"/brokers/topics/{name}") for name, _new in items]
+        pending = []
+        for (name, new), res in zip(items, reads):
+            path = f"/brokers/topics/{name}"
+            try:
+                data, stat = res.get()
+            except Exception as e:  # noqa: BLE001 - reported for this topic
+                pending.append(e)
+                continue
+            doc = _json(data)
+            for st in new:
+                doc["partitions"][str(st.partition)] = st.replicas
+            tx = zk.transaction()
+            tx.set_data(path, _dump(doc), version=stat.version)
+            for st in new:
+                tx.create(f"{path}/partitions/{st.partition}")
+                tx.create(f"{path}/partitions/{st.partition}/state", _dump(self._state_doc(st)))
+            pending.append(tx.commit_async())
+        out: list[Exception | None] = []
+        for res in pending:
+            if isinstance(res, Exception):
+                out.append(res)
+                continue
+            try:
+                results = res.get()
+            except Exception as e:  # noqa: BLE001 - reported for this topic
+                out.append(e)
+                continue
+            failed = [r for r in results if isinstance(r, Exception)]
+            out.append(next((r for r in failed if not isinstance(r, (RolledBackError, RuntimeInconsistency))),
+                            failed[0]) if failed else None)
+        self._refresh_now(*[("topic", name) for name, _new in items])
+        return out
 
     def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
         self._write_config(f"/config/topics/{name}", configs)

@@ -583,6 +583,36 @@ class Broker:
         log.info("deleted topic %s", name)
 
     def add_partitions(self, name: str, total: int, assignments: list[list[int]] | None, validate_only: bool) -> None:
+        err = self.add_partitions_many([(name, total, assignments)], validate_only)[0]
+        if err is not None:
+            raise err
+
+    def add_partitions_many(self, items: list[tuple[str, int, list[list[int]] | None]],
+                            validate_only: bool = False) -> list[KafkaError | None]:
+        """CreatePartitions for many topics at once: each is validated, the valid ones are
+        written to the metadata store together and taken in with one reconcile. Per topic None
+        or the KafkaError."""
+        out: list[KafkaError | None] = []
+        todo: list[tuple[int, str, list[PartitionState]]] = []
+        for name, total, assignments in items:
+            try:
+                todo.append((len(out), name, self._new_partitions(name, total, assignments)))
+                out.append(None)
+            except KafkaError as e:
+                out.append(e)
+        if validate_only or not todo:
+            return out
+        errors = self.store.add_partitions_many([(name, new) for _i, name, new in todo])
+        for (i, name, _new), err in zip(todo, errors):
+            if err is not None:
+                log.error("adding partitions to %s failed: %r", name, err)
+                out[i] = KafkaError(ErrorCode.unknown_server_error, f"adding partitions to {name} failed: {err}")
+        done = [self.store.topics()[name] for (i, name, _n) in todo if out[i] is None and name in self.store.topics()]
+        if done:
+            self._after_store_change(*done)
+        return out
+
+    def _new_partitions(self, name: str, total: int, assignments: list[list[int]] | None) -> list[PartitionState]:
         meta = self.store.topics().get(name)
         if meta is None:
             raise KafkaError(ErrorCode.unknown_topic_or_partition, f"Topic '{name}' does not exist.")
@@ -610,11 +640,7 @@ class Broker:
         else:
             allp = assign_replicas(brokers, total, min(rf, len(brokers)))
             new_reps = [allp[p] for p in range(current, total)]
-        new = [PartitionState(current + i, reps, reps[0], 0, list(reps)) for i, reps in enumerate(new_reps)]
-        if validate_only:
-            return
-        self.store.add_partitions(name, new)
-        self._after_store_change(self.store.topics()[name])
+        return [PartitionState(current + i, reps, reps[0], 0, list(reps)) for i, reps in enumerate(new_reps)]
 
     def _warn_unenforced(self, topic: str, configs: dict[str, Any]) -> None:
         keys = unenforced_topic_keys(configs)

@@ -49,6 +49,20 @@ def test_many_topics_in_one_create_and_one_delete(broker):
                              "validate_only": True})
     assert [t.error_code for t in resp.topics] == [0, 0] and "bulk-v1" not in _metadata(c)
 
+    # CreatePartitions for many topics in one request; a topic named twice is refused both times
+    grow = [{"name": n, "count": 4, "assignments": None} for n in names[:60]]
+    grow += [{"name": "bulk-never", "count": 4, "assignments": None},
+             {"name": names[60], "count": 1, "assignments": None},
+             {"name": names[61], "count": 3, "assignments": None}, {"name": names[61], "count": 3, "assignments": None}]
+    resp = c.request(37, 1, {"topics": grow, "timeout_ms": 30000, "validate_only": False})
+    codes = [(r.name, r.error_code) for r in resp.results]
+    assert codes[:60] == [(n, 0) for n in names[:60]]
+    assert codes[60:] == [("bulk-never", ErrorCode.unknown_topic_or_partition), (names[60], ErrorCode.invalid_partitions),
+                          (names[61], ErrorCode.invalid_request), (names[61], ErrorCode.invalid_request)]
+    md = _metadata(c)
+    assert all(len(md[n].partitions) == 4 and all(p.leader_id == 0 for p in md[n].partitions) for n in names[:60])
+    assert len(md[names[61]].partitions) == 2
+
     gone = names[:100] + ["bulk-never", "bulk.dotted"]
     resp = c.request(20, 4, {"topic_names": gone, "timeout_ms": 30000})
     codes = {t.name: t.error_code for t in resp.responses}
@@ -57,7 +71,7 @@ def test_many_topics_in_one_create_and_one_delete(broker):
     md = _metadata(c)
     assert not set(gone) & set(md) and set(names[100:]) <= set(md)
     logs = {p.name.split(".")[0] for p in broker.data_dir.iterdir() if p.is_dir()}
-    assert not {f"{n}-{i}" for n in names[:100] for i in (0, 1)} & logs
+    assert not {f"{n}-{i}" for n in names[:100] for i in (0, 1, 2, 3)} & logs
     # the names are free again
     resp = c.request(19, 5, {"topics": [_topic(n, 3) for n in names[:10]], "timeout_ms": 30000, "validate_only": False})
     assert all(t.error_code == 0 and t.num_partitions == 3 for t in resp.topics)

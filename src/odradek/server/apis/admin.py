@@ -108,16 +108,26 @@ async def delete_topics(conn, header, request):
 
 @register(CREATE_PARTITIONS, 0, 3)
 async def create_partitions(conn, header, request):
+    """Every topic of the request grows together (one write to the metadata store, one
+    reconcile). A topic named twice is refused both times, as Kafka does."""
     broker = conn.broker
     out = []
+    names = [t.name for t in request.topics]
+    dupes = {n for n in names if names.count(n) > 1} if len(names) != len(set(names)) else set()
+    todo = []
     for t in request.topics:
         entry = {"name": t.name, "error_code": 0, "error_message": None}
-        try:
-            assign = [list(a.broker_ids) for a in t.assignments] if t.assignments else None
-            broker.add_partitions(t.name, t.count, assign, request.validate_only)
-        except KafkaError as e:
-            entry.update(_err(e))
         out.append(entry)
+        if t.name in dupes:
+            entry.update(_err(KafkaError(ErrorCode.invalid_request, "Duplicate topic in request.")))
+            continue
+        assign = [list(a.broker_ids) for a in t.assignments] if t.assignments else None
+        todo.append((entry, (t.name, t.count, assign)))
+    if todo:
+        errors = broker.add_partitions_many([item for _e, item in todo], request.validate_only)
+        for (entry, _item), err in zip(todo, errors):
+            if err is not None:
+                entry.update(_err(err))
     return {"throttle_time": 0, "results": out}
 
 
