@@ -7,6 +7,7 @@ restart finds every topic, topic id, partition count and config override it had.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import uuid
@@ -37,7 +38,7 @@ class TopicMeta:
     partitions: dict[int, PartitionState]
     configs: dict[str, str] = field(default_factory=dict)  # overrides, as strings
 
-    @property
+    @functools.cached_property
     def uuid(self) -> uuid.UUID:
         return uuid.UUID(self.topic_id)
 
