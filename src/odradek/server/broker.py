@@ -48,6 +48,8 @@ class Broker:
         self.data_dir = config.data_dir
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._topic_config_cache: dict[tuple[str, int], dict[str, Any]] = {}
+        self._topic_ids: dict[str, str] = {}  # topic id -> name (see topic_by_id)
+        self._topic_ids_version = -1
         self.zookeeper = config.get("zookeeper.connect")
         self.cluster = None  # ClusterManager when running on ZooKeeper
         if store is not None:
@@ -667,11 +669,14 @@ class Broker:
         return part
 
     def topic_by_id(self, topic_id) -> TopicMeta | None:
-        s = str(topic_id)
-        for meta in self.store.topics().values():
-            if meta.topic_id == s:
-                return meta
-        return None
+        """The topic with this id (Fetch v13+ names topics by id on every request): looked up in
+        an index made again only when the metadata changed, not by a scan of every topic."""
+        version = self.store.version
+        if self._topic_ids_version != version:
+            self._topic_ids = {meta.topic_id: meta.name for meta in self.store.topics().values()}
+            self._topic_ids_version = version
+        name = self._topic_ids.get(str(topic_id))
+        return self.store.topics().get(name) if name is not None else None
 
     def maybe_auto_create(self, name: str) -> TopicMeta | None:
         if not self.config.get("auto.create.topics.enable") or validate_topic_name(name):

@@ -12,8 +12,9 @@ def _topic(name: str, partitions: int = 2, rf: int = 1) -> dict:
     return {"name": name, "num_partitions": partitions, "replication_factor": rf, "assignments": [], "configs": []}
 
 
-def _metadata(c: WireClient) -> dict:
-    md = c.request(3, 1, {"topics": None})
+def _metadata(c: WireClient, version: int = 1) -> dict:
+    md = c.request(3, version, {"topics": None, "allow_auto_topic_creation": False,
+                                "include_topic_authorized_operations": False})
     return {t.name: t for t in md.topics}
 
 
@@ -75,4 +76,37 @@ def test_many_topics_in_one_create_and_one_delete(broker):
     # the names are free again
     resp = c.request(19, 5, {"topics": [_topic(n, 3) for n in names[:10]], "timeout_ms": 30000, "validate_only": False})
     assert all(t.error_code == 0 and t.num_partitions == 3 for t in resp.topics)
+    c.close()
+
+
+def test_topics_named_by_id_follow_deletion_and_recreation(broker):
+    """Fetch v13+ and Metadata v10+ name topics by id: the broker finds them in an index kept in
+    step with the metadata (a deleted topic's id is unknown at once, a recreated name has a new id)."""
+    c = WireClient(broker.port, timeout=30)
+    c.request(19, 5, {"topics": [_topic("byid", 1)], "timeout_ms": 30000, "validate_only": False})
+    old = _metadata(c, 12)["byid"].topic_id
+
+    def fetch(tid):
+        r = c.request(1, 13, {"replica_id": -1, "max_wait": 0, "min_bytes": 0, "max_bytes": 1 << 20,
+                              "isolation_level": 0, "session_id": 0, "session_epoch": -1,
+                              "topics": [{"topic_id": tid, "partitions": [{
+                                  "partition": 0, "current_leader_epoch": -1, "fetch_offset": 0,
+                                  "last_fetched_epoch": -1, "log_start_offset": -1,
+                                  "partition_max_bytes": 1 << 20}]}],
+                              "forgotten_topics_data": [], "rack_id": ""})
+        return r.responses[0].partitions[0].error_code
+
+    def by_id(tid):
+        md = c.request(3, 12, {"topics": [{"topic_id": tid, "name": None}], "allow_auto_topic_creation": False,
+                               "include_topic_authorized_operations": False})
+        return md.topics[0].error_code, md.topics[0].name
+
+    assert fetch(old) == ErrorCode.none and by_id(old) == (0, "byid")
+    c.request(20, 4, {"topic_names": ["byid"], "timeout_ms": 30000})
+    assert fetch(old) == ErrorCode.unknown_topic_id and by_id(old)[0] == ErrorCode.unknown_topic_id
+    c.request(19, 5, {"topics": [_topic("byid", 1)], "timeout_ms": 30000, "validate_only": False})
+    new = _metadata(c, 12)["byid"].topic_id
+    assert new != old
+    assert fetch(old) == ErrorCode.unknown_topic_id and fetch(new) == ErrorCode.none
+    assert by_id(new) == (0, "byid")
     c.close()
