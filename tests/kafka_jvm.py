@@ -9,6 +9,8 @@
 - :func:`tool` runs one of Kafka's command-line tools by its main class, the way ``bin/*.sh`` does.
 - :class:`KafkaBroker` starts a real Apache Kafka broker (KRaft, one node) on free loopback ports,
   the reference Odradek is measured and compared against.
+- :class:`KafkaZkCluster` starts several Apache Kafka 3.9 brokers in ZooKeeper mode (profile
+  ``kafka-3``) on a ZooKeeper the caller runs: the reference for Odradek's ZooKeeper cluster.
 
 Every JVM gets an explicit heap (``-Xmx``): CI runs on 2 cores and several JVMs may run at once.
 ``python tests/kafka_jvm.py prefetch`` resolves every profile (scripts/test runs it before pytest).
@@ -276,6 +278,111 @@ class KafkaBroker:
             kill_process(self.proc)
             self._log.close()
         self.proc = None
+
+
+
+class KafkaZkBroker(KafkaBroker):
+    """A real Apache Kafka 3.9 broker in ZooKeeper mode (``kafka.Kafka`` with ``zookeeper.connect``),
+    one of a cluster: its own id, data dir and free loopback port, heap capped (``heap``), started
+    and stopped by PID. ``overrides`` are Kafka settings on top of the defaults below."""
+
+    def __init__(self, data_dir: Path, zk_connect: str, broker_id: int, overrides: dict[str, str] | None = None,
+                 heap: str = "512m", port: int | None = None) -> None:
+        super().__init__(data_dir, overrides, heap, port)
+        self.zk_connect = zk_connect
+        self.broker_id = broker_id
+        self.log_path = self.data_dir.parent / f"kafka39-{broker_id}-{self.port}.log"
+        self._log_start = 0
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def properties(self) -> dict[str, str]:
+        props = {
+            "broker.id": str(self.broker_id),
+            "zookeeper.connect": self.zk_connect,
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "log.dirs": str(self.data_dir),
+            "group.initial.rebalance.delay.ms": "0",
+        }
+        props.update(self.overrides)
+        return props
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def command(self) -> list[str]:
+        conf = self.data_dir.parent / f"kafka39-{self.broker_id}.properties"
+        conf.write_text("".join(f"{k}={v}\n" for k, v in self.properties().items()))
+        log4j = self.data_dir.parent / "kafka39-log4j.properties"
+        log4j.write_text((JVM_DIR / "log4j.properties").read_text()
+                         + "log4j.logger.kafka.server.KafkaServer=INFO\nlog4j.logger.kafka.controller=INFO\n")
+        return [
+            java(), f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+            "-XX:InitiatingHeapOccupancyPercent=35", "-XX:+ExplicitGCInvokesConcurrent", "-Djava.awt.headless=true",
+            f"-Dlog4j.configuration=file:{log4j}", "-cp", classpath("kafka-3"), "kafka.Kafka", str(conf),
+        ]
+
+    def start(self, timeout: float = 120.0) -> "KafkaZkBroker":
+        """Start and wait until this run of the process logs that it started (registered in
+        ZooKeeper, serving)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self.spawn()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Apache Kafka 3.9 exited with {self.proc.returncode}:\n{self.log_text()}")
+            if self.started():
+                return self
+            time.sleep(0.05)
+        raise RuntimeError(f"Apache Kafka 3.9 did not start within {timeout} s:\n{self.log_text()}")
+
+    def started(self) -> bool:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self._log_start)
+                return b"started (kafka.server.KafkaServer)" in f.read()
+        except OSError:
+            return False
+
+    def stop(self, timeout: float = 60.0) -> int | None:
+        """SIGTERM (a controlled shutdown) and wait; returns the exit code."""
+        proc = self.proc
+        super().stop(timeout)
+        return proc.returncode if proc is not None else None
+
+
+class KafkaZkCluster:
+    """``size`` Apache Kafka 3.9 brokers in ZooKeeper mode on a ZooKeeper the caller runs
+    (``zk_connect``, e.g. tests/zk_cluster.py's Debian ZooKeeper), under their own chroot."""
+
+    def __init__(self, root: Path, zk_connect: str, size: int = 3, overrides: dict[str, str] | None = None,
+                 heap: str = "512m", chroot: str = "/kafka39") -> None:
+        self.brokers = [KafkaZkBroker(Path(root) / f"kafka39-broker-{i}", zk_connect + chroot, i, overrides, heap)
+                        for i in range(size)]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(b.bootstrap for b in self.brokers if b.alive())
+
+    def start(self, timeout: float = 180.0) -> "KafkaZkCluster":
+        procs = []
+        try:
+            for b in self.brokers:
+                procs.append(b)
+                b.start(timeout)
+        except Exception:
+            for b in procs:
+                b.kill()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for b in self.brokers:
+            b.kill()
 
 
 def prefetch() -> None:

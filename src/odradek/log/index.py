@@ -9,7 +9,10 @@ Owns the two index files in Kafka's format (big-endian):
   the segment's max timestamp grows; the offset is the last offset of the batch that holds it.
 
 Entries are kept in memory (``array``) for binary search and appended to plain files (no
-preallocation, nothing to trim). An index opened ``lazy`` reads its file only when first used
+preallocation, nothing to trim). No file descriptor is held between operations: each write, read
+or fsync opens the file and closes it again (index writes come at most once per batch, every
+``index.interval.bytes``), so a broker with thousands of partitions holds one descriptor per
+segment (its ``.log``), as Kafka does with its memory-mapped indexes. An index opened ``lazy`` reads its file only when first used
 (so opening many old segments costs a few small reads each), then runs ``check_on_load`` if one
 was set. A segment's owner checks entries with ``problem()`` and rebuilds the index from the
 ``.log`` when it answers with a reason. Imports nothing from asyncio or the network.
@@ -47,9 +50,9 @@ class _IndexFile:
         self.path = path
         self.base_offset = base_offset
         self.max_entries = max(1, max_bytes // self.entry_size)
-        self._fd = -1
         self.missing = not path.exists()
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        if self.missing:
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
         self._deferred = False
         self.torn = False  # file length was not a multiple of the entry size
         self.check_on_load: Callable[[], None] | None = None
@@ -74,36 +77,58 @@ class _IndexFile:
     def _load(self) -> None:
         raise NotImplementedError
 
+    def _open(self, flags: int = os.O_RDWR) -> int:
+        return os.open(self.path, flags | os.O_CREAT, 0o644)
+
     def _read_all(self) -> bytes:
-        size = os.fstat(self._fd).st_size
-        data = os.pread(self._fd, size, 0) if size else b""
+        fd = self._open(os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            data = os.pread(fd, size, 0) if size else b""
+        finally:
+            os.close(fd)
         whole = len(data) - len(data) % self.entry_size
         self.torn = whole != len(data)
         return data[:whole]
 
     def file_torn(self) -> bool:
         """Whether the file's length is not a whole number of entries (without loading it)."""
-        return os.fstat(self._fd).st_size % self.entry_size != 0
+        try:
+            return os.stat(self.path).st_size % self.entry_size != 0
+        except FileNotFoundError:
+            return False
 
     def _last_file_entry(self) -> tuple[int, int] | None:
-        size = os.fstat(self._fd).st_size
-        size -= size % self.entry_size
-        if size == 0:
-            return None
-        data = os.pread(self._fd, self.entry_size, size - self.entry_size)
+        fd = self._open(os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            size -= size % self.entry_size
+            if size == 0:
+                return None
+            data = os.pread(fd, self.entry_size, size - self.entry_size)
+        finally:
+            os.close(fd)
         if len(data) < self.entry_size:
             return None
         return self._entry.unpack(data)
 
     def _write(self, data: bytes, position: int) -> None:
         view = memoryview(data)
-        while view:
-            written = os.pwrite(self._fd, view, position)
-            view = view[written:]
-            position += written
+        fd = self._open()
+        try:
+            while view:
+                written = os.pwrite(fd, view, position)
+                view = view[written:]
+                position += written
+        finally:
+            os.close(fd)
 
     def _truncate_file(self, entries: int) -> None:
-        os.ftruncate(self._fd, entries * self.entry_size)
+        fd = self._open()
+        try:
+            os.ftruncate(fd, entries * self.entry_size)
+        finally:
+            os.close(fd)
 
     def begin_rebuild(self) -> None:
         """Drop every entry; appends are kept in memory until :meth:`end_rebuild`."""
@@ -112,31 +137,38 @@ class _IndexFile:
         self._deferred = True
 
     def end_rebuild(self) -> None:
-        """Write the rebuilt entries as the whole file."""
+        """Write the rebuilt entries as the whole file (unless it holds them already: a log
+        recovered at start-up usually rebuilds what its index says, and rewriting thousands of
+        files for nothing is what made start-up slow)."""
         self._deferred = False
-        self._truncate_file(0)
         data = self._encode_all()
-        if data:
-            self._write(data, 0)
+        fd = self._open()
+        try:
+            size = os.fstat(fd).st_size
+            if size != len(data) or (data and os.pread(fd, size, 0) != data):
+                os.ftruncate(fd, 0)
+                view = memoryview(data)
+                position = 0
+                while view:
+                    written = os.pwrite(fd, view, position)
+                    view = view[written:]
+                    position += written
+        finally:
+            os.close(fd)
         self.missing = False
         self.torn = False
 
     def flush(self) -> None:
-        os.fsync(self._fd)
+        fd = self._open(os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # pragma: no cover - interpreter shutdown
-            pass
+        """Nothing to release: no descriptor is held between operations."""
 
     def delete(self) -> None:
-        self.close()
         try:
             os.unlink(self.path)
         except FileNotFoundError:

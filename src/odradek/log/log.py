@@ -93,7 +93,7 @@ def swap_name(base_offset: int, end_offset: int) -> str:
     return f"{base_offset:020d}.{end_offset:020d}{_LOG_SUFFIX}{SWAP_SUFFIX}"
 
 
-def recover_swaps(directory: Path) -> list[str]:
+def recover_swaps(directory: Path, names: list[str] | None = None) -> list[str]:
     """Finish or roll back a cleaner swap interrupted by a crash; returns what was done.
 
     A ``<base>.<end>.log.swap`` file is a cleaned segment that was committed (its data fsynced
@@ -103,7 +103,9 @@ def recover_swaps(directory: Path) -> list[str]:
     segments already replaced) are removed.
     """
     done: list[str] = []
-    names = sorted(p.name for p in directory.iterdir())
+    names = sorted(os.listdir(directory) if names is None else names)
+    if not any(n.endswith((SWAP_SUFFIX, CLEANED_SUFFIX, DELETED_SUFFIX)) for n in names):
+        return done
     for name in names:
         m = _SWAP_RE.fullmatch(name)
         if m is None:
@@ -265,6 +267,10 @@ class Log:
         self._stop_cleaning = False  # closing, deleting or renaming: running cleans abort
         self._horizon_cache: tuple[int, int | None] | None = None  # (first dirty, earliest horizon)
         self._has_aborted = False  # some segment may hold aborted-transaction entries
+        # A new log's directory entries (its own and its files') are fsynced by its first flush,
+        # not at creation (as Kafka does since KAFKA-3968): creating thousands of partitions then
+        # costs no fsync at all, and an empty log that vanished with a power cut is simply made anew.
+        self._dir_unsynced = False
         # Called (from any thread) when the first dirty offset changes, to checkpoint it.
         self.on_first_dirty_changed: Callable[[Log], None] | None = None
 
@@ -338,30 +344,37 @@ class Log:
     def _load(self, recovery_point: int, log_start: int, high_watermark: int, clean: bool) -> None:
         directory = self._dir
         swapped = False
-        for message in recover_swaps(directory):
+        listing = os.listdir(directory)  # listed once: thousands of logs are opened at start-up
+        done = recover_swaps(directory, listing)
+        for message in done:
             logger.warning("%s: %s", directory, message)
             swapped = swapped or message.startswith("completed")
+        if done:
+            listing = os.listdir(directory)
         bases: list[int] = []
         names = set()
-        for p in directory.iterdir():
-            names.add(p.name)
-            if p.name.endswith(".tmp"):
-                p.unlink()
-            elif p.name.endswith(_LOG_SUFFIX):
-                stem = p.name[: -len(_LOG_SUFFIX)]
+        for name in listing:
+            if name.endswith(".tmp"):
+                os.unlink(directory / name)
+                continue
+            names.add(name)
+            if name.endswith(_LOG_SUFFIX):
+                stem = name[: -len(_LOG_SUFFIX)]
                 if len(stem) == 20 and stem.isdigit():
                     bases.append(int(stem))
-        for name in names:  # index files without their .log
+        for name in list(names):  # index files without their .log
             for suffix in _INDEX_SUFFIXES:
                 if name.endswith(suffix) and name[: -len(suffix)] + _LOG_SUFFIX not in names:
                     (directory / name).unlink()
+                    names.discard(name)
+        self._listing = names  # what _load_producer_state needs to know of the snapshots
         bases.sort()
         index_bytes = self._config.segment_index_bytes
         interval = self._config.index_interval_bytes
         segments = [LogSegment(directory, b, index_bytes, interval, lazy=True) for b in bases]
         if not segments:
             segments = [LogSegment(directory, max(log_start, 0), index_bytes, interval)]
-            fsync_dir(directory)
+            self._dir_unsynced = True
 
         if clean:
             first_recovered = len(segments) - 1
@@ -385,9 +398,11 @@ class Log:
                     error = seg.recover(interval, from_position=start)
                 if start is None or error is not None:
                     error = seg.recover(interval)
+                # its data was fsynced by the clean shutdown: a rebuilt index is rebuilt again
+                # should it be lost
             else:
                 error = seg.recover(interval)
-            recovered.append(seg)
+                recovered.append(seg)
             later = segments[i + 1 :]
             if later and error is None and later[0].base_offset < seg.next_offset:
                 error = f"next segment starts at {later[0].base_offset}, before {seg.next_offset}"
@@ -403,7 +418,11 @@ class Log:
                 del segments[i + 1 :]
             i += 1
         for seg in recovered:
-            seg.flush()
+            # After a crash: fsynced by the next flush (roll, flush.messages / flush.ms, close),
+            # not here; the recovery point stays where it was until then, so a crash before that
+            # recovers them again.
+            if seg.size:
+                seg.dirty = True
 
         self._set_segments(segments)
         active = segments[-1]
@@ -412,7 +431,9 @@ class Log:
         self._leo = active.next_offset
         self._log_start = min(max(log_start, segments[0].base_offset), self._leo)
         self._hw = min(max(high_watermark, self._log_start), self._leo)
-        self._recovery_point = self._leo
+        # Kafka's rule: after a clean shutdown everything was flushed; otherwise what was known
+        # flushed before stays the recovery point until the recovered segments are flushed.
+        self._recovery_point = self._leo if clean else min(max(recovery_point, 0), self._leo)
         self._last_flush_ms = now
         self._has_aborted = any(n.endswith(".txnindex") for n in names)
         # After a cleaner swap finished by recovery, the swapped segment's aborted-transaction
@@ -437,7 +458,8 @@ class Log:
         ``.txnindex`` entries are written anew (those at or after the replay's start are dropped
         first), so the index always matches the log."""
         producers = self._producers
-        start = None if full else producers.load_snapshot(self._leo)
+        listing, self._listing = getattr(self, "_listing", None), None
+        start = None if full else producers.load_snapshot(self._leo, listing)
         if start is None:
             producers.clear()
             start = self._segments[0].base_offset
@@ -871,7 +893,7 @@ class Log:
         target = self._leo
         if self.background is None:
             old.flush()
-            fsync_dir(self._dir)
+            self._sync_dirs(force=True)
             self._recovery_point = target
         else:
             # fsync of the finished segment (up to a whole segment of dirty pages) off the
@@ -889,7 +911,7 @@ class Log:
             return
         try:
             seg.flush()
-            fsync_dir(self._dir)
+            self._sync_dirs(force=True)
         except OSError as e:
             logger.error("fsync of rolled segment %s failed: %s", seg.log_path, e)
             return
@@ -902,11 +924,23 @@ class Log:
         """fsync what was appended since the last flush; the recovery point becomes the LEO."""
         self._check_open()
         leo = self._leo
-        for seg in self._segments:
-            if seg.dirty:
-                seg.flush()
+        dirty = [seg for seg in self._segments if seg.dirty]
+        if dirty:
+            self._sync_dirs()
+        for seg in dirty:
+            seg.flush()
         self._recovery_point = max(self._recovery_point, leo)
         self._last_flush_ms = self._now_ms() if now_ms is None else now_ms
+
+    def _sync_dirs(self, force: bool = False) -> None:
+        """fsync the log's directory (``force``, or when it is new and never synced), and the log
+        dir holding it when it is new."""
+        if self._dir_unsynced:
+            fsync_dir(self._dir)
+            fsync_dir(self._dir.parent)
+            self._dir_unsynced = False
+        elif force:
+            fsync_dir(self._dir)
 
     def maybe_flush(self, now_ms: int | None = None) -> bool:
         """Flush if ``flush.ms`` passed since the last flush and there is something to flush
@@ -1311,7 +1345,8 @@ class Log:
                 try:
                     self._segments[-1].seal()
                     self.flush()
-                    self._producers.take_snapshot(self._leo)
+                    if not self._snapshot_current():
+                        self._producers.take_snapshot(self._leo)
                 except OSError as e:
                     self._go_offline("close", e)
                 except KafkaError:
@@ -1323,6 +1358,16 @@ class Log:
                     pass
             self._set_segments(())
             self._closed = True
+
+    def _snapshot_current(self) -> bool:
+        """Whether a producer snapshot would add nothing: the log is empty, or the newest
+        snapshot is at the log end already (Kafka takes one on close only when there is new
+        state). Then closing an idle log writes nothing."""
+        first = self._segments[0]
+        if self._leo == first.base_offset and first.size == 0 and not self._producers.producers:
+            return True
+        offsets = self._producers.snapshot_offsets()
+        return bool(offsets) and offsets[-1] == self._leo
 
     def delete(self) -> None:
         """Remove the log's files and directory (regions handed out earlier stay readable)."""

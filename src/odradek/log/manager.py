@@ -51,6 +51,8 @@ LOG_START_CHECKPOINT = "log-start-offset-checkpoint"
 CLEANER_CHECKPOINT = "cleaner-offset-checkpoint"
 DELETE_SUFFIX = "-delete"
 
+CLOSE_THREADS = 8  # threads closing logs at shutdown
+
 _LEGAL_TOPIC = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 
 TopicPartition = tuple[str, int]
@@ -117,14 +119,18 @@ class LogManager:
         watermarks = self._read(d / REPLICATION_CHECKPOINT)
         starts = self._read(d / LOG_START_CHECKPOINT)
         cleaned = self._read(d / CLEANER_CHECKPOINT)
-        for p in sorted(d.iterdir()):
-            if not p.is_dir():
+        jobs: list[tuple[TopicPartition, Path, LogConfig, dict]] = []
+        with os.scandir(d) as entries:
+            found = sorted((e.name, e.is_dir()) for e in entries)
+        for name, is_dir in found:
+            if not is_dir:
                 continue
-            if p.name.endswith(DELETE_SUFFIX):
+            p = d / name
+            if name.endswith(DELETE_SUFFIX):
                 logger.info("removing %s, left from a deletion", p)
                 shutil.rmtree(p, ignore_errors=True)
                 continue
-            tp = parse_log_dir_name(p.name)
+            tp = parse_log_dir_name(name)
             if tp is None:
                 continue
             if tp in self._logs:
@@ -138,8 +144,12 @@ class LogManager:
                 "high_watermark": watermarks.get(tp, 0),
                 "first_dirty_offset": cleaned.get(tp, 0),
             }
+            jobs.append((tp, p, config, offsets))
+
+        def open_one(job: tuple[TopicPartition, Path, LogConfig, dict]) -> Log:
+            tp, p, config, offsets = job
             try:
-                log = Log.open(p, config, clock=self._clock, clean_shutdown=clean, **offsets)
+                return Log.open(p, config, clock=self._clock, clean_shutdown=clean, **offsets)
             except Exception as e:  # noqa: BLE001 - one bad partition must not stop the broker
                 logger.error(
                     "partition %s-%d (%s) cannot be opened and is offline (KAFKA_STORAGE_ERROR) "
@@ -150,7 +160,12 @@ class LogManager:
                     e,
                     exc_info=not isinstance(e, OSError),
                 )
-                log = Log.offline_placeholder(p, config, f"cannot open: {e}", clock=self._clock, **offsets)
+                return Log.offline_placeholder(p, config, f"cannot open: {e}", clock=self._clock, **offsets)
+
+        # One at a time: measured with 12,000 logs in the page cache, 8 threads took 2.3-4.2 s
+        # against 1.7-1.9 s for one (opening a log is mostly Python, and threads fight for the GIL).
+        opened = [open_one(job) for job in jobs]
+        for (tp, _p, _c, _o), log in zip(jobs, opened):
             self._add(tp, log)
         if clean:
             marker.unlink()
@@ -200,15 +215,16 @@ class LogManager:
         counts = {d: 0 for d in self.log_dirs if d not in self.offline_dirs}
         if not counts:
             raise KafkaError(ErrorCode.kafka_storage_error, "every log dir is offline")
-        for other in self._logs.values():
-            parent = other.dir.parent
-            if parent in counts:
-                counts[parent] += 1
+        if len(counts) > 1:
+            for other in self._logs.values():
+                parent = other.dir.parent
+                if parent in counts:
+                    counts[parent] += 1
         target = min(counts, key=lambda d: counts[d])
         path = target / f"{topic}-{partition}"
         try:
+            # the new directory's entry is fsynced by the log's first flush (see Log)
             log = Log.open(path, config or self.default_config, clock=self._clock)
-            fsync_dir(target)
         except OSError as e:
             logger.error("cannot create the log of %s-%d in %s: %s", topic, partition, target, e)
             raise KafkaError(ErrorCode.kafka_storage_error, f"cannot create {path}: {e}") from e
@@ -344,11 +360,22 @@ class LogManager:
         offline log gets none, so its logs are fully recovered on the next start)."""
         self.stop_cleaner()
         self._flusher.shutdown(wait=True)
-        for log in self.logs().values():
+
+        def close(log: Log) -> None:
             try:
                 log.close()
             except Exception:  # noqa: BLE001 - close the others whatever happens
                 logger.exception("closing %s failed", log.dir)
+
+        # Closing is mostly fsync (logs with unflushed data, producer snapshots), which threads
+        # overlap: 1,000 logs with data closed in 0.7-0.9 s with 8 threads, 1.8-5.5 s with one.
+        logs = list(self.logs().values())
+        if len(logs) > 1:
+            with ThreadPoolExecutor(max_workers=CLOSE_THREADS, thread_name_prefix="odradek-close") as pool:
+                list(pool.map(close, logs))
+        else:
+            for log in logs:
+                close(log)
         unclean = {log.dir.parent for log in self.logs().values() if log.offline}
         try:
             self.checkpoint()

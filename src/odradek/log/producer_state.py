@@ -274,11 +274,11 @@ class ProducerStateManager:
 
     # ------------------------------------------------------------------------------ snapshots
 
-    def snapshot_offsets(self) -> list[int]:
-        """Offsets of the snapshot files present, ascending."""
+    def snapshot_offsets(self, names=None) -> list[int]:
+        """Offsets of the snapshot files present, ascending (``names``: the directory's listing,
+        when the caller has it)."""
         out = []
-        for p in self.directory.iterdir():
-            name = p.name
+        for name in os.listdir(self.directory) if names is None else names:
             if name.endswith(SNAPSHOT_SUFFIX):
                 stem = name[: -len(SNAPSHOT_SUFFIX)]
                 if stem.isdigit():
@@ -300,11 +300,12 @@ class ProducerStateManager:
             self._unlink(old)
         return path
 
-    def load_snapshot(self, max_offset: int) -> int | None:
+    def load_snapshot(self, max_offset: int, names=None) -> int | None:
         """Load the newest readable snapshot at or below ``max_offset``; delete those above it
-        and unreadable ones. Returns the snapshot's offset, or None (state cleared)."""
+        and unreadable ones. Returns the snapshot's offset, or None (state cleared). ``names``:
+        the directory's listing, when the caller has it."""
         self.clear()
-        for offset in reversed(self.snapshot_offsets()):
+        for offset in reversed(self.snapshot_offsets(names)):
             if offset > max_offset:
                 self._unlink(offset)
                 continue

@@ -9,6 +9,7 @@ epoch, so leaders and followers notice it.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from typing import Callable
 
@@ -58,6 +59,7 @@ class Controller:
     def _elect_missing_leaders(self, changes: "Changes | None" = None) -> int:
         """Decide every partition that needs a new leader or ISR, then write them all at once
         (the store pipelines the compare-and-sets); lost races are decided again next time."""
+        started = time.monotonic()
         live = set(self.store.live_brokers())
         topics = self.store.topics()
         if changes is None or changes.full or changes.brokers or not self._seen_live == live:
@@ -73,7 +75,9 @@ class Controller:
                 batch.append((name, st, new))
         if not batch:
             return 0
+        decided = time.monotonic()
         results = self.store.update_partition_states([(name, new) for name, _st, new in batch])
+        written = time.monotonic()
         changed = 0
         for (name, st, new), ok in zip(batch, results):
             if ok:
@@ -82,6 +86,8 @@ class Controller:
                     self.unclean_elections += 1
                 log.info("%s-%d: leader %d -> %d, epoch %d, isr %s", name, st.partition, st.leader, new.leader,
                          new.leader_epoch, new.isr)
+        log.info("controller: %d partition state(s) changed (decided in %.2f s, written in %.2f s), %d lost a race",
+                 changed, decided - started, written - decided, len(batch) - changed)
         return changed
 
     def _decide(self, topic: str, st: PartitionState, live: set[int]) -> PartitionState | None:
@@ -114,10 +120,7 @@ class Controller:
         items = [(name, st) for name, meta in list(self.store.topics().items()) for st in list(meta.partitions.values())
                  # being reassigned: its first replica is a target that may not be in sync
                  if not (st.adding or st.removing)]
-        moved = sum(1 for code in elect_preferred_many(self.store, items, self.epoch or 0) if code is None)
-        if moved:
-            log.info("preferred leaders elected for %d partition(s)", moved)
-        return moved
+        return sum(1 for code in elect_preferred_many(self.store, items, self.epoch or 0) if code is None)
 
     def _advance_reassignments(self) -> int:
         """Kafka's reassignment steps (KIP-455): the replicas become the target followed by the
@@ -190,13 +193,13 @@ def elect_preferred(store, topic: str, st: PartitionState, controller_epoch: int
 
 
 def elect_preferred_many(store, items: list[tuple[str, PartitionState]], controller_epoch: int) -> list[int | None]:
-    """:func:`elect_preferred` for many partitions, the moves written at once (one round trip to
-    ZooKeeper for a thousand, not a thousand)."""
+    """:func:`elect_preferred` for many partitions: decided first, then every move written at
+    once (pipelined compare-and-sets). One result per item."""
     from ..protocol.errors import ErrorCode
 
-    live = set(store.live_brokers())
+    live = store.live_brokers()
     out: list[int | None] = []
-    batch, where = [], []
+    moves: list[tuple[int, str, PartitionState]] = []
     for topic, st in items:
         preferred = st.replicas[0] if st.replicas else -1
         if st.leader == preferred:
@@ -204,17 +207,17 @@ def elect_preferred_many(store, items: list[tuple[str, PartitionState]], control
         elif preferred not in live or preferred not in st.isr:
             out.append(ErrorCode.preferred_leader_not_available)
         else:
-            where.append(len(out))
             out.append(None)
-            batch.append((topic, replace(st, leader=preferred, leader_epoch=st.leader_epoch + 1,
-                                         controller_epoch=controller_epoch)))
-    if batch:
-        done = store.update_partition_states(batch)
-        for i, ok, (topic, st) in zip(where, done, batch):
-            if ok:
-                log.info("%s-%d: preferred leader %d elected", topic, st.partition, st.leader)
-            else:
+            moves.append((len(out) - 1, topic, replace(st, leader=preferred, leader_epoch=st.leader_epoch + 1,
+                                                       controller_epoch=controller_epoch)))
+    if moves:
+        results = store.update_partition_states([(topic, new) for _i, topic, new in moves])
+        for (i, topic, new), ok in zip(moves, results):
+            if not ok:
                 out[i] = ErrorCode.preferred_leader_not_available
+        done = sum(results)
+        if done:
+            log.info("preferred leaders elected for %d partition(s)", done)
     return out
 
 

@@ -7,6 +7,7 @@ restart finds every topic, topic id, partition count and config override it had.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import uuid
@@ -42,7 +43,7 @@ class TopicMeta:
     partitions: dict[int, PartitionState]
     configs: dict[str, str] = field(default_factory=dict)  # overrides, as strings
 
-    @property
+    @functools.cached_property
     def uuid(self) -> uuid.UUID:
         return uuid.UUID(self.topic_id)
 
@@ -105,6 +106,40 @@ class MetadataStore:
     def update_partition_states(self, items: list[tuple[str, "PartitionState"]]) -> list[bool]:
         """Compare-and-set many partition states; one result per item."""
         return [self.update_partition_state(t, st) for t, st in items]
+
+    async def create_topics(self, metas: list[TopicMeta]) -> list[Exception | None]:
+        """Create many topics; per topic None, KeyError (it exists) or the error. A store that
+        can writes them together."""
+        out: list[Exception | None] = []
+        for meta in metas:
+            try:
+                self.create_topic(meta)
+                out.append(None)
+            except Exception as e:  # noqa: BLE001 - reported per topic
+                out.append(e)
+        return out
+
+    def add_partitions_many(self, items: list[tuple[str, list["PartitionState"]]]) -> list[Exception | None]:
+        """Add partitions to many topics; per topic None or the error."""
+        out: list[Exception | None] = []
+        for name, new in items:
+            try:
+                self.add_partitions(name, new)
+                out.append(None)
+            except Exception as e:  # noqa: BLE001 - reported per topic
+                out.append(e)
+        return out
+
+    def delete_topics(self, names: list[str]) -> list[Exception | None]:
+        """Delete many topics; per topic None or the error."""
+        out: list[Exception | None] = []
+        for name in names:
+            try:
+                self.delete_topic(name)
+                out.append(None)
+            except Exception as e:  # noqa: BLE001 - reported per topic
+                out.append(e)
+        return out
 
     cluster_id: str
     version: int
@@ -227,10 +262,34 @@ class EmbeddedStore(MetadataStore):
             self._topics[meta.name] = meta
             self._changed()
 
+    async def create_topics(self, metas: list[TopicMeta]) -> list[Exception | None]:
+        """Every topic in one rewrite of the file."""
+        out: list[Exception | None] = []
+        with self._lock:
+            for meta in metas:
+                if meta.name in self._topics:
+                    out.append(KeyError(meta.name))
+                else:
+                    self._topics[meta.name] = meta
+                    out.append(None)
+            if any(e is None for e in out):
+                self._changed()
+        return out
+
     def delete_topic(self, name: str) -> None:
         with self._lock:
             self._topics.pop(name)
             self._changed()
+
+    def delete_topics(self, names: list[str]) -> list[Exception | None]:
+        """Every topic in one rewrite of the file."""
+        out: list[Exception | None] = []
+        with self._lock:
+            for name in names:
+                out.append(None if self._topics.pop(name, None) is not None else KeyError(name))
+            if any(e is None for e in out):
+                self._changed()
+        return out
 
     def add_partitions(self, name: str, new: list[PartitionState]) -> None:
         with self._lock:

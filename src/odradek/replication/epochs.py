@@ -18,6 +18,7 @@ class LeaderEpochCache:
     def __init__(self, directory: Path) -> None:
         self.path = Path(directory) / FILE
         self.entries: list[tuple[int, int]] = []  # (epoch, start offset), both increasing
+        self.pending = False  # an entry not written to the file yet (see :meth:`assign`)
         self._load()
 
     def _load(self) -> None:
@@ -32,6 +33,7 @@ class LeaderEpochCache:
             self.entries = []
 
     def _save(self) -> None:
+        self.pending = False
         text = f"0\n{len(self.entries)}\n" + "".join(f"{e} {o}\n" for e, o in self.entries)
         try:
             atomic_write(self.path, text.encode())
@@ -42,15 +44,29 @@ class LeaderEpochCache:
     def latest_epoch(self) -> int:
         return self.entries[-1][0] if self.entries else -1
 
-    def assign(self, epoch: int, start_offset: int) -> None:
-        """Record that ``epoch`` starts at ``start_offset`` (ignored unless it is a newer epoch)."""
+    def assign(self, epoch: int, start_offset: int, *, durable: bool = True) -> None:
+        """Record that ``epoch`` starts at ``start_offset`` (ignored unless it is a newer epoch).
+
+        ``durable=False`` (a leader taking over) keeps the entry in memory and leaves the file to
+        :meth:`flush`, which the leader calls before its first append in the epoch. An entry no
+        record was written under changes no answer of :meth:`end_offset_for` (the next entry
+        starts where it does), so losing it in a crash costs nothing; taking thousands of
+        leaderships at once then costs no fsync each."""
         if epoch < 0 or (self.entries and epoch <= self.entries[-1][0]):
             return
         # an epoch that starts where the previous one started replaces it (it wrote nothing)
         while self.entries and self.entries[-1][1] >= start_offset:
             self.entries.pop()
         self.entries.append((epoch, start_offset))
-        self._save()
+        if durable:
+            self._save()
+        else:
+            self.pending = True
+
+    def flush(self) -> None:
+        """Write an entry :meth:`assign` left in memory."""
+        if self.pending:
+            self._save()
 
     def end_offset_for(self, epoch: int, log_end_offset: int) -> tuple[int, int]:
         """(largest epoch <= ``epoch`` known here, the offset where it ends): OffsetForLeaderEpoch."""

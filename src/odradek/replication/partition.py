@@ -90,7 +90,7 @@ class Partition:
         self.leader_epoch = epoch
         self.isr = list(isr)
         self.replicas = list(replicas)
-        self.epochs.assign(epoch, self.log.log_end_offset)
+        self.epochs.assign(epoch, self.log.log_end_offset, durable=False)  # written before the first append
         if new_term:
             old = self.followers
             self.followers = {}
@@ -123,6 +123,8 @@ class Partition:
         ``from_coordinator``: a coordinator's own write (no producer sequence checks)."""
         self.check_leader()
         self._check_isr(acks, min_insync)
+        if self.epochs.pending:
+            self.epochs.flush()
         result = self.log.append(buf, batches, leader_epoch=self.leader_epoch, now_ms=int(self.clock() * 1000),
                                  from_coordinator=from_coordinator)
         self._maybe_advance_hw()
@@ -134,6 +136,8 @@ class Partition:
         """Append a transaction marker as leader (acks=all rules). Returns (AppendResult, CompletedTxn|None)."""
         self.check_leader()
         self._check_isr(-1, min_insync)
+        if self.epochs.pending:
+            self.epochs.flush()
         result = self.log.append_marker(producer_id, producer_epoch, commit, coordinator_epoch,
                                         leader_epoch=self.leader_epoch, now_ms=int(self.clock() * 1000))
         self._maybe_advance_hw()
@@ -178,17 +182,16 @@ class Partition:
         if self._maybe_advance_hw():
             self.notify()
 
-    def isr_to_expand(self, replica_id: int | None = None) -> list[int]:
+    def isr_to_expand(self, fetched: "set[int] | None" = None) -> list[int]:
         """Followers outside the ISR that have caught up to the high watermark (and this epoch).
-        ``replica_id``: only that follower, the one whose fetch just arrived (as Kafka does): the
-        last fetch of another may be old, from a broker that died since, and on an idle
-        partition its offset would still look caught up."""
+        ``fetched``: only these (the followers that just fetched: as in Kafka, a follower joins
+        the ISR on a fetch of its own, never on what it last said before it went quiet)."""
         if not self.is_leader:
             return []
         epoch_start = self.epochs.entries[-1][1] if self.epochs.entries else 0
         out = []
         for r, st in self.followers.items():
-            if r in self.isr or r not in self.replicas or (replica_id is not None and r != replica_id):
+            if r in self.isr or r not in self.replicas or (fetched is not None and r not in fetched):
                 continue
             if st.log_end_offset >= self.high_watermark and st.log_end_offset >= epoch_start:
                 out.append(r)

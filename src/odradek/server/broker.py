@@ -53,6 +53,8 @@ class Broker:
         self.data_dir = config.data_dir
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._topic_config_cache: dict[tuple[str, int], dict[str, Any]] = {}
+        self._topic_ids: dict[str, str] = {}  # topic id -> name (see topic_by_id)
+        self._topic_ids_version = -1
         self.zookeeper = config.get("zookeeper.connect")
         self.cluster = None  # ClusterManager when running on ZooKeeper
         if store is not None:
@@ -446,6 +448,61 @@ class Broker:
         internal: bool = False,
     ) -> TopicMeta:
         """Create a topic or raise KafkaError with Kafka's code for what is wrong."""
+        meta = self._new_topic(name, num_partitions, replication_factor, configs, assignments, internal)
+        if validate_only:
+            return meta
+        try:
+            self.store.create_topic(meta)
+        except KeyError:
+            raise KafkaError(ErrorCode.topic_already_exists, f"Topic '{name}' already exists.") from None
+        self._after_store_change(meta)
+        log.info("created topic %s with %d partitions", name, len(meta.partitions))
+        return meta
+
+    async def create_topics(self, specs: list[dict], validate_only: bool = False) -> list[TopicMeta | KafkaError]:
+        """Create many topics at once (one CreateTopics request): each is validated, the valid
+        ones are written to the metadata store together (pipelined), and this broker takes them
+        in with one reconcile. ``specs`` hold create_topic's arguments by name; the answer per
+        topic is its TopicMeta or the KafkaError saying why not."""
+        out: list[TopicMeta | KafkaError] = []
+        folded = {other.replace(".", "_"): other for other in self.store.topics()}
+        for spec in specs:
+            try:
+                meta = self._new_topic(spec["name"], spec["num_partitions"], spec["replication_factor"],
+                                       spec["configs"], spec.get("assignments"), False, folded)
+            except KafkaError as e:
+                out.append(e)
+                continue
+            if not validate_only:  # a later topic of the request collides with it, as in Kafka
+                folded.setdefault(meta.name.replace(".", "_"), meta.name)
+            out.append(meta)
+        metas = [m for m in out if isinstance(m, TopicMeta)]
+        if validate_only or not metas:
+            return out
+        errors = dict(zip((m.name for m in metas), await self.store.create_topics(metas)))
+        created = [m for m in metas if errors[m.name] is None]
+        if created:
+            self._after_store_change(*created)
+        for i, m in enumerate(out):
+            if not isinstance(m, TopicMeta):
+                continue
+            err = errors[m.name]
+            if isinstance(err, KeyError):
+                out[i] = KafkaError(ErrorCode.topic_already_exists, f"Topic '{m.name}' already exists.")
+            elif err is not None:
+                log.error("creating topic %s failed: %r", m.name, err)
+                out[i] = KafkaError(ErrorCode.unknown_server_error, f"creating topic {m.name} failed: {err}")
+        if created:
+            log.info("created %d topic(s) with %d partitions: %s", len(created),
+                     sum(len(m.partitions) for m in created), ", ".join(m.name for m in created[:10])
+                     + (", ..." if len(created) > 10 else ""))
+        return out
+
+    def _new_topic(self, name: str, num_partitions: int, replication_factor: int, configs: dict[str, str | None],
+                   assignments: dict[int, list[int]] | None, internal: bool,
+                   folded: dict[str, str] | None = None) -> TopicMeta:
+        """Validate a new topic and choose its replicas; raises KafkaError with Kafka's code.
+        ``folded``: existing names with '.' as '_' (made here when not given)."""
         reason = validate_topic_name(name)
         if reason:
             raise KafkaError(ErrorCode.invalid_topic_exception, reason)
@@ -454,13 +511,14 @@ class Broker:
         if name in (OFFSETS_TOPIC, TXN_TOPIC) and not internal:
             raise KafkaError(ErrorCode.invalid_request, f"{name} is an internal topic created by the broker")
         if "." in name or "_" in name:
-            folded = name.replace(".", "_")
-            for other in self.store.topics():
-                if other.replace(".", "_") == folded:
-                    raise KafkaError(
-                        ErrorCode.invalid_topic_exception,
-                        f"Topic '{name}' collides with existing topic: {other}",  # '.' and '_' are one in metric names
-                    )
+            if folded is None:
+                folded = {other.replace(".", "_"): other for other in self.store.topics()}
+            other = folded.get(name.replace(".", "_"))
+            if other is not None and other != name:
+                raise KafkaError(
+                    ErrorCode.invalid_topic_exception,
+                    f"Topic '{name}' collides with existing topic: {other}",  # '.' and '_' are one in metric names
+                )
         brokers = [b[0] for b in self.live_brokers()]
         if assignments:
             num_partitions = len(assignments)
@@ -498,29 +556,21 @@ class Broker:
         except ConfigError as e:
             raise KafkaError(ErrorCode.invalid_config, str(e)) from None
         self._warn_unenforced(name, clean)
-        meta = TopicMeta(
+        return TopicMeta(
             name,
             str(uuid.uuid4()),
             {p: PartitionState(p, reps, reps[0], 0, list(reps)) for p, reps in assignments.items()},
             clean,
         )
-        if validate_only:
-            return meta
-        try:
-            self.store.create_topic(meta)
-        except KeyError:
-            raise KafkaError(ErrorCode.topic_already_exists, f"Topic '{name}' already exists.") from None
-        self._after_store_change(meta)
-        log.info("created topic %s with %d partitions", name, num_partitions)
-        return meta
 
-    def _after_store_change(self, meta: TopicMeta) -> None:
+    def _after_store_change(self, *metas: TopicMeta) -> None:
         if self.cluster is not None:
             self.cluster.reconcile()
         else:
-            for st in meta.partitions.values():
-                if (meta.name, st.partition) not in self.partitions:
-                    self._open_partition(meta, st)
+            for meta in metas:
+                for st in meta.partitions.values():
+                    if (meta.name, st.partition) not in self.partitions:
+                        self._open_partition(meta, st)
         self.metadata_changed()
 
     def delete_topic(self, name: str) -> None:
@@ -538,6 +588,39 @@ class Broker:
         self.forget_topic_offsets(name)
         self.metadata_changed()
 
+    def delete_topics(self, names: list[str]) -> dict[str, KafkaError | None]:
+        """Delete many topics at once (one DeleteTopics request): the metadata store removes them
+        together and this broker reconciles once. Per topic None or the KafkaError."""
+        out: dict[str, KafkaError | None] = {}
+        if not self.config.get("delete.topic.enable"):
+            return {n: KafkaError(ErrorCode.topic_deletion_disabled, "delete.topic.enable is false") for n in names}
+        metas = {}
+        for name in names:
+            meta = self.store.topics().get(name)
+            if meta is None:
+                out[name] = KafkaError(ErrorCode.unknown_topic_or_partition, f"Topic '{name}' does not exist.")
+            else:
+                metas[name] = meta
+        if not metas:
+            return out
+        for name, err in zip(metas, self.store.delete_topics(list(metas))):
+            if err is not None:
+                log.error("deleting topic %s failed: %r", name, err)
+                out[name] = KafkaError(ErrorCode.unknown_server_error, f"deleting topic {name} failed: {err}")
+            else:
+                out[name] = None
+        deleted = [n for n in metas if out[n] is None]
+        if self.cluster is not None:
+            self.cluster.reconcile()
+        else:
+            for name in deleted:
+                for p in metas[name].partitions:
+                    self.drop_partition((name, p), delete_log=True)
+        for name in deleted:
+            self.forget_topic_offsets(name)
+        self.metadata_changed()
+        return out
+
     def forget_topic_offsets(self, name: str) -> None:
         """Committed offsets of a deleted topic go too (tombstones written in the background)."""
         if self.coordinator.forget_topic(name):
@@ -545,6 +628,36 @@ class Broker:
         log.info("deleted topic %s", name)
 
     def add_partitions(self, name: str, total: int, assignments: list[list[int]] | None, validate_only: bool) -> None:
+        err = self.add_partitions_many([(name, total, assignments)], validate_only)[0]
+        if err is not None:
+            raise err
+
+    def add_partitions_many(self, items: list[tuple[str, int, list[list[int]] | None]],
+                            validate_only: bool = False) -> list[KafkaError | None]:
+        """CreatePartitions for many topics at once: each is validated, the valid ones are
+        written to the metadata store together and taken in with one reconcile. Per topic None
+        or the KafkaError."""
+        out: list[KafkaError | None] = []
+        todo: list[tuple[int, str, list[PartitionState]]] = []
+        for name, total, assignments in items:
+            try:
+                todo.append((len(out), name, self._new_partitions(name, total, assignments)))
+                out.append(None)
+            except KafkaError as e:
+                out.append(e)
+        if validate_only or not todo:
+            return out
+        errors = self.store.add_partitions_many([(name, new) for _i, name, new in todo])
+        for (i, name, _new), err in zip(todo, errors):
+            if err is not None:
+                log.error("adding partitions to %s failed: %r", name, err)
+                out[i] = KafkaError(ErrorCode.unknown_server_error, f"adding partitions to {name} failed: {err}")
+        done = [self.store.topics()[name] for (i, name, _n) in todo if out[i] is None and name in self.store.topics()]
+        if done:
+            self._after_store_change(*done)
+        return out
+
+    def _new_partitions(self, name: str, total: int, assignments: list[list[int]] | None) -> list[PartitionState]:
         meta = self.store.topics().get(name)
         if meta is None:
             raise KafkaError(ErrorCode.unknown_topic_or_partition)  # Kafka gives no message
@@ -574,11 +687,7 @@ class Broker:
         else:
             allp = assign_replicas(brokers, total, min(rf, len(brokers)))
             new_reps = [allp[p] for p in range(current, total)]
-        new = [PartitionState(current + i, reps, reps[0], 0, list(reps)) for i, reps in enumerate(new_reps)]
-        if validate_only:
-            return
-        self.store.add_partitions(name, new)
-        self._after_store_change(self.store.topics()[name])
+        return [PartitionState(current + i, reps, reps[0], 0, list(reps)) for i, reps in enumerate(new_reps)]
 
     def _warn_unenforced(self, topic: str, configs: dict[str, Any]) -> None:
         keys = unenforced_topic_keys(configs)
@@ -605,11 +714,14 @@ class Broker:
         return part
 
     def topic_by_id(self, topic_id) -> TopicMeta | None:
-        s = str(topic_id)
-        for meta in self.store.topics().values():
-            if meta.topic_id == s:
-                return meta
-        return None
+        """The topic with this id (Fetch v13+ names topics by id on every request): looked up in
+        an index made again only when the metadata changed, not by a scan of every topic."""
+        version = self.store.version
+        if self._topic_ids_version != version:
+            self._topic_ids = {meta.topic_id: meta.name for meta in self.store.topics().values()}
+            self._topic_ids_version = version
+        name = self._topic_ids.get(str(topic_id))
+        return self.store.topics().get(name) if name is not None else None
 
     def maybe_auto_create(self, name: str) -> TopicMeta | None:
         if not self.config.get("auto.create.topics.enable") or validate_topic_name(name):

@@ -29,31 +29,50 @@ if TYPE_CHECKING:
 log = logging.getLogger("odradek.cluster")
 
 FETCH_VERSION = 12
+INITIAL_SESSION_EPOCH, FINAL_SESSION_EPOCH = 0, -1
+ERROR_BACKOFF_S = 0.1  # a partition the leader answered with an error is asked again after this
 INTERNAL_TOPICS = (OFFSETS_TOPIC, TXN_TOPIC)
 EPOCH_VERSION = 3
 
 
 class ReplicaFetcher:
-    """Copies the partitions this broker follows from one leader, with Fetch as a replica."""
+    """Copies the partitions this broker follows from one leader, with Fetch as a replica.
+
+    It fetches in an incremental fetch session (KIP-227), as Kafka's followers do: the first
+    request names every partition, later ones only those whose fetch position changed (and the
+    ones to forget), and the leader answers only for partitions with something new. A follower
+    of thousands of idle partitions then sends and decodes almost nothing twice a second. A
+    partition the leader answers with an error waits :data:`ERROR_BACKOFF_S` before it is
+    fetched again (until metadata moves it), instead of every fetch returning at once.
+    """
 
     def __init__(self, manager: "ClusterManager", leader_id: int) -> None:
         self.manager = manager
         self.broker = manager.broker
         self.leader_id = leader_id
         self.partitions: dict[tuple[str, int], bool] = {}  # key -> needs truncation first
+        self.delayed: dict[tuple[str, int], float] = {}  # key -> not fetched before (monotonic)
         self.task: asyncio.Task | None = None
         self.conn: BrokerConnection | None = None
         self.wake = asyncio.Event()
         self.stopped = False
+        self._reset_session()
+
+    def _reset_session(self) -> None:
+        self.session_id = 0
+        self.session_epoch = INITIAL_SESSION_EPOCH
+        self.sent: dict[tuple[str, int], tuple[int, int, int]] = {}  # what the session holds per partition
 
     def add(self, key: tuple[str, int]) -> None:
         self.partitions[key] = True
+        self.delayed.pop(key, None)
         self.wake.set()
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(self._run())
 
     def remove(self, key: tuple[str, int]) -> None:
         self.partitions.pop(key, None)
+        self.delayed.pop(key, None)
 
     async def stop(self) -> None:
         self.stopped = True
@@ -93,6 +112,7 @@ class ReplicaFetcher:
                 raise
             except (ConnectionError, OSError, asyncio.TimeoutError, KafkaError) as e:
                 log.debug("fetcher from %d: %s", self.leader_id, e)
+                self._reset_session()
                 if self.conn is not None:
                     await self.conn.close()
                     self.conn = None
@@ -100,6 +120,7 @@ class ReplicaFetcher:
                 backoff = min(backoff * 2, 1.0)
             except Exception:
                 log.exception("replica fetcher from broker %d failed", self.leader_id)
+                self._reset_session()
                 await asyncio.sleep(1.0)
 
     async def _truncate(self, conn: BrokerConnection) -> None:
@@ -134,25 +155,61 @@ class ReplicaFetcher:
                 self.partitions[key] = False
 
     async def _fetch(self, conn: BrokerConnection) -> None:
-        ready = [k for k, need in self.partitions.items() if not need]
+        now = time.monotonic()
+        if self.delayed:
+            for key in [k for k, until in self.delayed.items() if until <= now]:
+                del self.delayed[key]
+        ready = [k for k, need in self.partitions.items() if not need and k not in self.delayed]
         if not ready:
+            self._forget_all()
             await asyncio.sleep(0.05)
             return
+        full = self.session_epoch in (INITIAL_SESSION_EPOCH, FINAL_SESSION_EPOCH)
         by_topic: dict[str, list] = {}
-        for t, p in ready:
-            part = self.broker.partitions.get((t, p))
+        sending: dict[tuple[str, int], tuple[int, int, int]] = {}
+        ready_set = set()
+        for key in ready:
+            part = self.broker.partitions.get(key)
             if part is None:
-                self.partitions.pop((t, p), None)
+                self.partitions.pop(key, None)
                 continue
-            by_topic.setdefault(t, []).append({
-                "partition": p, "current_leader_epoch": part.leader_epoch, "fetch_offset": part.log_end_offset,
-                "last_fetched_epoch": -1, "log_start_offset": part.log_start_offset, "partition_max_bytes": 1 << 20,
-            })
+            ready_set.add(key)
+            position = (part.log_end_offset, part.leader_epoch, part.log_start_offset)
+            if full or self.sent.get(key) != position:
+                sending[key] = position
+                by_topic.setdefault(key[0], []).append({
+                    "partition": key[1], "current_leader_epoch": position[1], "fetch_offset": position[0],
+                    "last_fetched_epoch": -1, "log_start_offset": position[2], "partition_max_bytes": 1 << 20,
+                })
+        forgotten: dict[str, list[int]] = {}
+        if not full:
+            for key in self.sent:
+                if key not in ready_set:
+                    forgotten.setdefault(key[0], []).append(key[1])
         resp = await conn.request(1, FETCH_VERSION, {
             "replica_id": self.broker.broker_id, "max_wait": 500, "min_bytes": 1, "max_bytes": 10 << 20,
-            "isolation_level": 0, "session_id": 0, "session_epoch": -1,
+            "isolation_level": 0, "session_id": self.session_id, "session_epoch": self.session_epoch,
             "topics": [{"topic": t, "partitions": ps} for t, ps in by_topic.items()],
+            "forgotten_topics_data": [{"topic": t, "partitions": ps} for t, ps in forgotten.items()],
         })
+        if resp.error_code in (ErrorCode.fetch_session_id_not_found, ErrorCode.invalid_fetch_session_epoch):
+            self._reset_session()  # the leader dropped our session: start a new one
+            return
+        if resp.error_code != ErrorCode.none:
+            raise KafkaError(resp.error_code)
+        # the session now holds what was sent
+        if full:
+            self.sent = {}
+        for t, ps in forgotten.items():
+            for p in ps:
+                self.sent.pop((t, p), None)
+        self.sent.update(sending)
+        if resp.session_id:
+            self.session_id = resp.session_id
+            self.session_epoch = 1 if full else (self.session_epoch + 1 if self.session_epoch < 0x7FFFFFFF else 1)
+        else:
+            # the leader keeps no session for us (cache off or full): full fetches, no session
+            self.session_id, self.session_epoch = 0, FINAL_SESSION_EPOCH
         for t in resp.responses:
             for p in t.partitions:
                 key = (t.topic, p.partition_index)
@@ -184,9 +241,17 @@ class ReplicaFetcher:
                         self.partitions[key] = True
                 elif err in (ErrorCode.not_leader_or_follower, ErrorCode.fenced_leader_epoch,
                              ErrorCode.unknown_leader_epoch, ErrorCode.unknown_topic_or_partition):
-                    pass  # metadata will move us; keep asking meanwhile
+                    # metadata will move us (or the leader will learn its new epoch): ask again
+                    # shortly, not in a tight loop
+                    self.delayed[key] = time.monotonic() + ERROR_BACKOFF_S
                 else:
                     log.warning("fetch of %s-%d from %d: %s", *key, self.leader_id, ErrorCode(err).name)
+                    self.delayed[key] = time.monotonic() + ERROR_BACKOFF_S
+
+    def _forget_all(self) -> None:
+        """Nothing to fetch: the session (if any) is left to expire; the next fetch starts anew."""
+        if self.sent:
+            self._reset_session()
 
 
 class ClusterManager:
@@ -200,10 +265,11 @@ class ClusterManager:
                                      lambda t: bool(broker.topic_config(t).get("unclean.leader.election.enable")))
         self.lag_max_ms = cfg.get("replica.lag.time.max.ms")
         self.tasks: list[asyncio.Task] = []
-        self.isr_writes: set[tuple[str, int]] = set()
         # totals read by the metrics (kafka_server_replicamanager_isr*, replicationbytesin)
         self.isr_shrinks = self.isr_expands = self.failed_isr_updates = 0
         self.replication_bytes_in = 0
+        self._expand: dict[tuple[str, int], set[int]] = {}  # partition -> followers that may join its ISR
+        self._expand_scheduled = False
         self.shutting_down = False
         self._reconcile_scheduled = False
 
@@ -235,6 +301,7 @@ class ClusterManager:
         looked at (the store says which topics and partitions), unless the store asks for a full
         pass (first read, new ZooKeeper session)."""
         broker = self.broker
+        started = time.monotonic()
         changes = self.store.take_changes()
         if not self.shutting_down and self.controller.elect():
             self.controller.on_change(changes)
@@ -272,6 +339,9 @@ class ClusterManager:
         elif changes.topics:
             broker.apply_dynamic_configs(changes.topics)
         broker.metadata_changed()
+        took = time.monotonic() - started
+        if len(keys) >= 100 or took >= 0.5:
+            log.info("reconciled %d partition(s) with ZooKeeper in %.2f s (%d gone from here)", len(keys), took, len(gone))
 
     def _reconcile_partition(self, meta, st, became_leader: list, lost_leader: list) -> None:
         broker = self.broker
@@ -326,39 +396,85 @@ class ClusterManager:
         while True:
             await asyncio.sleep(interval)
             try:
+                changes = []
                 for part in list(self.broker.partitions.values()):
                     if not part.is_leader:
                         continue
                     shrink = part.isr_to_shrink(self.lag_max_ms)
                     if shrink:
-                        self.change_isr(part, [r for r in part.isr if r not in shrink])
+                        changes.append((part, [r for r in part.isr if r not in shrink]))
+                if changes:
+                    self.change_isrs(changes)
             except Exception:
                 log.exception("ISR upkeep failed")
 
     def maybe_expand_isr(self, part: "Partition", replica_id: int) -> None:
-        """After a fetch of follower ``replica_id``: into the ISR if it has caught up."""
-        add = part.isr_to_expand(replica_id)
-        if add:
-            self.change_isr(part, part.isr + [r for r in add if r not in part.isr])
+        """``replica_id`` fetched and may have caught up: the expansions found while serving
+        fetches are written together, once the fetches in hand are served (a follower catching up
+        on a thousand partitions costs one batch of writes, not a thousand round trips). Only the
+        follower that fetched, and only a live broker, joins (Kafka's rule): a broker that died
+        caught up must not be put back by another follower's fetch."""
+        if part.isr_to_expand({replica_id}):
+            self._expand.setdefault(part.key, set()).add(replica_id)
+            if not self._expand_scheduled:
+                self._expand_scheduled = True
+                asyncio.get_running_loop().call_soon(self._expand_now)
+
+    def _expand_now(self) -> None:
+        self._expand_scheduled = False
+        pending, self._expand = self._expand, {}
+        live = set(self.store.live_brokers())
+        topics = self.store.topics()
+        changes = []
+        for key, fetched in pending.items():
+            part = self.broker.partitions.get(key)
+            meta = topics.get(key[0])
+            st = meta.partitions.get(key[1]) if meta is not None else None
+            # A replica a reassignment is removing does not join again: the controller may have
+            # written the ISR without it while this leader still has the old replica list.
+            eligible = fetched & live - set(st.removing if st is not None else ())
+            add = part.isr_to_expand(eligible) if part is not None and eligible else None
+            if add:
+                changes.append((part, part.isr + [r for r in add if r not in part.isr]))
+        if changes:
+            try:
+                self.change_isrs(changes)
+            except Exception:
+                log.exception("ISR expansion failed")
 
     def change_isr(self, part: "Partition", new_isr: list[int]) -> None:
-        """Write an ISR change as leader (compare-and-set); on a lost race the next reconcile decides."""
-        meta = self.store.topics().get(part.topic)
-        st = meta.partitions.get(part.index) if meta else None
-        if st is None or st.leader != self.broker.broker_id or st.leader_epoch != part.leader_epoch:
+        self.change_isrs([(part, new_isr)])
+
+    def change_isrs(self, changes: list[tuple["Partition", list[int]]]) -> None:
+        """Write ISR changes as leader, all at once (pipelined compare-and-sets); a partition
+        whose race is lost is decided again by the next reconcile."""
+        me = self.broker.broker_id
+        topics = self.store.topics()
+        batch = []
+        for part, new_isr in changes:
+            meta = topics.get(part.topic)
+            st = meta.partitions.get(part.index) if meta else None
+            if st is None or st.leader != me or st.leader_epoch != part.leader_epoch:
+                continue
+            batch.append((part, st.isr, replace(st, isr=new_isr)))
+        if not batch:
             return
-        new = replace(st, isr=new_isr)
-        if self.store.update_partition_state(part.topic, new):
-            log.info("%s-%d: ISR %s -> %s", part.topic, part.index, st.isr, new_isr)
-            if len(new_isr) < len(st.isr):
-                self.isr_shrinks += 1
+        results = self.store.update_partition_states([(part.topic, new) for part, _old, new in batch])
+        changed = 0
+        for (part, old, new), ok in zip(batch, results):
+            if ok:
+                log.info("%s-%d: ISR %s -> %s", part.topic, part.index, old, new.isr)
+                if len(new.isr) < len(old):
+                    self.isr_shrinks += 1
+                else:
+                    self.isr_expands += 1
+                part.zk_version = new.version
+                part.set_isr(new.isr)
+                changed += 1
             else:
-                self.isr_expands += 1
-            part.zk_version = new.version
-            part.set_isr(new_isr)
+                self.failed_isr_updates += 1
+        if changed:
             self.broker.metadata_changed()
-        else:
-            self.failed_isr_updates += 1
 
     # --- preferred leaders ----------------------------------------------------------------------
 

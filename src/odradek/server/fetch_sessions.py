@@ -55,6 +55,8 @@ class FetchSession:
 
     def update(self, request_topics, forgotten, by_id: bool) -> None:
         """Apply an incremental request: partitions added or changed, partitions forgotten."""
+        if request_topics or forgotten:
+            self.__dict__.pop("_as_request", None)
         for t in request_topics:
             key = t.topic_id if by_id else t.topic
             entry = self.topics.get(key)
@@ -80,7 +82,13 @@ class FetchSession:
                 del self.topics[key]
 
     def as_request_topics(self) -> list[SessionTopic]:
-        return [SessionTopic(name, tid, list(parts.values())) for name, tid, parts in self.topics.values()]
+        """The session's partitions as request topics (kept until the session changes: a
+        follower's session of thousands of partitions mostly asks for the same again)."""
+        cached = self.__dict__.get("_as_request")
+        if cached is None:
+            cached = self._as_request = [SessionTopic(name, tid, list(parts.values()))
+                                         for name, tid, parts in self.topics.values()]
+        return cached
 
     def filter_response(self, topics_out: list, incremental: bool) -> list:
         """Remember what this response says; for an incremental one, keep only what changed."""

@@ -25,12 +25,22 @@ def storage_error(call):
     return e.value
 
 
-def fsyncs(monkeypatch) -> list[int]:
-    calls: list[int] = []
+class Fsyncs(list):
+    """The descriptors fsynced, and (``paths``) the files they were open on: index files are
+    opened only for each write or fsync, so their descriptors do not outlive the call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paths: list[str] = []
+
+
+def fsyncs(monkeypatch) -> Fsyncs:
+    calls = Fsyncs()
     original = os.fsync
 
     def fsync(fd):
         calls.append(fd)
+        calls.paths.append(os.readlink(f"/proc/self/fd/{fd}"))
         return original(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
@@ -43,7 +53,7 @@ def test_roll_fsyncs_the_old_segment_and_moves_the_recovery_point(tmp_path, monk
     while len(log.segments) == 1:
         append(log, batch(2, value_size=100))
     old = log.segments[0]
-    assert old.fd in calls and old.index._fd in calls and old.time_index._fd in calls
+    assert old.fd in calls and str(old.index.path) in calls.paths and str(old.time_index.path) in calls.paths
     assert log.recovery_point == log.segments[1].base_offset
     assert not old.dirty
     calls.clear()

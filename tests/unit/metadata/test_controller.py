@@ -37,6 +37,9 @@ class FakeStore:
         self.meta.partitions[st.partition] = st
         return True
 
+    def update_partition_states(self, items):
+        return [self.update_partition_state(t, st) for t, st in items]
+
     def reassignments(self):
         return self.reassign
 

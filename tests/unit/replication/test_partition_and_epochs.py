@@ -103,17 +103,33 @@ def test_epoch_cache_end_offsets_and_persistence(tmp_path):
     assert LeaderEpochCache(tmp_path).latest_epoch == 2
 
 
-def test_only_the_fetching_follower_can_join_the_isr(tmp_path):
-    """A follower that fetched once and then died looks caught up on an idle partition for ever;
-    the fetch of another follower must not bring it back into the ISR (the controller removes a
-    dead broker, the leader put it back, over and over)."""
+def test_taking_leadership_writes_the_epoch_before_the_first_append_only(tmp_path):
+    """A new leader keeps its epoch entry in memory (thousands of leaderships move at once in a
+    failover) and writes it, fsynced, before the first record it appends under that epoch."""
     clock = Clock()
     part = make(tmp_path, [1, 2, 3], clock)
-    produce(part, 5)
-    part.record_follower_fetch(2, 5)
-    part.record_follower_fetch(3, 5)  # broker 3's last fetch, then it dies
-    part.become_leader(6, [1, 2], [1, 2, 3])  # the controller took it out of the ISR
-    clock.t += 1
-    part.record_follower_fetch(2, 5)
-    assert part.isr_to_expand(2) == []  # broker 2's fetch brings back nobody (broker 2 is in)
-    assert part.isr_to_expand(3) == [3]  # only a fetch of broker 3's own would
+    path = tmp_path / "t-0" / "leader-epoch-checkpoint"
+    assert part.epochs.entries == [(5, 0)] and part.epochs.pending
+    assert not path.exists()
+    assert part.end_offset_for_epoch(5) == (5, 0)
+    produce(part, 2)
+    assert not part.epochs.pending
+    assert LeaderEpochCache(tmp_path / "t-0").entries == [(5, 0)]
+    part.become_leader(7, [1, 2, 3], [1, 2, 3])
+    assert part.epochs.entries == [(5, 0), (7, 2)] and part.epochs.pending
+    assert LeaderEpochCache(tmp_path / "t-0").entries == [(5, 0)]
+    produce(part)
+    assert LeaderEpochCache(tmp_path / "t-0").entries == [(5, 0), (7, 2)]
+
+
+def test_only_the_follower_that_fetched_joins_the_isr(tmp_path):
+    """A follower that died caught up keeps its last fetch offset in the leader's memory; another
+    follower's fetch must not bring it back into the ISR (Kafka adds only the fetching replica)."""
+    clock = Clock()
+    part = make(tmp_path, [1], clock)
+    produce(part, 3)
+    part.record_follower_fetch(2, 3)
+    part.record_follower_fetch(3, 3)
+    assert sorted(part.isr_to_expand()) == [2, 3]
+    assert part.isr_to_expand({3}) == [3]
+    assert part.isr_to_expand({4}) == []

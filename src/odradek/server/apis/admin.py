@@ -29,16 +29,20 @@ def _err(e: KafkaError) -> dict:
 
 @register(CREATE_TOPICS, 2, 7)
 async def create_topics(conn, header, request):
+    """Every valid topic of the request is created together (one write to the metadata store,
+    one reconcile); the answer comes when the store has them all, with an error per topic."""
     broker = conn.broker
-    out = []
     may_create = conn.authorize(acl.CREATE, acl.CLUSTER, acl.CLUSTER_NAME)  # else CREATE per topic
     names = Counter(t.name for t in request.topics)
     answered: set[str] = set()
+    entries = []
+    specs = []
     for t in request.topics:
-        entry = {"name": t.name, "num_partitions": -1, "replication_factor": -1}
         if t.name in answered:
             continue  # a name given twice gets one answer, and neither is created (as Kafka)
         answered.add(t.name)
+        entry = {"name": t.name, "num_partitions": -1, "replication_factor": -1}
+        entries.append(entry)
         try:
             if not may_create and not conn.authorize(acl.CREATE, acl.TOPIC, t.name):
                 raise KafkaError(ErrorCode.topic_authorization_failed, "Authorization failed.")
@@ -48,37 +52,46 @@ async def create_topics(conn, header, request):
             assignments = {a.partition_index: list(a.broker_ids) for a in t.assignments} or None
             if assignments and (t.num_partitions != -1 or t.replication_factor != -1):
                 raise KafkaError(ErrorCode.invalid_request, "give either assignments or partitions and replication factor")
-            meta = broker.create_topic(
-                t.name,
-                t.num_partitions,
-                t.replication_factor,
-                {c.name: c.value for c in t.configs},
-                assignments,
-                validate_only=request.validate_only,
-            )
-            entry.update(
-                topic_id=meta.uuid,
-                num_partitions=len(meta.partitions),
-                replication_factor=len(meta.partitions[0].replicas),
-                configs=[_topic_entry(broker, meta.name, k, v, meta=meta, created=True)[0]
-                         for k, v in sorted(broker.config.topic_config(parse_topic_configs(meta.configs)).items())],
-            )
+            specs.append((entry, {"name": t.name, "num_partitions": t.num_partitions,
+                                  "replication_factor": t.replication_factor,
+                                  "configs": {c.name: c.value for c in t.configs}, "assignments": assignments}))
         except KafkaError as e:
             entry.update(_err(e))
-        out.append(entry)
-    return {"throttle_time": 0, "topics": out}
+    results = await broker.create_topics([spec for _, spec in specs], validate_only=request.validate_only)
+    want_configs = header.api_version >= 5
+    described: dict[tuple, list] = {}  # topics with the same overrides describe the same configs
+    for (entry, _spec), res in zip(specs, results):
+        if isinstance(res, KafkaError):
+            entry.update(_err(res))
+            continue
+        meta = res
+        entry.update(topic_id=meta.uuid, num_partitions=len(meta.partitions),
+                     replication_factor=len(meta.partitions[0].replicas))
+        if want_configs:
+            key = tuple(sorted(meta.configs.items()))
+            configs = described.get(key)
+            if configs is None:
+                configs = described[key] = [
+                    _topic_entry(broker, meta.name, k, v, meta=meta, created=True)[0]
+                    for k, v in sorted(broker.config.topic_config(parse_topic_configs(meta.configs)).items())]
+            entry["configs"] = configs
+    return {"throttle_time": 0, "topics": entries}
 
 
 @register(DELETE_TOPICS, 1, 6)
 async def delete_topics(conn, header, request):
+    """Every named topic is deleted together (one write to the metadata store, one reconcile)."""
     broker = conn.broker
     out = []
     if header.api_version >= 6:
         items = [(t.name, t.topic_id) for t in request.topics]
     else:
         items = [(n, None) for n in request.topic_names]
+    todo = []
+    named: set[str] = set()
     for name, tid in items:
         entry = {"name": name, "topic_id": tid, "error_code": 0}
+        out.append(entry)
         try:
             if name is None and tid is not None:
                 meta = broker.topic_by_id(tid)
@@ -90,27 +103,45 @@ async def delete_topics(conn, header, request):
             meta = broker.store.topics().get(name)
             if meta is not None:
                 entry["topic_id"] = meta.uuid
-            broker.delete_topic(name)
+            if name in named:  # named twice: the second finds it gone
+                raise KafkaError(ErrorCode.unknown_topic_or_partition, f"Topic '{name}' does not exist.")
+            named.add(name)
+            todo.append((entry, name))
         except KafkaError as e:
             entry.update(_err(e))
-        out.append(entry)
+    results = broker.delete_topics([name for _, name in todo]) if todo else {}
+    for entry, name in todo:
+        err = results.get(name)
+        if err is not None:
+            entry.update(_err(err))
     return {"throttle_time": 0, "responses": out}
 
 
 @register(CREATE_PARTITIONS, 0, 3)
 async def create_partitions(conn, header, request):
+    """Every topic of the request grows together (one write to the metadata store, one
+    reconcile). A topic named twice is refused both times, as Kafka does."""
     broker = conn.broker
     out = []
+    names = [t.name for t in request.topics]
+    dupes = {n for n in names if names.count(n) > 1} if len(names) != len(set(names)) else set()
+    todo = []
     for t in request.topics:
         entry = {"name": t.name, "error_code": 0, "error_message": None}
-        try:
-            if not conn.authorize(acl.ALTER, acl.TOPIC, t.name):
-                raise KafkaError(ErrorCode.topic_authorization_failed, "Authorization failed.")
-            assign = [list(a.broker_ids) for a in t.assignments] if t.assignments else None
-            broker.add_partitions(t.name, t.count, assign, request.validate_only)
-        except KafkaError as e:
-            entry.update(_err(e))
+        if not conn.authorize(acl.ALTER, acl.TOPIC, t.name):
+            entry.update(_err(KafkaError(ErrorCode.topic_authorization_failed, "Authorization failed.")))
+            continue
         out.append(entry)
+        if t.name in dupes:
+            entry.update(_err(KafkaError(ErrorCode.invalid_request, "Duplicate topic in request.")))
+            continue
+        assign = [list(a.broker_ids) for a in t.assignments] if t.assignments else None
+        todo.append((entry, (t.name, t.count, assign)))
+    if todo:
+        errors = broker.add_partitions_many([item for _e, item in todo], request.validate_only)
+        for (entry, _item), err in zip(todo, errors):
+            if err is not None:
+                entry.update(_err(err))
     return {"throttle_time": 0, "results": out}
 
 

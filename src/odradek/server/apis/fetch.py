@@ -161,8 +161,13 @@ def _read(conn, version, wanted, max_bytes, replica_id: int = -1, record: bool =
                 # A follower: its fetch offset is its log end; it reads up to our log end.
                 if record and broker.cluster is not None:
                     part.record_follower_fetch(replica_id, p.fetch_offset)
-                    broker.cluster.maybe_expand_isr(part, replica_id)
+                    if replica_id not in part.isr:
+                        broker.cluster.maybe_expand_isr(part, replica_id)
                     hw = part.high_watermark
+                if p.fetch_offset == part.log_end_offset and p.fetch_offset >= part.log_start_offset:
+                    # caught up (most partitions of an idle cluster): nothing to read
+                    out.append(codec.FetchPartitionData(idx, 0, hw, lso, part.log_start_offset))
+                    continue
                 try:
                     if p.fetch_offset < part.log_start_offset or p.fetch_offset > part.log_end_offset:
                         raise KafkaError(ErrorCode.offset_out_of_range)

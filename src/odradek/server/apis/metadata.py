@@ -1,13 +1,14 @@
 """Metadata: brokers, topics with ids, partitions with leader, replicas and ISR; auto-create.
 DescribeTopicPartitions: the same for topics, paged, without auto-creation.
 
-Encoded responses are cached per request shape until the metadata changes.
+Metadata responses are encoded by hand (:mod:`odradek.protocol.metadata`) and cached per request
+shape until the metadata changes.
 """
 
 from __future__ import annotations
 
 from ...config import validate_topic_name
-from ...protocol import messages
+from ...protocol.metadata import encode_metadata_response
 from ...protocol.errors import ErrorCode, KafkaError
 from ...security import acl
 from ..router import Response, register
@@ -80,7 +81,7 @@ async def handle(conn, header, request):
     if cached is None:
         body = _build(broker, names, by_id_unknown, authorized.ops_of(conn, want_topic_ops, acl.TOPIC),
                       authorized.ops_of(conn, want_cluster_ops, acl.CLUSTER)(acl.CLUSTER_NAME), listener, denied)
-        cached = messages.encode_response(METADATA, version, body)
+        cached = encode_metadata_response(version, body)
         if len(broker.metadata_cache) > 1000:
             broker.metadata_cache.clear()
         broker.metadata_cache[key] = cached

@@ -1,0 +1,117 @@
+"""The ZooKeeper store's partition-state notifications, against a real ZooKeeper: states written
+by one broker's store reach another's through one notification per multi-op (no watch per state
+znode), lost compare-and-set races are reported per partition, and the controller removes old
+notifications."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import replace
+
+import pytest
+
+from helpers import wait_for
+from odradek.metadata import zk_store
+from odradek.metadata.store import PartitionState, TopicMeta
+from odradek.metadata.zk_store import NOTIFY_PATH, ZooKeeperStore
+from zk_cluster import ZooKeeper
+
+
+@pytest.fixture
+def zk(tmp_path):
+    server = ZooKeeper(tmp_path).start()
+    yield server
+    server.stop()
+
+
+class Loop:
+    """Runs what a store schedules when the test says so (as the broker's event loop would)."""
+
+    def __init__(self) -> None:
+        self.pending: list = []
+        self.lock = threading.Lock()
+
+    def schedule(self, fn) -> None:
+        with self.lock:
+            self.pending.append(fn)
+
+    def run(self) -> None:
+        with self.lock:
+            todo, self.pending = self.pending, []
+        for fn in todo:
+            fn()
+
+
+def _store(zk, broker_id: int, loop: Loop) -> ZooKeeperStore:
+    s = ZooKeeperStore(zk.connect + "/notify", broker_id, session_timeout_ms=6000, schedule=loop.schedule)
+    s.refresh()
+    return s
+
+
+def _topic(name: str, partitions: int) -> TopicMeta:
+    return TopicMeta(name, str(uuid.uuid4()), {p: PartitionState(p, [0, 1], 0, 0, [0, 1]) for p in range(partitions)})
+
+
+def test_states_reach_other_brokers_through_notifications(zk):
+    loop_a, loop_b = Loop(), Loop()
+    a, b = _store(zk, 0, loop_a), _store(zk, 1, loop_b)
+    try:
+        a.create_topic(_topic("t", 450))
+
+        def b_sees(check):
+            def step():
+                loop_b.run()
+                meta = b.topics().get("t")
+                return meta is not None and check(meta)
+            return step
+
+        wait_for(b_sees(lambda m: len(m.partitions) == 450), 20, what="the topic at the other store")
+        # 450 leaders move in three multi-ops: three notifications, no watch on any state znode
+        moved = [("t", replace(st, leader=1, leader_epoch=1, isr=[1])) for st in a.topics()["t"].partitions.values()]
+        assert all(a.update_partition_states(moved))
+        assert len(a.zk.get_children(NOTIFY_PATH)) == 3
+        b.take_changes()
+        wait_for(b_sees(lambda m: all(st.leader == 1 and st.leader_epoch == 1 and st.isr == [1]
+                                      for st in m.partitions.values())), 20, what="the moves at the other store")
+        assert b.take_changes().partitions == {("t", p) for p in range(450)}
+        watched = [p for p in b.zk._data_watchers if p.endswith("/state")]
+        assert watched == []
+        # the writer's cache has what it wrote, with the new znode versions
+        assert all(st.version == 1 for st in a.topics()["t"].partitions.values())
+
+        # a stale write (b's view of partition 0 is older than a's next write) loses its race
+        # alone; the rest of its multi-op still goes through
+        assert a.update_partition_states([("t", replace(a.topics()["t"].partitions[0], leader_epoch=2))]) == [True]
+        stale = replace(b.topics()["t"].partitions[0], leader_epoch=3)
+        fresh = replace(b.topics()["t"].partitions[1], leader_epoch=3)
+        assert b.update_partition_states([("t", stale), ("t", fresh)]) == [False, True]
+        assert b.topics()["t"].partitions[0].leader_epoch == 2  # re-read after the lost race
+        wait_for(lambda: (loop_a.run(), a.topics()["t"].partitions[1].leader_epoch == 3)[1], 20,
+                 what="the winning write at the other store")
+    finally:
+        a.close()
+        b.close()
+
+
+def test_the_controller_removes_old_notifications(zk, monkeypatch):
+    loop = Loop()
+    s = _store(zk, 0, loop)
+    try:
+        assert s.try_become_controller() is not None
+        s.create_topic(_topic("old", 3))
+        for epoch in range(1, 4):
+            items = [("old", replace(st, leader_epoch=epoch)) for st in s.topics()["old"].partitions.values()]
+            assert all(s.update_partition_states(items))
+        assert len(s.zk.get_children(NOTIFY_PATH)) == 3
+        monkeypatch.setattr(zk_store, "NOTIFY_RETENTION_S", 0)
+
+        def looked_again() -> bool:  # each look at the notifications removes those seen long enough
+            s._dirty.add(("notifications",))
+            s.refresh()
+            return len(s.zk.get_children(NOTIFY_PATH)) == 1
+
+        # every notification but the newest goes
+        wait_for(looked_again, 20, what="old notifications removed")
+    finally:
+        s.close()
