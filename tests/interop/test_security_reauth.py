@@ -95,7 +95,7 @@ async def workload(send, receive) -> tuple[int, int]:
 
     async def call(fn, *args):
         r = fn(*args)
-        return await r if inspect.isawaitable(r) else r
+        return await r if inspect.iscoroutine(r) else r
 
     produced = consumed = 0
     start = time.monotonic()
