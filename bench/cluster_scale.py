@@ -124,8 +124,29 @@ def partitions_of(md, topics: set[str] | None = None) -> list:
 # --- the two systems -----------------------------------------------------------------------------
 
 
-class OdradekSystem:
+class _System:
+    """What both systems do alike with their three broker processes (``self.brokers``)."""
+
+    name: str
+    brokers: list
+    stop_timeout: float  # seconds a clean shutdown may take
+
+    def port(self, i: int) -> int:
+        return self.brokers[i].port
+
+    def alive(self, i: int) -> bool:
+        return self.brokers[i].alive()
+
+    def kill(self, i: int) -> None:
+        self.brokers[i].kill()
+
+    def term(self, i: int) -> int | None:
+        return self.brokers[i].stop(timeout=self.stop_timeout)
+
+
+class OdradekSystem(_System):
     name = "odradek"
+    stop_timeout = 120
 
     def __init__(self, root: Path, zk: ZooKeeper) -> None:
         overrides = {
@@ -143,18 +164,6 @@ class OdradekSystem:
     def pid(self, i: int) -> int | None:
         b = self.brokers[i]
         return b.proc.pid if b.proc is not None else None
-
-    def port(self, i: int) -> int:
-        return self.brokers[i].port
-
-    def alive(self, i: int) -> bool:
-        return self.brokers[i].alive()
-
-    def kill(self, i: int) -> None:
-        self.brokers[i].kill()
-
-    def term(self, i: int) -> int | None:
-        return self.brokers[i].stop(timeout=120)
 
     def spawn(self, i: int) -> None:
         """Start the process, return at once (the caller times the start-up)."""
@@ -177,8 +186,9 @@ class OdradekSystem:
             b.kill()
 
 
-class KafkaSystem:
+class KafkaSystem(_System):
     name = "kafka-3.9-zk"
+    stop_timeout = 300
 
     def __init__(self, root: Path, zk: ZooKeeper) -> None:
         self.heap = KAFKA_HEAP
@@ -195,18 +205,6 @@ class KafkaSystem:
 
     def pid(self, i: int) -> int | None:
         return self.brokers[i].pid
-
-    def port(self, i: int) -> int:
-        return self.brokers[i].port
-
-    def alive(self, i: int) -> bool:
-        return self.brokers[i].alive()
-
-    def kill(self, i: int) -> None:
-        self.brokers[i].kill()
-
-    def term(self, i: int) -> int | None:
-        return self.brokers[i].stop(timeout=300)
 
     def spawn(self, i: int) -> None:
         import threading

@@ -635,6 +635,30 @@ def kjs_consume(bootstrap: str, topic: str, expected: int, timeout: float = CONS
 # --- waiting on the broker ------------------------------------------------------------------------
 
 
+async def od_read_to_end(bootstrap: str, topic: str, partitions: Iterable[int] | None = None,
+                         timeout: float = 30.0) -> tuple[list, dict[int, tuple[int, int]]]:
+    """Odradek's client reads ``partitions`` of ``topic`` (all by default) from the beginning until
+    its position reaches the end offset each had when asked: (the records, which may run past
+    those ends, and {partition: (log start, end)})."""
+    from odradek.client import Admin, Consumer, TopicPartition
+
+    async with Admin(bootstrap) as admin:
+        offsets = await admin.topic_offsets(topic)
+    if partitions is not None:
+        offsets = {p: offsets[p] for p in partitions}
+    tps = [TopicPartition(topic, p) for p in offsets]
+    out: list = []
+    async with Consumer(bootstrap, auto_offset_reset="earliest", enable_auto_commit=False) as c:
+        c.assign(tps)
+        await c.seek_to_beginning(*tps)
+        deadline = time.monotonic() + timeout
+        while any([await c.position(tp) < offsets[tp.partition][1] for tp in tps]):
+            ends = {p: end for p, (_start, end) in offsets.items()}
+            assert time.monotonic() < deadline, f"could not read {topic} to its end {ends}"
+            out += await c.poll(1.0)
+    return out, offsets
+
+
 def end_offsets(bootstrap: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
     """High watermarks through confluent-kafka's AdminClient (ListOffsets latest)."""
     from confluent_kafka import TopicPartition

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -33,8 +32,9 @@ import pytest
 
 import kafka_jvm
 from helpers import BrokerProcess, free_port, track, wait_for
+from interop_clients import od_read_to_end
 
-from odradek.client import Admin, Consumer, TopicPartition
+from odradek.client import Admin
 
 pytestmark = pytest.mark.interop
 
@@ -174,18 +174,8 @@ def out_lines(path: Path) -> list[str]:
 
 async def topic_values(bootstrap: str) -> list[str]:
     """Every value in the (one-partition) topic, read from the beginning to its end offset."""
-    async with Admin(bootstrap) as admin:
-        start, end = (await admin.topic_offsets(TOPIC))[0]
-    out: list[str] = []
-    tp = TopicPartition(TOPIC, 0)
-    async with Consumer(bootstrap, auto_offset_reset="earliest", enable_auto_commit=False) as c:
-        c.assign([tp])
-        await c.seek_to_beginning(tp)
-        deadline = time.monotonic() + 30
-        while await c.position(tp) < end:
-            assert time.monotonic() < deadline, f"could not read {TOPIC} to {end}"
-            out += [bytes(r.value).decode() for r in await c.poll(1.0)]
-    return out
+    records, _offsets = await od_read_to_end(bootstrap, TOPIC)
+    return [bytes(r.value).decode() for r in records]
 
 
 def append(path: Path, lines: list[str]) -> None:

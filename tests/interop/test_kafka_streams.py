@@ -46,6 +46,7 @@ import time
 import pytest
 
 from helpers import BrokerProcess, wait_for
+from interop_clients import od_read_to_end
 from streams_app import (
     APP,
     CHANGELOG,
@@ -72,7 +73,7 @@ from streams_app import (
 )
 
 import kafka_jvm
-from odradek.client import Admin, Consumer, NewTopic, Producer, TopicPartition, partition_for_key
+from odradek.client import Admin, NewTopic, Producer, partition_for_key
 
 pytestmark = pytest.mark.interop
 
@@ -100,19 +101,8 @@ async def produce(bootstrap: str, lines: list[tuple[str, str, int]]) -> None:
 
 async def latest_values(bootstrap: str, topic: str) -> dict[str, int]:
     """The last value per key in ``topic`` (read from the beginning up to its end offsets)."""
-    out: dict[str, int] = {}
-    async with Consumer(bootstrap, auto_offset_reset="earliest", enable_auto_commit=False) as c:
-        async with Admin(bootstrap) as admin:
-            ends = {p: end for p, (_s, end) in (await admin.topic_offsets(topic)).items()}
-        tps = [TopicPartition(topic, p) for p in ends]
-        c.assign(tps)
-        await c.seek_to_beginning(*tps)
-        deadline = time.monotonic() + 30
-        while any([await c.position(tp) < ends[tp.partition] for tp in tps]):
-            assert time.monotonic() < deadline, f"could not read {topic} to its end {ends}"
-            for r in await c.poll(1.0):
-                out[bytes(r.key).decode()] = int.from_bytes(bytes(r.value), "big", signed=True)
-    return out
+    records, _offsets = await od_read_to_end(bootstrap, topic)
+    return {bytes(r.key).decode(): int.from_bytes(bytes(r.value), "big", signed=True) for r in records}
 
 
 async def group_offsets(bootstrap: str) -> list:
@@ -248,18 +238,9 @@ def updates_per_partition(lines) -> tuple[collections.Counter[int], dict[int, se
 async def count_records(bootstrap: str, topic: str, partition: int) -> tuple[int, int]:
     """(records present, offsets spanned) of one partition: fewer records than offsets once
     compaction has removed some."""
-    tp = TopicPartition(topic, partition)
-    async with Admin(bootstrap) as admin:
-        start, end = (await admin.topic_offsets(topic))[partition]
-    n = 0
-    async with Consumer(bootstrap, auto_offset_reset="earliest", enable_auto_commit=False) as c:
-        c.assign([tp])
-        await c.seek_to_beginning(tp)
-        deadline = time.monotonic() + 30
-        while await c.position(tp) < end:
-            assert time.monotonic() < deadline, f"could not read {tp} to {end}"
-            n += len([r for r in await c.poll(1.0) if r.offset < end])
-    return n, end - start
+    records, offsets = await od_read_to_end(bootstrap, topic, [partition])
+    start, end = offsets[partition]
+    return len([r for r in records if r.offset < end]), end - start
 
 
 def compacted(bootstrap: str, partitions: list[int]) -> bool:

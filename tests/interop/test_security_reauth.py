@@ -14,6 +14,7 @@ an OAUTHBEARER login ends at the token's ``exp`` even without connections.max.re
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import re
 import subprocess
@@ -87,6 +88,28 @@ def committed(sb, group: str, topic: str) -> int:
 # group; each returns (produced, consumed) and leaves its commits behind
 
 
+async def workload(send, receive) -> tuple[int, int]:
+    """The loop every client runs: ``send(i)`` produces record i (and waits for its ack) every
+    100 ms for RUN_S, ``receive()`` consumes what came, commits it and returns how many; until all
+    produced were consumed (30 s more at most). Either may be a plain or an async function."""
+
+    async def call(fn, *args):
+        r = fn(*args)
+        return await r if inspect.iscoroutine(r) else r
+
+    produced = consumed = 0
+    start = time.monotonic()
+    next_send = start
+    while time.monotonic() - start < RUN_S + 30 and (time.monotonic() - start < RUN_S or consumed < produced):
+        now = time.monotonic()
+        if now - start < RUN_S and now >= next_send:
+            await call(send, produced)
+            produced += 1
+            next_send = now + 0.1
+        consumed += await call(receive)
+    return produced, consumed
+
+
 def run_ck(bootstrap, ca, topic, group):
     from confluent_kafka import Consumer as CkConsumer
     from confluent_kafka import Producer as CkProducer
@@ -97,26 +120,23 @@ def run_ck(bootstrap, ca, topic, group):
     c = CkConsumer({**conf, "group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False,
                     "fetch.wait.max.ms": 100})
     c.subscribe([topic])
-    produced = consumed = 0
-    start = time.monotonic()
-    next_send = start
+
+    def send(i):
+        p.produce(topic, key=b"k%d" % i, value=b"ck %d" % i)
+        assert p.flush(10) == 0
+
+    def receive():
+        msgs = c.consume(100, 0.05)
+        for m in msgs:
+            assert m.error() is None, m.error()
+        if msgs:
+            c.commit(asynchronous=False)
+        return len(msgs)
+
     try:
-        while time.monotonic() - start < RUN_S + 30 and (time.monotonic() - start < RUN_S or consumed < produced):
-            now = time.monotonic()
-            if now - start < RUN_S and now >= next_send:
-                p.produce(topic, key=b"k%d" % produced, value=b"ck %d" % produced)
-                produced += 1
-                next_send = now + 0.1
-                assert p.flush(10) == 0
-            msgs = c.consume(100, 0.05)
-            for m in msgs:
-                assert m.error() is None, m.error()
-            consumed += len(msgs)
-            if msgs:
-                c.commit(asynchronous=False)
+        return asyncio.run(workload(send, receive))
     finally:
         c.close()
-    return produced, consumed
 
 
 def run_kp(bootstrap, ca, topic, group):
@@ -126,24 +146,18 @@ def run_kp(bootstrap, ca, topic, group):
               sasl_plain_username="alice", sasl_plain_password=PASSWORDS["alice"], request_timeout_ms=15000)
     p = KafkaProducer(**kw)
     c = KafkaConsumer(topic, **kw, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=100)
-    produced = consumed = 0
-    start = time.monotonic()
-    next_send = start
+
+    def receive():
+        got = sum(len(v) for v in c.poll(timeout_ms=50).values())
+        if got:
+            c.commit()
+        return got
+
     try:
-        while time.monotonic() - start < RUN_S + 30 and (time.monotonic() - start < RUN_S or consumed < produced):
-            now = time.monotonic()
-            if now - start < RUN_S and now >= next_send:
-                p.send(topic, key=b"k%d" % produced, value=b"kp %d" % produced).get(timeout=15)
-                produced += 1
-                next_send = now + 0.1
-            got = sum(len(v) for v in c.poll(timeout_ms=50).values())
-            consumed += got
-            if got:
-                c.commit()
+        return asyncio.run(workload(lambda i: p.send(topic, key=b"k%d" % i, value=b"kp %d" % i).get(timeout=15), receive))
     finally:
         c.close()
         p.close(timeout=5)
-    return produced, consumed
 
 
 def run_ak(bootstrap, ca, topic, group):
@@ -159,24 +173,18 @@ def run_ak(bootstrap, ca, topic, group):
                              fetch_max_wait_ms=100)
         await p.start()
         await c.start()
-        produced = consumed = 0
-        start = time.monotonic()
-        next_send = start
+
+        async def receive():
+            got = sum(len(v) for v in (await c.getmany(timeout_ms=50)).values())
+            if got:
+                await c.commit()
+            return got
+
         try:
-            while time.monotonic() - start < RUN_S + 30 and (time.monotonic() - start < RUN_S or consumed < produced):
-                now = time.monotonic()
-                if now - start < RUN_S and now >= next_send:
-                    await p.send_and_wait(topic, key=b"k%d" % produced, value=b"ak %d" % produced)
-                    produced += 1
-                    next_send = now + 0.1
-                got = sum(len(v) for v in (await c.getmany(timeout_ms=50)).values())
-                consumed += got
-                if got:
-                    await c.commit()
+            return await workload(lambda i: p.send_and_wait(topic, key=b"k%d" % i, value=b"ak %d" % i), receive)
         finally:
             await c.stop()
             await p.stop()
-        return produced, consumed
 
     return asyncio.run(go())
 
@@ -191,24 +199,18 @@ def run_od(bootstrap, ca, topic, group, **sec):
         await p.start()
         await c.start()
         c.subscribe([topic])
-        produced = consumed = 0
-        start = time.monotonic()
-        next_send = start
+
+        async def receive():
+            got = len(await c.poll(0.05))
+            if got:
+                await c.commit()
+            return got
+
         try:
-            while time.monotonic() - start < RUN_S + 30 and (time.monotonic() - start < RUN_S or consumed < produced):
-                now = time.monotonic()
-                if now - start < RUN_S and now >= next_send:
-                    await p.send_and_wait(topic, b"od %d" % produced, key=b"k%d" % produced)
-                    produced += 1
-                    next_send = now + 0.1
-                got = len(await c.poll(0.05))
-                consumed += got
-                if got:
-                    await c.commit()
+            return await workload(lambda i: p.send_and_wait(topic, b"od %d" % i, key=b"k%d" % i), receive)
         finally:
             await c.close()
             await p.close()
-        return produced, consumed
 
     return asyncio.run(go())
 

@@ -61,24 +61,13 @@ def test_commit_and_abort_across_topics_and_partitions(bs):
         p = producer(bs, uniq("ak"))
         await p.start()  # InitProducerId v0 with the transactional id
         try:
-            for name, commit in txn.ROUNDS:
-                await p.begin_transaction()
-                for t, part in tps:
-                    for i in range(2):
-                        await p.send(t, f"{name}-{part}-{i}".encode(), partition=part)
-                if commit:
-                    await p.commit_transaction()
-                else:
-                    await p.flush()  # in the logs before the abort marker
-                    await p.abort_transaction()
+            await txn.produce_rounds(tps, begin=p.begin_transaction, send=lambda t, part, v: p.send(t, v, partition=part),
+                                     flush=p.flush, commit=p.commit_transaction, abort=p.abort_transaction)
         finally:
             await p.stop()
 
     asyncio.run(go())
-
-    assert read_with_aiokafka(bs, tps, "read_committed") == txn.round_values(tps, "one", "three")
-    assert read_with_aiokafka(bs, tps, "read_uncommitted") == txn.round_values(tps, "one", "two", "three")
-    assert txn.values(txn.read(bs, tps, "read_committed")) == txn.round_values(tps, "one", "three")
+    txn.check_rounds(bs, tps, read_with_aiokafka)
 
 
 def test_consume_transform_produce_with_offsets_in_the_transaction(bs):

@@ -54,20 +54,10 @@ def test_commit_and_abort_across_topics_and_partitions(bs):
     tps = txn.across_topics(bs, "ck")
     p = producer(bs, uniq("ck"))
     p.init_transactions(30)
-    for name, commit in txn.ROUNDS:
-        p.begin_transaction()
-        for t, part in tps:
-            for i in range(2):
-                p.produce(t, f"{name}-{part}-{i}".encode(), partition=part)
-        if commit:
-            p.commit_transaction(30)
-        else:
-            p.flush(30)  # in the logs before the abort marker
-            p.abort_transaction(30)
-
-    assert ck_read(bs, tps, "read_committed") == txn.round_values(tps, "one", "three")
-    assert ck_read(bs, tps, "read_uncommitted") == txn.round_values(tps, "one", "two", "three")
-    assert txn.values(txn.read(bs, tps, "read_committed")) == txn.round_values(tps, "one", "three")
+    txn.run(txn.produce_rounds(tps, begin=p.begin_transaction, send=lambda t, part, v: p.produce(t, v, partition=part),
+                               flush=lambda: p.flush(30), commit=lambda: p.commit_transaction(30),
+                               abort=lambda: p.abort_transaction(30)))
+    txn.check_rounds(bs, tps, ck_read)
 
 
 def test_consume_transform_produce_with_offsets_in_the_transaction(bs):

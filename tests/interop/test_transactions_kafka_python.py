@@ -54,22 +54,11 @@ def test_commit_and_abort_across_topics_and_partitions(bs):
     p = producer(bs, uniq("kp"))
     try:
         p.init_transactions()
-        for name, commit in txn.ROUNDS:
-            p.begin_transaction()
-            for t, part in tps:
-                for i in range(2):
-                    p.send(t, f"{name}-{part}-{i}".encode(), partition=part)
-            if commit:
-                p.commit_transaction()
-            else:
-                p.flush()  # in the logs before the abort marker
-                p.abort_transaction()
+        txn.run(txn.produce_rounds(tps, begin=p.begin_transaction, send=lambda t, part, v: p.send(t, v, partition=part),
+                                   flush=p.flush, commit=p.commit_transaction, abort=p.abort_transaction))
     finally:
         p.close()
-
-    assert kp_read(bs, tps, "read_committed") == txn.round_values(tps, "one", "three")
-    assert kp_read(bs, tps, "read_uncommitted") == txn.round_values(tps, "one", "two", "three")
-    assert txn.values(txn.read(bs, tps, "read_committed")) == txn.round_values(tps, "one", "three")
+    txn.check_rounds(bs, tps, kp_read)
 
 
 def test_consume_transform_produce_with_offsets_in_the_transaction(bs):

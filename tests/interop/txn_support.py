@@ -6,7 +6,8 @@
   internal partitions than the default 50 so the first FindCoordinator is quick.
   :func:`broker_fixture` makes a module's ``bs`` fixture: one such broker, its bootstrap.
 - The scenarios every client runs: :func:`across_topics` and :data:`ROUNDS` with
-  :func:`round_values` (commit, abort, commit across topics and partitions); :func:`ctp_input`
+  :func:`round_values` (commit, abort, commit across topics and partitions), written by
+  :func:`produce_rounds` and checked by :func:`check_rounds`; :func:`ctp_input`
   (the input of a consume-transform-produce run); :func:`topic_and_id` (fencing, a killed producer).
 - A neutral reader (Odradek's own client, checked on its own in test_transactions_odradek.py):
   :func:`read` reads partitions from the start to their end under one isolation level.
@@ -21,6 +22,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import signal
 import subprocess
@@ -171,6 +173,41 @@ def across_topics(bootstrap: str, prefix: str) -> list[tuple[str, int]]:
 def round_values(tps: Iterable[tuple[str, int]], *names: str) -> dict[tuple[str, int], list[bytes]]:
     """What the rounds ``names`` wrote to each partition: ``{name}-{partition}-{i}``, i = 0, 1."""
     return {(t, part): [f"{n}-{part}-{i}".encode() for n in names for i in range(2)] for t, part in tps}
+
+
+async def produce_rounds(tps: Sequence[tuple[str, int]], *, begin: Callable, send: Callable, flush: Callable,
+                         commit: Callable, abort: Callable) -> None:
+    """A client's producer runs :data:`ROUNDS`: each round ``begin()``, ``send(topic, partition,
+    value)`` of two records to each partition (:func:`round_values`), then ``commit()``, or
+    ``flush()`` (the records in the logs before the abort marker) and ``abort()``. Each callable
+    may be a plain or an async function."""
+
+    async def call(fn, *args):
+        r = fn(*args)
+        if inspect.iscoroutine(r):  # not any awaitable: kafka-python's send returns a future that is one
+            await r
+
+    for name, committed_round in ROUNDS:
+        await call(begin)
+        for t, part in tps:
+            for i in range(2):
+                await call(send, t, part, f"{name}-{part}-{i}".encode())
+        if committed_round:
+            await call(commit)
+        else:
+            await call(flush)
+            await call(abort)
+
+
+def check_rounds(bootstrap: str, tps: Sequence[tuple[str, int]], client_read: Callable) -> None:
+    """After :func:`produce_rounds`: ``client_read(bootstrap, tps, isolation)`` (the client's own
+    consumer) sees rounds one and three read_committed and all three read_uncommitted, and
+    Odradek's reader agrees on read_committed."""
+    for isolation, names in (("read_committed", ("one", "three")), ("read_uncommitted", ("one", "two", "three"))):
+        got, want = client_read(bootstrap, tps, isolation), round_values(tps, *names)
+        assert got == want, f"{isolation}: read {got}, expected {want}"
+    got, want = values(read(bootstrap, tps, "read_committed")), round_values(tps, "one", "three")
+    assert got == want, f"Odradek's reader (read_committed): {got}, expected {want}"
 
 
 def ctp_input(bootstrap: str, prefix: str, n: int = 24) -> tuple[str, str, str, list[bytes]]:

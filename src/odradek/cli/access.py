@@ -258,41 +258,9 @@ class _ZooKeeperUsers:
         return out
 
     def change_scram_credentials(self, upserts: dict[tuple[str, str], str], deletions: set[tuple[str, str]]) -> None:
-        import json
+        from ..metadata.zk_store import write_scram_credentials
 
-        from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
-
-        from ..metadata.zk_store import sanitize
-
-        def dump(o: Any) -> bytes:
-            return json.dumps(o, separators=(",", ":")).encode()
-
-        for user in {u for u, _ in upserts} | {u for u, _ in deletions}:
-            path = f"/config/users/{sanitize(user)}"
-            while True:
-                try:
-                    data, stat = self.zk.get(path)
-                    doc, version = (json.loads(data) if data else {}), stat.version
-                except NoNodeError:
-                    doc, version = {}, None
-                doc.setdefault("version", 1)
-                conf = doc.setdefault("config", {})
-                for (u, mech) in deletions:
-                    if u == user:
-                        conf.pop(mech, None)
-                for (u, mech), text in upserts.items():
-                    if u == user:
-                        conf[mech] = text
-                try:
-                    if version is None:
-                        self.zk.create(path, dump(doc), makepath=True)
-                    else:
-                        self.zk.set(path, dump(doc), version=version)
-                    break
-                except (BadVersionError, NodeExistsError, NoNodeError):
-                    continue
-            self.zk.create("/config/changes/config_change_", dump({"version": 2, "entity_path": f"users/{sanitize(user)}"}),
-                           sequence=True, makepath=True)
+        write_scram_credentials(self.zk, upserts, deletions)
 
     def close(self) -> None:
         self.zk.stop()

@@ -60,6 +60,18 @@ def name(kind: dict[str, int], value: int) -> str:
     return "UNKNOWN"
 
 
+# the fields of a binding or filter that name a code, with the table and what an error calls them
+_NAMED_FIELDS = (("resource_type", RESOURCE_TYPES, "resource type"), ("operation", OPERATIONS, "operation"),
+                 ("permission", PERMISSIONS, "permission"), ("pattern_type", PATTERN_TYPES, "pattern type"))
+
+
+def _normalise_names(obj) -> None:
+    """Replace each named field of a frozen binding or filter by its canonical name (refusing an
+    unknown one), so equal ones compare equal whatever case was used."""
+    for field, kind, what in _NAMED_FIELDS:
+        object.__setattr__(obj, field, name(kind, code(kind, getattr(obj, field), what)))
+
+
 @dataclass(frozen=True)
 class AclBinding:
     resource_type: str
@@ -71,11 +83,7 @@ class AclBinding:
     pattern_type: str = "LITERAL"
 
     def __post_init__(self) -> None:
-        # normalise names once, so equal bindings compare equal whatever case was used
-        object.__setattr__(self, "resource_type", name(RESOURCE_TYPES, code(RESOURCE_TYPES, self.resource_type, "resource type")))
-        object.__setattr__(self, "operation", name(OPERATIONS, code(OPERATIONS, self.operation, "operation")))
-        object.__setattr__(self, "permission", name(PERMISSIONS, code(PERMISSIONS, self.permission, "permission")))
-        object.__setattr__(self, "pattern_type", name(PATTERN_TYPES, code(PATTERN_TYPES, self.pattern_type, "pattern type")))
+        _normalise_names(self)
 
     def to_request(self) -> dict:
         return {"resource_type": RESOURCE_TYPES[self.resource_type], "resource_name": self.resource_name,
@@ -103,10 +111,7 @@ class AclFilter:
     permission: str = "ANY"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "resource_type", name(RESOURCE_TYPES, code(RESOURCE_TYPES, self.resource_type, "resource type")))
-        object.__setattr__(self, "operation", name(OPERATIONS, code(OPERATIONS, self.operation, "operation")))
-        object.__setattr__(self, "permission", name(PERMISSIONS, code(PERMISSIONS, self.permission, "permission")))
-        object.__setattr__(self, "pattern_type", name(PATTERN_TYPES, code(PATTERN_TYPES, self.pattern_type, "pattern type")))
+        _normalise_names(self)
 
     def to_request(self) -> dict:
         return {"resource_type_filter": RESOURCE_TYPES[self.resource_type], "resource_name_filter": self.resource_name,

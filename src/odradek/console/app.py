@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from ..client import BrokerUnreachable, KafkaError, RequestTimedOut, TopicPartition
+from ..logformat import TEXT, JsonFormatter
 from ..protocol.errors import ErrorCode
 from .httpd import HttpServer, Request, Response, Router
 from .markup import Markup, html, url
@@ -524,30 +525,12 @@ class Console:
 
 
 # ============================================================================ logging
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object a line: time, level, logger, message, and the record's ``fields``."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage(),
-        }
-        fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            out.update({k: v for k, v in fields.items() if v is not None})
-        if record.exc_info:
-            out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str)
-
-
-JsonFormatter.converter = time.gmtime  # type: ignore[assignment]
+# JSON lines as ``odradek serve`` writes them (odradek.logformat); text lines add a warning's fields
 
 
 class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
-        super().__init__("[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+        super().__init__(TEXT)
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)

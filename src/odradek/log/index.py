@@ -145,16 +145,13 @@ class _IndexFile:
         fd = self._open()
         try:
             size = os.fstat(fd).st_size
-            if size != len(data) or (data and os.pread(fd, size, 0) != data):
+            rewrite = size != len(data) or (data and os.pread(fd, size, 0) != data)
+            if rewrite:
                 os.ftruncate(fd, 0)
-                view = memoryview(data)
-                position = 0
-                while view:
-                    written = os.pwrite(fd, view, position)
-                    view = view[written:]
-                    position += written
         finally:
             os.close(fd)
+        if rewrite and data:
+            self._write(data, 0)
         self.missing = False
         self.torn = False
 

@@ -96,6 +96,18 @@ class Changes:
         return keys
 
 
+def _each(fn: Callable[..., object], calls: list[tuple]) -> list[Exception | None]:
+    """``fn(*args)`` for each args in ``calls``: per call None, or the exception it raised."""
+    out: list[Exception | None] = []
+    for args in calls:
+        try:
+            fn(*args)
+            out.append(None)
+        except Exception as e:  # noqa: BLE001 - reported per call
+            out.append(e)
+    return out
+
+
 class MetadataStore:
     """What the broker needs of the control plane. Every mutation bumps :attr:`version`."""
 
@@ -110,36 +122,15 @@ class MetadataStore:
     async def create_topics(self, metas: list[TopicMeta]) -> list[Exception | None]:
         """Create many topics; per topic None, KeyError (it exists) or the error. A store that
         can writes them together."""
-        out: list[Exception | None] = []
-        for meta in metas:
-            try:
-                self.create_topic(meta)
-                out.append(None)
-            except Exception as e:  # noqa: BLE001 - reported per topic
-                out.append(e)
-        return out
+        return _each(self.create_topic, [(m,) for m in metas])
 
     def add_partitions_many(self, items: list[tuple[str, list["PartitionState"]]]) -> list[Exception | None]:
         """Add partitions to many topics; per topic None or the error."""
-        out: list[Exception | None] = []
-        for name, new in items:
-            try:
-                self.add_partitions(name, new)
-                out.append(None)
-            except Exception as e:  # noqa: BLE001 - reported per topic
-                out.append(e)
-        return out
+        return _each(self.add_partitions, items)
 
     def delete_topics(self, names: list[str]) -> list[Exception | None]:
         """Delete many topics; per topic None or the error."""
-        out: list[Exception | None] = []
-        for name in names:
-            try:
-                self.delete_topic(name)
-                out.append(None)
-            except Exception as e:  # noqa: BLE001 - reported per topic
-                out.append(e)
-        return out
+        return _each(self.delete_topic, [(n,) for n in names])
 
     cluster_id: str
     version: int

@@ -113,6 +113,39 @@ def desanitize(name: str) -> str:
     return unquote(name)
 
 
+def write_scram_credentials(zk: KazooClient, upserts: dict[tuple[str, str], str],
+                            deletions: set[tuple[str, str]]) -> None:
+    """Read-modify-write each user's /config/users znode (quota keys kept; compare-and-set, retried
+    on a race), then a change notification in /config/changes, as Kafka writes them. Used by the
+    ZooKeeper store and by ``odradek`` writing to ZooKeeper with the brokers stopped."""
+    for user in {u for u, _ in upserts} | {u for u, _ in deletions}:
+        path = f"/config/users/{sanitize(user)}"
+        while True:
+            try:
+                data, stat = zk.get(path)
+                doc, version = (_json(data) or {}), stat.version
+            except NoNodeError:
+                doc, version = {}, None
+            doc.setdefault("version", 1)
+            conf = doc.setdefault("config", {})
+            for (u, mech) in deletions:
+                if u == user:
+                    conf.pop(mech, None)
+            for (u, mech), text in upserts.items():
+                if u == user:
+                    conf[mech] = text
+            try:
+                if version is None:
+                    zk.create(path, _dump(doc), makepath=True)
+                else:
+                    zk.set(path, _dump(doc), version=version)
+                break
+            except (BadVersionError, NodeExistsError, NoNodeError):
+                continue
+        zk.create("/config/changes/config_change_", _dump({"version": 2, "entity_path": f"users/{sanitize(user)}"}),
+                  sequence=True, makepath=True)
+
+
 def _notify_seq(name: str) -> int:
     return int(name.rsplit("_", 1)[1])
 
@@ -868,33 +901,7 @@ class ZooKeeperStore(MetadataStore):
     def change_scram_credentials(self, upserts: dict[tuple[str, str], str], deletions: set[tuple[str, str]]) -> None:
         """Read-modify-write each user's /config/users znode (quota keys kept), then a change
         notification in /config/changes, as Kafka writes them."""
-        users = {u for u, _ in upserts} | {u for u, _ in deletions}
-        for user in users:
-            path = f"/config/users/{sanitize(user)}"
-            while True:
-                try:
-                    data, stat = self.zk.get(path)
-                    doc = _json(data) or {"version": 1, "config": {}}
-                    version = stat.version
-                except NoNodeError:
-                    doc, version = {"version": 1, "config": {}}, None
-                conf = doc.setdefault("config", {})
-                for (u, mech) in deletions:
-                    if u == user:
-                        conf.pop(mech, None)
-                for (u, mech), text in upserts.items():
-                    if u == user:
-                        conf[mech] = text
-                try:
-                    if version is None:
-                        self.zk.create(path, _dump(doc), makepath=True)
-                    else:
-                        self.zk.set(path, _dump(doc), version=version)
-                    break
-                except (BadVersionError, NodeExistsError, NoNodeError):
-                    continue
-            self.zk.create("/config/changes/config_change_", _dump({"version": 2, "entity_path": f"users/{sanitize(user)}"}),
-                           sequence=True, makepath=True)
+        write_scram_credentials(self.zk, upserts, deletions)
         self._refresh_now(("users",))
 
     def acls(self) -> list[dict]:

@@ -11,7 +11,7 @@ import struct
 import uuid
 from typing import Any, NamedTuple, Sequence
 
-from .produce import _uvarint
+from .messages import write_uvarint
 
 _I32 = struct.Struct(">i")
 _TOP = struct.Struct(">ihi")  # throttle, error, session id
@@ -46,7 +46,7 @@ def encode_response(
     chunks: list[Any] = []
     size = 0
     out = bytearray()
-    arr = (lambda n: _uvarint(n + 1)) if flexible else _I32.pack
+    arr = (lambda n: write_uvarint(n + 1)) if flexible else _I32.pack
     if version >= 7:
         out += _TOP.pack(throttle_ms, error, session_id)
     else:
@@ -57,7 +57,7 @@ def encode_response(
             out += (t.topic_id or uuid.UUID(int=0)).bytes
         else:
             name = t.name.encode()
-            out += (_uvarint(len(name) + 1) if flexible else struct.pack(">h", len(name))) + name
+            out += (write_uvarint(len(name) + 1) if flexible else struct.pack(">h", len(name))) + name
         out += arr(len(t.partitions))
         for p in t.partitions:
             hdr = _PART.pack(p.index, p.error, p.high_watermark, p.last_stable_offset, p.log_start_offset)
@@ -73,7 +73,7 @@ def encode_response(
                         out += b"\x00"
             if version >= 11:
                 out += b"\xff\xff\xff\xff"  # preferred_read_replica -1
-            out += _uvarint(p.size + 1) if flexible else _I32.pack(p.size)
+            out += write_uvarint(p.size + 1) if flexible else _I32.pack(p.size)
             if p.size:
                 chunks.append(bytes(out))
                 size += len(out)

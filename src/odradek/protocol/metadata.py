@@ -18,21 +18,14 @@ from __future__ import annotations
 import struct
 import uuid
 
+from .messages import write_uvarint
+
 _H = struct.Struct(">h").pack
 _I = struct.Struct(">i").pack
 _HII = struct.Struct(">hii").pack
 _HIII = struct.Struct(">hiii").pack
 _ZERO_UUID = bytes(16)
 _NO_TAGS = b"\x00"
-
-
-def _uvarint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 class _Writer:
@@ -46,10 +39,10 @@ class _Writer:
         if s is None:
             return b"\x00" if self.flexible else b"\xff\xff"
         b = s.encode()
-        return (_uvarint(len(b) + 1) if self.flexible else _H(len(b))) + b
+        return (write_uvarint(len(b) + 1) if self.flexible else _H(len(b))) + b
 
     def count(self, n: int) -> bytes:
-        return _uvarint(n + 1) if self.flexible else _I(n)
+        return write_uvarint(n + 1) if self.flexible else _I(n)
 
     def ints(self, values) -> bytes:
         key = tuple(values)

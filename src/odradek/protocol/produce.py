@@ -11,7 +11,7 @@ import struct
 from typing import NamedTuple
 
 from .errors import ErrorCode, KafkaError
-from .messages import read_uvarint, skip_tagged_fields
+from .messages import read_uvarint, skip_tagged_fields, write_uvarint
 
 _I16 = struct.Struct(">h")
 _I32 = struct.Struct(">i")
@@ -115,18 +115,9 @@ def decode_request(frame, offset: int, version: int) -> ProduceRequest:
     return ProduceRequest(txn, acks, timeout, topics)
 
 
-def _uvarint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def _str(s: str, flexible: bool) -> bytes:
     b = s.encode()
-    return (_uvarint(len(b) + 1) if flexible else _I16.pack(len(b))) + b
+    return (write_uvarint(len(b) + 1) if flexible else _I16.pack(len(b))) + b
 
 
 def _nullable_str(s: str | None, flexible: bool) -> bytes:
@@ -149,7 +140,7 @@ def encode_response(version: int, topics: list[tuple[str, list[PartitionResult]]
     """Produce response body for ``version`` (0-10)."""
     flexible = version >= 9
     out = bytearray()
-    arr = (lambda n: _uvarint(n + 1)) if flexible else _I32.pack
+    arr = (lambda n: write_uvarint(n + 1)) if flexible else _I32.pack
     out += arr(len(topics))
     for name, parts in topics:
         out += _str(name, flexible)

@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-
-RUN = Path(__file__).resolve().parents[3] / "bench" / "run.py"
-
-
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_run_under_test", RUN)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
 
 def _phase(mb_per_s, cpu_ms, peak, rss, other=0.1, cores=0.5):
     return {"records_per_s": mb_per_s * 1000, "mb_per_s": mb_per_s, "broker_cores": cores, "broker_cpu_ms_per_mb": cpu_ms,

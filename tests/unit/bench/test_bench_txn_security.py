@@ -4,23 +4,11 @@ settings both brokers get (no brokers)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
-RUN = Path(__file__).resolve().parents[3] / "bench" / "run.py"
-
-
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_run_txn_sec_under_test", RUN)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
 
 def test_spread_counts_records_per_partition_round_robin(bench):
     assert bench.spread(0, 10, 1) == [10]

@@ -29,8 +29,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -241,8 +239,7 @@ func readToEnd(f flags) (map[int32]int64, []wire.Record, error) {
 }
 
 func fromKgo(r *kgo.Record) wire.Record {
-	w := wire.Record{Key: r.Key, Value: r.Value, Partition: wire.Int32(r.Partition), Offset: r.Offset, Timestamp: r.Timestamp.UnixMilli()}
-	w.Headers = []wire.Header{}
+	w := wire.ReadRecord(r.Key, r.Value, r.Partition, r.Offset, r.Timestamp)
 	for _, h := range r.Headers {
 		w.Headers = append(w.Headers, wire.Header{Key: h.Key, Value: h.Value})
 	}
@@ -268,27 +265,21 @@ func load(f flags) {
 		kgo.MetadataMinAge(250*time.Millisecond),
 		kgo.MetadataMaxAge(2*time.Second),
 	)
-	var acked, failed atomic.Int64
-	var samples sync.Map
+	var tally wire.LoadTally
 	sent := wire.Paced(f.Rate, f.Timeout, func(seq int) {
 		r := &kgo.Record{Value: wire.Value(f.Prefix, seq), Partition: int32(seq % f.Partitions)}
 		cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
 			if err != nil {
-				failed.Add(1)
-				samples.LoadOrStore(err.Error(), true)
+				tally.Failed(err)
 				return
 			}
-			acked.Add(1)
-			wire.Emit(map[string]any{"p": r.Partition, "o": r.Offset, "v": string(r.Value)})
+			tally.Acked(r.Partition, r.Offset, r.Value)
 		})
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	flushErr := cl.Flush(ctx)
 	cancel()
-	var errs []string
-	samples.Range(func(k, _ any) bool { errs = append(errs, k.(string)); return len(errs) < 10 })
-	wire.Emit(map[string]any{"done": true, "sent": sent, "acked": acked.Load(), "failed": failed.Load(),
-		"errors": errs, "flush_error": wire.ErrText(flushErr)})
+	tally.Done(sent, map[string]any{"flush_error": wire.ErrText(flushErr)})
 	cl.Close()
 }
 

@@ -20,7 +20,6 @@ import (
 	"os"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -252,8 +251,7 @@ func readToEnd(f flags) (map[int32]int64, []wire.Record, error) {
 }
 
 func fromSarama(m *sarama.ConsumerMessage) wire.Record {
-	w := wire.Record{Key: m.Key, Value: m.Value, Partition: wire.Int32(m.Partition), Offset: m.Offset, Timestamp: m.Timestamp.UnixMilli()}
-	w.Headers = []wire.Header{}
+	w := wire.ReadRecord(m.Key, m.Value, m.Partition, m.Offset, m.Timestamp)
 	for _, h := range m.Headers {
 		w.Headers = append(w.Headers, wire.Header{Key: string(h.Key), Value: h.Value})
 	}
@@ -290,23 +288,20 @@ func load(f flags) {
 	if err != nil {
 		wire.Fatal("NewAsyncProducer: %v", err)
 	}
-	var acked, failed atomic.Int64
-	var samples sync.Map
+	var tally wire.LoadTally
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		for m := range p.Successes() {
-			acked.Add(1)
 			v, _ := m.Value.Encode()
-			wire.Emit(map[string]any{"p": m.Partition, "o": m.Offset, "v": string(v)})
+			tally.Acked(m.Partition, m.Offset, v)
 		}
 	}()
 	go func() {
 		defer wg.Done()
 		for e := range p.Errors() {
-			failed.Add(1)
-			samples.LoadOrStore(e.Err.Error(), true)
+			tally.Failed(e.Err)
 		}
 	}()
 	sent := wire.Paced(f.Rate, f.Timeout, func(seq int) {
@@ -316,9 +311,7 @@ func load(f flags) {
 	p.AsyncClose() // flushes what is buffered, then closes Successes and Errors
 	wg.Wait()
 	cl.Close()
-	var errs []string
-	samples.Range(func(k, _ any) bool { errs = append(errs, k.(string)); return len(errs) < 10 })
-	wire.Emit(map[string]any{"done": true, "sent": sent, "acked": acked.Load(), "failed": failed.Load(), "errors": errs})
+	tally.Done(sent, nil)
 }
 
 // handler is a consumer group member's callbacks: it reports each session's claims and commits

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -99,6 +100,13 @@ type Record struct {
 	Offset    int64    `json:"offset"`
 	Timestamp int64    `json:"timestamp"` // milliseconds; 0 on input: the client stamps it
 	Error     string   `json:"error,omitempty"`
+}
+
+// ReadRecord is a record read back, with no headers yet (an empty list, not null: the client
+// appends its own).
+func ReadRecord(key, value []byte, partition int32, offset int64, ts time.Time) Record {
+	return Record{Key: key, Value: value, Headers: []Header{}, Partition: Int32(partition), Offset: offset,
+		Timestamp: ts.UnixMilli()}
 }
 
 // Input is what produce reads on stdin.
@@ -208,6 +216,37 @@ func Paced(rate, timeout float64, send func(seq int)) int {
 			seq++
 		}
 	}
+}
+
+// LoadTally counts what a load run's producer had acknowledged and what failed (safe from the
+// clients' callback goroutines), printing each acknowledgement as it comes and a summary at the end.
+type LoadTally struct {
+	acked, failed atomic.Int64
+	samples       sync.Map // distinct error texts
+}
+
+// Acked counts and prints one acknowledged record.
+func (t *LoadTally) Acked(partition int32, offset int64, value []byte) {
+	t.acked.Add(1)
+	Emit(map[string]any{"p": partition, "o": offset, "v": string(value)})
+}
+
+// Failed counts one record the producer gave up on.
+func (t *LoadTally) Failed(err error) {
+	t.failed.Add(1)
+	t.samples.LoadOrStore(err.Error(), true)
+}
+
+// Done prints the summary: how many were sent, acked and failed, up to 10 distinct error texts,
+// and the client's extra fields.
+func (t *LoadTally) Done(sent int, extra map[string]any) {
+	var errs []string
+	t.samples.Range(func(k, _ any) bool { errs = append(errs, k.(string)); return len(errs) < 10 })
+	out := map[string]any{"done": true, "sent": sent, "acked": t.acked.Load(), "failed": t.failed.Load(), "errors": errs}
+	for k, v := range extra {
+		out[k] = v
+	}
+	Emit(out)
 }
 
 // ErrText is err's message, "" for nil.
