@@ -266,6 +266,14 @@ def test_configs_records_offsets_and_groups(secured):
     with pytest.raises(KafkaException) as e:
         bob.describe_configs([res])[res].result(30)
     assert e.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    # CreatePartitions needs ALTER (READ does not imply it); with it the topic grows
+    from confluent_kafka.admin import NewPartitions
+
+    with pytest.raises(KafkaException) as e:
+        bob.create_partitions([NewPartitions(topic, 2)])[topic].result(30)
+    assert e.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    allow(secured, ("User:bob", ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, AclOperation.ALTER))
+    assert bob.create_partitions([NewPartitions(topic, 2)])[topic].result(30) is None
     # DeleteRecords needs DELETE
     with pytest.raises(KafkaException) as e:
         bob.delete_records([TopicPartition(topic, 0, 1)])[TopicPartition(topic, 0, 1)].result(30)

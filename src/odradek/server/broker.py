@@ -598,7 +598,7 @@ class Broker:
         for name in names:
             meta = self.store.topics().get(name)
             if meta is None:
-                out[name] = KafkaError(ErrorCode.unknown_topic_or_partition, f"Topic '{name}' does not exist.")
+                out[name] = KafkaError(ErrorCode.unknown_topic_or_partition)  # Kafka gives no message
             else:
                 metas[name] = meta
         if not metas:

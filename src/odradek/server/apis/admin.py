@@ -128,10 +128,10 @@ async def create_partitions(conn, header, request):
     todo = []
     for t in request.topics:
         entry = {"name": t.name, "error_code": 0, "error_message": None}
+        out.append(entry)
         if not conn.authorize(acl.ALTER, acl.TOPIC, t.name):
             entry.update(_err(KafkaError(ErrorCode.topic_authorization_failed, "Authorization failed.")))
             continue
-        out.append(entry)
         if t.name in dupes:
             entry.update(_err(KafkaError(ErrorCode.invalid_request, "Duplicate topic in request.")))
             continue
