@@ -39,6 +39,9 @@ MAX_FRAMES_BUFFERED = 16  # frames received but not yet routed; past this (or th
 MAX_BYTES_BUFFERED = 64 * 1024 * 1024
 TLS_READ_CHUNK = 1024 * 1024  # file regions sent over TLS are read this much at a time
 TLS_LOOP_READ = 64 * 1024  # reads up to this size are done on the loop (page cache), larger ones in the executor
+# Over TLS, writes are handed to asyncio's TLS layer at most this much at a time: it encrypts each
+# write whole into an OpenSSL memory buffer, which keeps its largest size for the connection's life.
+TLS_WRITE_SLICE = 64 * 1024
 
 
 class FrameProtocol(asyncio.BufferedProtocol):
@@ -523,7 +526,12 @@ class Connection:
                 data = await loop.run_in_executor(None, os.pread, fd, n, pos)
             if not data:
                 raise ConnectionError(f"file region ends early ({pos - region.position} of {region.size} bytes)")
-            transport.write(data)
+            if len(data) <= TLS_WRITE_SLICE:
+                transport.write(data)
+            else:  # in slices: an idle consumer must not keep a chunk-sized encrypted buffer (see above)
+                view = memoryview(data)
+                for i in range(0, len(data), TLS_WRITE_SLICE):
+                    transport.write(view[i:i + TLS_WRITE_SLICE])
             pos += len(data)
             if transport.get_write_buffer_size() > 1 << 20:
                 await self.proto.drain()
