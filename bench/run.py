@@ -7,6 +7,7 @@
     python3 bench/run.py --profile prof/    # also sample the broker with py-spy (slower; separate figures)
     python3 bench/run.py --against kafka    # the same cells against Apache Kafka 4.x too, and the ratios
     python3 bench/run.py --only transactions,security   # transactional producers, TLS / SASL / ACLs
+    python3 bench/run.py --only connections             # what an idle connection costs (PLAINTEXT, SSL, SASL_SSL)
 
 Each throughput cell (record size x partitions x acks) gets a fresh broker process on a free
 127.0.0.1 port with an empty temporary data directory; the broker is stopped by its PID at the end
@@ -19,6 +20,8 @@ The transaction cells put transactional producers (commit every N records, some 
 aborted) next to an idempotent one and read the data back with read_committed and read_uncommitted;
 the security cells give a broker the same listeners on both sides (SSL, SASL_SSL/SCRAM-SHA-512,
 SASL_PLAINTEXT/PLAIN, an authorizer with ACLs) and measure throughput, requests and latency.
+The connections cells open thousands of connections that do what a client does on connect and
+then sit idle, and measure the broker's RSS per idle connection (over PLAINTEXT, SSL and SASL_SSL).
 See bench/README.md for what each figure means. Nothing here is part of the pytest suite.
 """
 
@@ -1771,6 +1774,337 @@ def summarise_startup(runs: list[dict]) -> dict | None:
     }
 
 
+# --- idle connections ------------------------------------------------------------------------------
+#
+# What an open, idle client connection costs the broker: its RSS before, with N connections open
+# (each has asked what a client asks on connect and then sits idle) and after they closed. The
+# clients are plain blocking sockets in a few threads of this process (ssl.SSLSocket over TLS: no
+# per-connection buffers of asyncio's on the client side), so nothing else runs against the broker.
+
+# variant: (label, requests sent on each connection after any SASL login)
+CONN_VARIANTS = {
+    "apiversions": "ApiVersions v3",
+    "metadata": "ApiVersions v3 + Metadata v4 (all topics)",
+}
+# listener of a connections cell: (Security mode or None for PLAINTEXT, label)
+CONN_MODES = {
+    "plaintext": (None, "PLAINTEXT"),
+    "ssl": ("ssl", "SSL"),
+    "sasl-ssl-scram": ("sasl-ssl-scram", "SASL_SSL SCRAM-SHA-512 (logged in)"),
+}
+CONN_WARM = 50  # connections opened and closed (each variant) before the first baseline
+CONN_FD_SPARE = 1000  # descriptors the broker (log segments, listeners) and this process need besides
+
+
+def conn_round_size(wanted: int, fd_limit: int) -> int:
+    """Connections per round: ``wanted``, or fewer when every round's connections, held at once,
+    would not fit under the open-file limit (which the broker inherits) with CONN_FD_SPARE to spare."""
+    return max(1, min(wanted, (fd_limit - CONN_FD_SPARE) // len(CONN_VARIANTS)))
+
+
+def _uvarint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _compact_str(s: bytes) -> bytes:
+    return _uvarint(len(s) + 1) + s
+
+
+def conn_request(api_key: int, version: int, corr: int, body: bytes, flexible: bool = False) -> bytes:
+    """A size-prefixed request: header v1 (v2 when ``flexible``) with client id "bench", then ``body``."""
+    head = struct.pack(">hhih", api_key, version, corr, 5) + b"bench" + (b"\x00" if flexible else b"")
+    return struct.pack(">i", len(head) + len(body)) + head + body
+
+
+API_VERSIONS_V3_BODY = _compact_str(b"odradek-bench") + _compact_str(b"1") + b"\x00"
+METADATA_V4_ALL_BODY = struct.pack(">ib", -1, 0)  # topics: null (all), allow_auto_topic_creation false
+
+
+def _conn_call(s: socket.socket, frame: bytes, corr: int) -> bytes:
+    """Send one request, return its response body after the correlation id (header v0)."""
+    s.sendall(frame)
+    (n,) = struct.unpack(">i", _recv_exactly(s, 4))
+    resp = _recv_exactly(s, n)
+    got = struct.unpack_from(">i", resp)[0]
+    if got != corr:
+        raise ConnectionError(f"correlation id {got}, expected {corr}")
+    return resp[4:]
+
+
+def _sasl_call(s: socket.socket, corr: int, token: bytes) -> bytes:
+    """SaslAuthenticate v1: ``token`` out, the server's token back (error: ConnectionError)."""
+    body = _conn_call(s, conn_request(36, 1, corr, struct.pack(">i", len(token)) + token), corr)
+    err, mlen = struct.unpack_from(">hh", body)
+    pos = 4 + max(mlen, 0)
+    if err:
+        raise ConnectionError(f"SaslAuthenticate error {err}: {body[4:pos].decode(errors='replace')}")
+    (tlen,) = struct.unpack_from(">i", body, pos)
+    return body[pos + 4:pos + 4 + tlen]
+
+
+_SCRAM_KEYS: dict = {}
+
+
+def scram_sha512_login(s: socket.socket, user: str, password: str) -> int:
+    """SaslHandshake v1 and SCRAM-SHA-512 over SaslAuthenticate v1 (RFC 5802, no channel binding);
+    the salted password is computed once per salt and iteration count, not per connection (the
+    broker's side of a login costs it the same either way). Returns the last correlation id used."""
+    import base64
+    import hashlib
+    import hmac
+
+    mech = b"SCRAM-SHA-512"
+    body = _conn_call(s, conn_request(17, 1, 1, struct.pack(">h", len(mech)) + mech), 1)
+    if struct.unpack_from(">h", body)[0]:
+        raise ConnectionError(f"SaslHandshake error {struct.unpack_from('>h', body)[0]}")
+    nonce = base64.b64encode(os.urandom(18)).decode()
+    first_bare = f"n={user},r={nonce}"
+    server_first = _sasl_call(s, 2, ("n,," + first_bare).encode()).decode()
+    attrs = dict(kv.split("=", 1) for kv in server_first.split(","))
+    if not attrs["r"].startswith(nonce):
+        raise ConnectionError("SCRAM: the server's nonce does not extend ours")
+    key = (attrs["s"], int(attrs["i"]))
+    if key not in _SCRAM_KEYS:
+        _SCRAM_KEYS[key] = hashlib.pbkdf2_hmac("sha512", password.encode(), base64.b64decode(attrs["s"]), key[1])
+    salted = _SCRAM_KEYS[key]
+    client_key = hmac.new(salted, b"Client Key", "sha512").digest()
+    stored = hashlib.sha512(client_key).digest()
+    without_proof = f"c=biws,r={attrs['r']}"
+    auth = f"{first_bare},{server_first},{without_proof}".encode()
+    proof = bytes(a ^ b for a, b in zip(client_key, hmac.new(stored, auth, "sha512").digest()))
+    final = _sasl_call(s, 3, f"{without_proof},p={base64.b64encode(proof).decode()}".encode()).decode()
+    expected = hmac.new(hmac.new(salted, b"Server Key", "sha512").digest(), auth, "sha512").digest()
+    if not final.startswith("v=") or base64.b64decode(final[2:]) != expected:
+        raise ConnectionError(f"SCRAM: bad server-final message {final!r}")
+    return 3
+
+
+def open_client_connection(port: int, variant: str, tls=None, sasl: tuple[str, str] | None = None,
+                           timeout: float = 60.0) -> socket.socket:
+    """One connection doing what a client does on connect (TLS handshake, SASL login, then the
+    variant's requests, each answer checked); returned open, to sit idle."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        if tls is not None:
+            s = tls.wrap_socket(s, server_hostname="127.0.0.1")
+        corr = scram_sha512_login(s, *sasl) if sasl else 0
+        corr += 1
+        body = _conn_call(s, conn_request(18, 3, corr, API_VERSIONS_V3_BODY, flexible=True), corr)
+        if struct.unpack_from(">h", body)[0]:
+            raise ConnectionError(f"ApiVersions error {struct.unpack_from('>h', body)[0]}")
+        if variant == "metadata":
+            corr += 1
+            body = _conn_call(s, conn_request(3, 4, corr, METADATA_V4_ALL_BODY), corr)
+            if struct.unpack_from(">ii", body)[1] < 1:  # throttle_time_ms, then the brokers array
+                raise ConnectionError("Metadata answer lists no broker")
+        return s
+    except BaseException:
+        s.close()
+        raise
+
+
+def open_many(port: int, n: int, variant: str, tls=None, sasl=None, threads: int = 8) -> tuple[list, float, list[str]]:
+    """Open ``n`` connections with ``threads`` threads; (sockets, seconds, error samples)."""
+    import threading
+
+    socks: list = []
+    errors: list[str] = []
+    left = [n]
+    lock = threading.Lock()
+
+    def run() -> None:
+        while True:
+            with lock:
+                if left[0] <= 0 or len(errors) >= 20:
+                    return
+                left[0] -= 1
+            try:
+                s = open_client_connection(port, variant, tls, sasl)
+            except (OSError, ConnectionError, struct.error) as e:
+                with lock:
+                    errors.append(f"{type(e).__name__}: {e}")
+                continue
+            with lock:
+                socks.append(s)
+
+    t0 = time.perf_counter()
+    ts = [threading.Thread(target=run, daemon=True) for _ in range(max(1, min(threads, n)))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return socks, time.perf_counter() - t0, errors
+
+
+def close_all(socks: list) -> None:
+    for s in socks:
+        try:
+            s.close()
+        except OSError:
+            pass
+    socks.clear()
+
+
+def settled_rss_kb(pid: int, max_wait: float = 15.0, step: float = 0.25, still: int = 4) -> tuple[int, float]:
+    """VmRSS (KiB) once it has stayed within 0.2% (or 256 KiB) for ``still`` samples ``step`` s apart,
+    or after ``max_wait`` s; (RSS, seconds waited)."""
+    t0 = time.perf_counter()
+    prev = proc_status_kb(pid, "VmRSS") or 0
+    calm = 0
+    while time.perf_counter() - t0 < max_wait:
+        time.sleep(step)  # sampling interval of this deadline loop
+        cur = proc_status_kb(pid, "VmRSS") or 0
+        calm = calm + 1 if abs(cur - prev) <= max(256, prev // 500) else 0
+        prev = cur
+        if calm >= still:
+            break
+    return prev, time.perf_counter() - t0
+
+
+def raise_fd_limit(need: int) -> int:
+    """Raise this process's soft RLIMIT_NOFILE towards ``need`` (up to the hard limit); brokers started
+    afterwards inherit it. Returns the soft limit now in force."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return soft
+    if hard != resource.RLIM_INFINITY and hard < need:
+        try:  # root may raise the hard limit too (up to fs.nr_open)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need, need))
+            return need
+        except (ValueError, OSError):
+            need = hard
+    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    return need
+
+
+def jvm_heap_used_kb(pid: int) -> int | None:
+    """A full GC in the JVM (jcmd GC.run), then its heap's used KiB (jcmd GC.heap_info); None if jcmd fails."""
+    import re
+
+    jcmd = Path(_kafka_jvm().java()).with_name("jcmd")
+    try:
+        subprocess.run([str(jcmd), str(pid), "GC.run"], capture_output=True, timeout=60, check=True)
+        out = subprocess.run([str(jcmd), str(pid), "GC.heap_info"], capture_output=True, text=True, timeout=60,
+                             check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r"total (\d+)K, used (\d+)K", out)
+    return int(m.group(2)) if m else None
+
+
+def per_connection(before_kb: int | None, after_kb: int | None, n: int) -> float | None:
+    """KiB per connection between two readings in KiB, or None when either is missing or n is 0."""
+    if before_kb is None or after_kb is None or n <= 0:
+        return None
+    return (after_kb - before_kb) / n
+
+
+def _idle_round(b: BrokerProc, n: int, variant: str, tls, sasl, threads: int) -> tuple[dict, list]:
+    """RSS settled (on Kafka: after a full GC, with its heap used), ``n`` connections of ``variant``
+    opened, RSS settled again (Kafka: and after a full GC), a new connection's Metadata answer timed.
+    Returns the figures and the connections, still open."""
+    pid = b.proc.pid
+    java = b.kind == "kafka"
+    heap0 = jvm_heap_used_kb(pid) if java else None
+    base, waited0 = settled_rss_kb(pid)
+    cpu0, own0, busy0 = proc_cpu_s(pid), _cpu_self(), system_cpu()[0]
+    socks, secs, errors = open_many(b.port, n, variant, tls, sasl, threads)
+    cpu_open = proc_cpu_s(pid) - cpu0
+    other = (system_cpu()[0] - busy0 - cpu_open - (_cpu_self() - own0)) / secs if secs > 0 else None
+    opened = len(socks)
+    open_kb, waited1 = settled_rss_kb(pid)
+    t = time.perf_counter()
+    answered = metadata_answer(b.plain_port, t + 30)  # a new client still gets an answer
+    heap1 = gc_kb = None
+    if java:
+        heap1 = jvm_heap_used_kb(pid)
+        gc_kb, _ = settled_rss_kb(pid)
+    return {
+        "variant": variant, "requests": CONN_VARIANTS[variant], "asked": n, "opened": opened, "errors": errors[:5],
+        "open_s": secs, "connections_per_s": opened / secs if secs > 0 else None,
+        "broker_cpu_ms_per_connection": cpu_open * 1000 / opened if opened else None,
+        "other_cores": max(other, 0.0) if other is not None else None,
+        "rss_before_mb": base / 1024, "rss_open_mb": open_kb / 1024,
+        "kib_per_connection": per_connection(base, open_kb, opened),
+        "rss_after_gc_mb": gc_kb / 1024 if gc_kb else None,
+        "kib_per_connection_after_gc": per_connection(base, gc_kb, opened) if java else None,
+        "heap_kib_per_connection": per_connection(heap0, heap1, opened) if java else None,
+        "metadata_new_connection_ms": (answered - t) * 1000 if answered is not None else None,
+        "settle_s": [waited0, waited1],
+    }, socks
+
+
+def _still_open(s: socket.socket) -> bool:
+    """The broker has not closed this idle connection (nothing to read, no EOF)."""
+    import select
+
+    p = select.poll()  # not select(): descriptors here go past FD_SETSIZE
+    try:
+        p.register(s, select.POLLIN)
+        if not p.poll(0):
+            return True
+    except (OSError, ValueError):
+        return False
+    try:
+        return bool(s.recv(1, socket.MSG_PEEK))
+    except (OSError, BlockingIOError):
+        return False
+
+
+def run_connections_cell(mode: str, n: int, opts, kind: str = "odradek") -> dict:
+    """A fresh broker with the mode's client listener; a warm-up (CONN_WARM connections of each
+    variant, opened and closed); then ``n`` idle connections of each variant in turn, the second lot
+    opened on top of the first (so that it cannot reuse memory the first lot freed): each measured
+    by :func:`_idle_round`; then all of them closed and RSS settled once more."""
+    import ssl
+
+    sec_mode, label = CONN_MODES[mode]
+    sec = (Security(sec_mode, _certs() if SECURITY_MODES[sec_mode][0] in ("SSL", "SASL_SSL") else None)
+           if sec_mode else None)
+    limit = raise_fd_limit(len(CONN_VARIANTS) * n + CONN_FD_SPARE)
+    cell: dict = {"cell": f"connections-{mode}", "broker": kind, "mode": mode, "label": label, "connections": n,
+                  "fd_limit": limit, "threads": opts.conn_threads, "rounds": []}
+    tls = sasl = None
+    if sec is not None and sec.tls:
+        tls = ssl.create_default_context(cafile=str(sec.certs.ca))
+    if sec is not None and sec.sasl:
+        sasl = (BENCH_USER, BENCH_PASSWORD)
+    with new_broker(kind, opts.keep_logs, cell["cell"], security=sec) as b:
+        pid = b.proc.pid
+        if sec is not None:
+            cell["setup"] = sec.setup(b)
+        cell["rss_start_mb"] = (proc_status_kb(pid, "VmRSS") or 0) / 1024
+        for variant in CONN_VARIANTS:
+            socks, _, errors = open_many(b.port, CONN_WARM, variant, tls, sasl, opts.conn_threads)
+            close_all(socks)
+            if errors:
+                raise RuntimeError(f"warm-up connections failed: {errors[:3]}")
+        held: list = []
+        try:
+            for variant in CONN_VARIANTS:
+                r, socks = _idle_round(b, n, variant, tls, sasl, opts.conn_threads)
+                held.extend(socks)
+                cell["rounds"].append(r)
+            cell["held"] = len(held)
+            cell["still_open"] = sum(1 for s in held if _still_open(s))  # none closed by the broker meanwhile
+        finally:
+            close_all(held)
+        closed_kb, _ = settled_rss_kb(pid)
+        first = cell["rounds"][0]
+        cell["rss_closed_mb"] = closed_kb / 1024
+        cell["kib_left_per_connection_after_close"] = per_connection(
+            round(first["rss_before_mb"] * 1024), closed_kb, cell["held"])
+        cell["broker_errors"] = b.error_lines()
+    return cell
+
+
 # --- reporting -----------------------------------------------------------------------------------
 
 
@@ -1840,6 +2174,8 @@ def render(report: dict, title: str | None = None) -> str:
         out.append(render_transactions(report["transactions"]))
     if report.get("security"):
         out.append(render_security(report["security"]))
+    if report.get("connections"):
+        out.append(render_connections(report["connections"]))
     st = report.get("startup")
     if st:
         out.append(f"Start-up (empty data dir), median of {st['runs']}: spawn to first accepted TCP connection "
@@ -1938,6 +2274,36 @@ def render_security(cells: list[dict]) -> str:
     return "\n".join(out)
 
 
+def render_connections(cells: list[dict]) -> str:
+    """One row per round of each connections cell."""
+    out = [f"Idle connections: N connections opened ({cells[0].get('threads')} threads, each connection doing what a client does on "
+           "connect, then left idle), on top of those of the row before on the same broker; KiB/connection = "
+           "broker RSS growth (VmRSS, settled) / N; on Kafka also after a full GC (jcmd GC.run) and its heap's "
+           "growth; left after close: RSS once every connection closed, above the first baseline, per connection; "
+           "Metadata ms: a new connection's Metadata answer with all of them open",
+           "| listener | N | requests on connect | KiB/connection | after GC | heap KiB/connection | RSS MB before/open "
+           "| opened/s | broker CPU ms/connection | Metadata ms | left after close KiB/connection | other cores |",
+           "|" + "---|" * 12]
+    for c in cells:
+        rounds = c.get("rounds") or []
+        for i, r in enumerate(rounds):
+            last = i == len(rounds) - 1
+            short = f" ({r['opened']} opened)" if r.get("opened") != r.get("asked") else ""
+            out.append(
+                f"| {c.get('label', c['mode'])} | {r.get('asked')}{short} | {r.get('requests', r['variant'])} "
+                f"| {_f(r.get('kib_per_connection'), '{:.1f}')} | {_f(r.get('kib_per_connection_after_gc'), '{:.1f}')} "
+                f"| {_f(r.get('heap_kib_per_connection'), '{:.1f}')} "
+                f"| {_f(r.get('rss_before_mb'), '{:.0f}')}/{_f(r.get('rss_open_mb'), '{:.0f}')} "
+                f"| {_f(r.get('connections_per_s'))}{_noisy(r)} | {_f(r.get('broker_cpu_ms_per_connection'), '{:.2f}')} "
+                f"| {_f(r.get('metadata_new_connection_ms'), '{:.1f}')} "
+                f"| {_f(c.get('kib_left_per_connection_after_close'), '{:.1f}') if last else ''} "
+                f"| {_f(r.get('other_cores'), '{:.2f}')} |")
+        if c.get("still_open") is not None and c.get("still_open") != c.get("held"):
+            out.append(f"(only {c['still_open']} of the {c['held']} connections of {c['mode']} were still open at the end)")
+    out.append("")
+    return "\n".join(out)
+
+
 def relative_figures(side: dict) -> None:
     """Within one broker's report: each transactional cell against the idempotent cell of the same record
     size and partitions (records/s, CPU per MB, and the broker CPU per transaction beyond the idempotent
@@ -1989,6 +2355,8 @@ RATIO_FIGURES = {
     "latency": ("p50_ms", "p90_ms", "p99_ms", "max_ms", "mean_ms", "broker_cores", "broker_peak_rss_mb", "broker_rss_mb"),
     "startup": ("accept_median_s", "metadata_median_s", "ready_line_median_s", "rss_after_start_median_mb",
                 "cpu_to_metadata_median_s"),
+    "connections": ("kib_per_connection", "connections_per_s", "broker_cpu_ms_per_connection",
+                    "metadata_new_connection_ms"),
     "transactions": ("records_per_s", "mb_per_s", "txns_per_s", "broker_cores", "broker_cpu_ms_per_mb",
                      "broker_cpu_us_per_txn", "extra_broker_cpu_us_per_txn", "end_txn_ms_p50", "end_txn_ms_p99",
                      "broker_peak_rss_mb", "broker_rss_mb", "client_cores"),
@@ -2061,6 +2429,15 @@ def compute_ratios(odradek: dict, kafka: dict) -> dict:
         for phase, figs in SECURITY_PHASES.items():
             row[phase] = _ratios_of(c.get(phase), kc.get(phase), RATIO_FIGURES[figs])
         out["security"].append(row)
+    kn = {(c["mode"], r["variant"]): r for c in kafka.get("connections", []) for r in c.get("rounds", [])}
+    for c in odradek.get("connections", []):
+        for r in c.get("rounds", []):
+            kr_ = kn.get((c["mode"], r["variant"]))
+            if kr_ is None:
+                continue
+            out.setdefault("connections", []).append({
+                "mode": c["mode"], "label": c.get("label"), "variant": r["variant"], "requests": r.get("requests"),
+                "connections": r.get("asked"), **_ratios_of(r, kr_, RATIO_FIGURES["connections"])})
     return out
 
 
@@ -2142,6 +2519,20 @@ def render_ratios(rat: dict) -> str:
                 f"| {_r(p['broker_peak_rss_mb'])} | " + "/".join(_f(x.get("max_other_cores"), "{:.2f}")
                                                              for x in (p, q, r, lat)) + " |")
         out.append("")
+    rows = rat.get("connections", [])
+    if rows:
+        out.append("| idle connections: listener | N | requests on connect | KiB/connection (RSS) | opened/s "
+                   "| broker CPU/connection | Metadata ms with all open | other cores |")
+        out.append("|" + "---|" * 8)
+        for t in rows:
+            n = (t.get("max_other_cores") or 0) > NOISY
+            out.append(f"| {t.get('label') or t['mode']} | {t.get('connections')} | {t.get('requests') or t['variant']} "
+                       f"| {_r(t['kib_per_connection'])} | {_r(t['connections_per_s'], n)} "
+                       f"| {_r(t['broker_cpu_ms_per_connection'], n)} | {_r(t['metadata_new_connection_ms'], n)} "
+                       f"| {_f(t.get('max_other_cores'), '{:.2f}')} |")
+        out.append("(Kafka's JVM RSS moves by itself: with thousands of connections the per-connection figure is "
+                   "its growth over thousands of connections, still noisy by about a KiB either way)")
+        out.append("")
     st = rat.get("startup")
     if st:
         out.append("| start-up (medians) | to accepted connection | to Metadata answer | to ready line "
@@ -2196,8 +2587,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="short run (about a minute)")
     ap.add_argument("--json", metavar="PATH", help="write all figures as JSON")
-    ap.add_argument("--only", default="throughput,requests,latency,startup,transactions,security",
-                    help="comma list of: throughput, requests, latency, startup, transactions, security")
+    ap.add_argument("--only", default="throughput,requests,latency,startup,transactions,security,connections",
+                    help="comma list of: throughput, requests, latency, startup, transactions, security, connections")
     ap.add_argument("--sizes", default="100,1024")
     ap.add_argument("--partitions", default="1,6")
     ap.add_argument("--acks", default="1,all")
@@ -2228,6 +2619,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--acl-extra", type=int, default=100,
                     help="ACLs for other principals and resources added in the authorizer cell, besides the "
                          "prefixed ones the load needs")
+    ap.add_argument("--conn-count", type=int,
+                    help="idle connections opened per round of a connections cell (two rounds, one on top of the "
+                         "other; 5000, quick 2000; capped by the open-file limit)")
+    ap.add_argument("--conn-modes", default=",".join(CONN_MODES),
+                    help="listeners of the connections cells: " + ", ".join(CONN_MODES))
+    ap.add_argument("--conn-threads", type=int, default=8, help="client threads opening the idle connections")
     ap.add_argument("--data-base", metavar="DIR",
                     help="parent of the brokers' temporary data dirs (default: system temp dir, on disk here; "
                          "/dev/shm puts the log in RAM, closer to an in-memory broker)")
@@ -2260,6 +2657,7 @@ def main(argv: list[str] | None = None) -> int:
     opts.duration = opts.duration or (2.0 if opts.quick else 5.0)
     opts.req_duration = opts.req_duration or (2.0 if opts.quick else 5.0)
     opts.lat_seconds = opts.lat_seconds or (3.0 if opts.quick else 5.0)
+    opts.conn_count = opts.conn_count or (2000 if opts.quick else 5000)
     if opts.warmup is None:
         opts.warmup = (2.0 if opts.quick else 3.0) if opts.against else 0.0
     opts.warmup_max = opts.warmup_max if opts.warmup_max is not None else (15.0 if opts.quick else 40.0)
@@ -2278,7 +2676,7 @@ def main(argv: list[str] | None = None) -> int:
                     "confluent_kafka": confluent_kafka.__version__, "librdkafka": confluent_kafka.libversion()[0]},
         "git": _git_rev(),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(opts).items()},
-        "throughput": [], "requests": [], "transactions": [], "security": [], "errors": [],
+        "throughput": [], "requests": [], "transactions": [], "security": [], "connections": [], "errors": [],
     }
     t_start = time.perf_counter()
 
@@ -2340,7 +2738,7 @@ def main(argv: list[str] | None = None) -> int:
                 "broker": {"version": kj.KAFKA_VERSION["kafka-4"], "mode": "KRaft, broker+controller in one JVM, one node",
                            "heap": opts.kafka_heap, "java": jv[0] if jv else None, "overrides": KafkaRef.overrides,
                            "prepare_s": time.perf_counter() - t0},
-                "throughput": [], "requests": [], "transactions": [], "security": [],
+                "throughput": [], "requests": [], "transactions": [], "security": [], "connections": [],
             }
         if "startup" in only:
             st: dict[str, list] = {s: [] for s in sides}
@@ -2389,6 +2787,13 @@ def main(argv: list[str] | None = None) -> int:
                         for side, c in got.items():
                             if c:
                                 reports[side]["security"].append(c)
+        if "connections" in only:
+            n = conn_round_size(opts.conn_count, raise_fd_limit(len(CONN_VARIANTS) * opts.conn_count + CONN_FD_SPARE))
+            for mode in [m.strip() for m in opts.conn_modes.split(",") if m.strip()]:
+                got = compare(f"connections {mode} {n} idle x{len(CONN_VARIANTS)}", run_connections_cell, mode, n, opts)
+                for side, c in got.items():
+                    if c:
+                        reports[side]["connections"].append(c)
     finally:
         KafkaRef.drop_template()
         if _CERTS is not None:

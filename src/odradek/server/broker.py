@@ -24,7 +24,7 @@ from ..metadata.store import EmbeddedStore, MetadataStore, PartitionState, Topic
 from ..protocol.errors import ErrorCode, KafkaError
 from ..replication.partition import Partition
 from . import apis  # noqa: F401  (registers the API handlers)
-from .connection import Connection, FrameProtocol
+from .connection import Connection, FrameProtocol, TlsProtocol
 from .fetch_sessions import FetchSessionCache
 from .runtime import CoordinatorRuntime
 from .limits import ConnectionLimits
@@ -225,10 +225,11 @@ class Broker:
         bound = []
         for lst in self.listeners:
             sec = self.security.listener_for(lst.name)
-            server = await loop.create_server(
-                lambda lst=lst: FrameProtocol(self, lst), lst.host or None, lst.port, reuse_address=True,
-                ssl=sec.ssl_context,
-            )
+            if sec.ssl_context is None:
+                factory = lambda lst=lst: FrameProtocol(self, lst)  # noqa: E731
+            else:  # asyncio's TLS layer, with a small receive buffer while idle (TlsProtocol)
+                factory = lambda lst=lst, ctx=sec.ssl_context: TlsProtocol(loop, FrameProtocol(self, lst), ctx)  # noqa: E731
+            server = await loop.create_server(factory, lst.host or None, lst.port, reuse_address=True)
             self.servers.append(server)
             if lst.port == 0:  # a port chosen by the system: advertise it (unless told otherwise)
                 port = server.sockets[0].getsockname()[1]
