@@ -223,7 +223,9 @@ class ZooKeeperStore(MetadataStore):
             retry.daemon = True
             retry.start()
             return
-        if changed:
+        # A full pass that our own write's refresh made (after a new session: the registration's)
+        # is still to be announced: its changes wait in _changes, and no watch will fire for them.
+        if changed or self._changes.full:
             for cb in list(self._listeners):
                 cb()
 
@@ -684,10 +686,14 @@ class ZooKeeperStore(MetadataStore):
         return out
 
     def _refresh_now(self, *keys: tuple) -> None:
-        """After our own write: read what it changed (and only that) now."""
+        """After our own write: read what it changed (and only that) now. If that read was the
+        full pass a new session asks for, the subscribers are told (as after a watch): the
+        broker must reconcile with everything it missed while the session was gone."""
         with self._lock:
             self._dirty.update(keys)
         self.refresh()
+        if self._changes.full and self._listeners:
+            self._schedule_fire()
 
     def _state_doc(self, st: PartitionState) -> dict:
         return {"controller_epoch": st.controller_epoch, "leader": st.leader, "version": 1,
