@@ -43,8 +43,8 @@ class Loop:
             fn()
 
 
-def _store(zk, broker_id: int, loop: Loop) -> ZooKeeperStore:
-    s = ZooKeeperStore(zk.connect + "/notify", broker_id, session_timeout_ms=6000, schedule=loop.schedule)
+def _store(zk, broker_id: int, loop: Loop, session_timeout_ms: int = 6000) -> ZooKeeperStore:
+    s = ZooKeeperStore(zk.connect + "/notify", broker_id, session_timeout_ms=session_timeout_ms, schedule=loop.schedule)
     s.refresh()
     return s
 
@@ -126,7 +126,7 @@ def test_a_new_session_tells_the_broker_what_it_missed(zk):
     from kazoo.protocol.states import KazooState
 
     loop_a, loop_b = Loop(), Loop()
-    a, b = _store(zk, 0, loop_a), _store(zk, 1, loop_b)
+    a, b = _store(zk, 0, loop_a, 2000), _store(zk, 1, loop_b)
     told: list[int] = []
     a.subscribe(lambda: told.append(1))
     try:
