@@ -161,3 +161,31 @@ def test_a_new_session_tells_the_broker_what_it_missed(zk):
     finally:
         a.close()
         b.close()
+
+
+def test_a_controller_elected_between_the_read_and_the_watch_is_seen(zk, monkeypatch):
+    """/controller read as absent, then created before the exists watch is set: that watch never
+    fires (the znode is there already), so the store must read it then. Before, it went on with
+    controller -1 (Metadata said so) until the controller changed again."""
+    loop_a, loop_b = Loop(), Loop()
+    a, b = _store(zk, 0, loop_a), _store(zk, 1, loop_b)
+    try:
+        assert a.try_become_controller() is not None
+        wait_for(lambda: (loop_b.run(), b.controller_id() == 0)[1], 20, what="b sees controller 0")
+        real_exists = b.zk.exists
+        raced: list[str] = []
+
+        def exists_after_an_election(path, watch=None):
+            if path == "/controller" and not raced:
+                raced.append(path)
+                assert a.try_become_controller() is not None  # a takes it again in that instant
+            return real_exists(path, watch=watch)
+
+        monkeypatch.setattr(b.zk, "exists", exists_after_an_election)
+        a.resign_controller()
+        wait_for(lambda: (loop_b.run(), bool(raced))[1], 20, what="b reads /controller as absent")
+        loop_b.run()
+        assert b.controller_id() == 0
+    finally:
+        a.close()
+        b.close()
