@@ -256,7 +256,9 @@ class ZooKeeperStore(MetadataStore):
             retry.daemon = True
             retry.start()
             return
-        if changed:
+        # A full pass that our own write's refresh made (after a new session: the registration's)
+        # is still to be announced: its changes wait in _changes, and no watch will fire for them.
+        if changed or self._changes.full:
             for cb in list(self._listeners):
                 cb()
 
@@ -328,12 +330,8 @@ class ZooKeeperStore(MetadataStore):
             self._read_brokers()
             changes.brokers = True
         if ("controller",) in dirty:
-            try:
-                data, _ = zk.get("/controller", watch=watch)
-                controller = int(_json(data)["brokerid"])
-            except NoNodeError:
-                zk.exists("/controller", watch=watch)
-                controller = -1
+            res = self._get_watched("/controller")
+            controller = -1 if res is None else int(_json(res[0])["brokerid"])
             if controller != self._controller:
                 self._controller = controller
                 changes.brokers = True
@@ -410,12 +408,10 @@ class ZooKeeperStore(MetadataStore):
             topics[t] = TopicMeta(t, meta.topic_id, {**meta.partitions, **parts}, meta.configs)
         for t, res in zip(config_keys, answers[len(state_keys):]):
             if isinstance(res, NoNodeError):
-                zk.exists(f"/config/topics/{t}", watch=watch)
-                conf = {}
-            elif isinstance(res, Exception):
+                res = self._get_watched(f"/config/topics/{t}")  # None: still absent, watched
+            if isinstance(res, Exception):
                 raise res
-            else:
-                conf = dict((_json(res[0]) or {}).get("config", {}))
+            conf = {} if res is None else dict((_json(res[0]) or {}).get("config", {}))
             meta = topics[t]
             if meta.configs != conf:
                 topics[t] = TopicMeta(t, meta.topic_id, meta.partitions, conf)
@@ -429,14 +425,10 @@ class ZooKeeperStore(MetadataStore):
         if ("acls",) in dirty:
             self._read_acls()
         if ("reassign",) in dirty:
-            try:
-                data, _ = zk.get(REASSIGN_PATH, watch=watch)
-                doc = _json(data) or {}
-                self._reassignments = {(e["topic"], int(e["partition"])): list(e["replicas"])
-                                       for e in doc.get("partitions", [])}
-            except NoNodeError:
-                zk.exists(REASSIGN_PATH, watch=watch)
-                self._reassignments = {}
+            res = self._get_watched(REASSIGN_PATH)
+            doc = (_json(res[0]) or {}) if res is not None else {}
+            self._reassignments = {(e["topic"], int(e["partition"])): list(e["replicas"])
+                                   for e in doc.get("partitions", [])}
             changes.reassignments = True
         self.version += 1
         self._changes.merge(changes)
@@ -445,6 +437,18 @@ class ZooKeeperStore(MetadataStore):
             log.info("read %d change(s) from ZooKeeper in %.2f s (%d topic(s), %d partition state(s))",
                      len(dirty), took, len(changes.topics), len(changes.partitions))
         return True
+
+    def _get_watched(self, path: str):
+        """``get`` with a watch, or None when the znode is absent (an exists watch then says when
+        it comes). A znode created between the two calls is read: an exists watch set on a znode
+        already there fires only on its next change, and the cache would go on without it (a
+        controller elected in that instant stayed unknown, -1 in Metadata, until the next one)."""
+        while True:
+            try:
+                return self.zk.get(path, watch=self._watch)
+            except NoNodeError:
+                if self.zk.exists(path, watch=self._watch) is None:
+                    return None
 
     def _read_many(self, paths: list[str], watch: bool = True) -> list:
         """Read many znodes, leaving a watch on each (``watch``): one answer per path, (data,
@@ -717,10 +721,14 @@ class ZooKeeperStore(MetadataStore):
         return out
 
     def _refresh_now(self, *keys: tuple) -> None:
-        """After our own write: read what it changed (and only that) now."""
+        """After our own write: read what it changed (and only that) now. If that read was the
+        full pass a new session asks for, the subscribers are told (as after a watch): the
+        broker must reconcile with everything it missed while the session was gone."""
         with self._lock:
             self._dirty.update(keys)
         self.refresh()
+        if self._changes.full and self._listeners:
+            self._schedule_fire()
 
     def _state_doc(self, st: PartitionState) -> dict:
         return {"controller_epoch": st.controller_epoch, "leader": st.leader, "version": 1,

@@ -43,8 +43,8 @@ class Loop:
             fn()
 
 
-def _store(zk, broker_id: int, loop: Loop) -> ZooKeeperStore:
-    s = ZooKeeperStore(zk.connect + "/notify", broker_id, session_timeout_ms=6000, schedule=loop.schedule)
+def _store(zk, broker_id: int, loop: Loop, session_timeout_ms: int = 6000) -> ZooKeeperStore:
+    s = ZooKeeperStore(zk.connect + "/notify", broker_id, session_timeout_ms=session_timeout_ms, schedule=loop.schedule)
     s.refresh()
     return s
 
@@ -115,3 +115,77 @@ def test_the_controller_removes_old_notifications(zk, monkeypatch):
         wait_for(looked_again, 20, what="old notifications removed")
     finally:
         s.close()
+
+
+def test_a_new_session_tells_the_broker_what_it_missed(zk):
+    """A broker whose ZooKeeper session expired (a long pause) registers again; that registration's
+    own read is the full re-read the new session needs, and the subscribers must hear of it: they
+    reconcile with what changed meanwhile (here: its leadership moved away). Before, the full read
+    was taken in silently and the broker went on as leader until some later change fired a watch."""
+    from kazoo.client import KazooClient
+    from kazoo.protocol.states import KazooState
+
+    loop_a, loop_b = Loop(), Loop()
+    a, b = _store(zk, 0, loop_a, 2000), _store(zk, 1, loop_b)
+    told: list[int] = []
+    a.subscribe(lambda: told.append(1))
+    try:
+        a.register_broker("127.0.0.1", 9092)
+        b.register_broker("127.0.0.1", 9093)
+        a.create_topic(_topic("moved", 2))
+        loop_a.run()
+        a.take_changes()
+        wait_for(lambda: (loop_b.run(), "moved" in b.topics() and 0 in a.live_brokers())[1], 20, what="setup seen")
+        states: list = []
+        a.zk.add_listener(states.append)
+        # expire a's session: another client joins it with its id and password, then closes it
+        other = KazooClient(hosts=zk.connect + "/notify", client_id=a.zk.client_id)
+        other.start(timeout=15)
+        other.stop()
+        other.close()
+        wait_for(lambda: KazooState.LOST in states, 20, what="a's session expired")
+        # while a is away, b (as the controller would) moves both leaders to itself
+        moved = [("moved", replace(st, leader=1, leader_epoch=1, isr=[1])) for st in b.topics()["moved"].partitions.values()]
+        assert all(b.update_partition_states(moved))
+        told.clear()
+
+        def caught_up() -> bool:
+            loop_a.run()
+            return bool(told)
+
+        wait_for(caught_up, 20, what="a's subscribers told after the new session")
+        changes = a.take_changes()
+        assert changes.full
+        assert all(st.leader == 1 and st.leader_epoch == 1 for st in a.topics()["moved"].partitions.values())
+        assert "0" in a.zk.get_children("/brokers/ids")  # registered again in the new session
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_controller_elected_between_the_read_and_the_watch_is_seen(zk, monkeypatch):
+    """/controller read as absent, then created before the exists watch is set: that watch never
+    fires (the znode is there already), so the store must read it then. Before, it went on with
+    controller -1 (Metadata said so) until the controller changed again."""
+    loop_a, loop_b = Loop(), Loop()
+    a, b = _store(zk, 0, loop_a), _store(zk, 1, loop_b)
+    try:
+        assert a.try_become_controller() is not None
+        wait_for(lambda: (loop_b.run(), b.controller_id() == 0)[1], 20, what="b sees controller 0")
+        real_exists = b.zk.exists
+        raced: list[str] = []
+
+        def exists_after_an_election(path, watch=None):
+            if path == "/controller" and not raced:
+                raced.append(path)
+                assert a.try_become_controller() is not None  # a takes it again in that instant
+            return real_exists(path, watch=watch)
+
+        monkeypatch.setattr(b.zk, "exists", exists_after_an_election)
+        a.resign_controller()
+        wait_for(lambda: (loop_b.run(), bool(raced))[1], 20, what="b reads /controller as absent")
+        loop_b.run()
+        assert b.controller_id() == 0
+    finally:
+        a.close()
+        b.close()
