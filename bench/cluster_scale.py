@@ -469,6 +469,14 @@ def run_system(kind: str, args) -> dict:
     t0 = time.perf_counter()
     try:
         system.start()
+        # every broker must know all three and the controller before the first CreateTopics
+        # (right after start-up a controller that has not seen the others yet answers
+        # INVALID_REPLICATION_FACTOR, on both systems)
+        ready = poll(lambda: all(len(md.brokers) == 3 and md.controller_id >= 0
+                                 for md in (call(system.port(i), 3, 1, {"topics": []})[1] for i in range(3))),
+                     120, 0.05)
+        if ready is None:
+            raise RuntimeError("the brokers did not all see each other and a controller within 120 s")
         run.out["start_s"] = time.perf_counter() - t0
         log(f"{system.name}: 3 brokers up in {run.out['start_s']:.1f} s ({root})")
         for step in args.steps.split(","):
