@@ -3,24 +3,12 @@ per-connection figures, the open-file cap, the table and the Odradek/Kafka ratio
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import struct
-from pathlib import Path
 
 import pytest
 
 from odradek.protocol import messages
-
-RUN = Path(__file__).resolve().parents[3] / "bench" / "run.py"
-
-
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_run_connections_under_test", RUN)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _decode(frame: bytes, flexible: bool):
